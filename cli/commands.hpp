@@ -1,0 +1,24 @@
+// The `flashnas` subcommands. Each lives in its own cmd_<name>.cpp, takes the
+// arguments after the subcommand name, and returns the process exit code.
+// Errors are thrown (flashnas::Error and friends); main() prints them on one line.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace flashnas::cli {
+
+using Args = std::vector<std::string>;
+
+struct Command {
+  const char* name;
+  const char* summary;
+  int (*run)(const Args& args);
+};
+
+// Defined in main.cpp: the table of every subcommand.
+const std::vector<Command>& all_commands();
+
+int run_version(const Args& args);
+
+}  // namespace flashnas::cli
