@@ -1,0 +1,54 @@
+// CandidateArch: one search candidate, relative to a backbone (the vocabulary's
+// "architecture"): how many layers, the model width, per-layer FFN widths and
+// attention kinds. Heads, head size and vocabulary are the backbone's.
+// JSON: {"n_layers": 3, "d_model": 48, "d_ffn": 128 | [..], "layer_types":
+// ["full", "skip", "swa"], "sliding_window": 32}.
+// Not the pruning itself (engine/prune/) nor the search space (engine/search/).
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/model/arch_config.hpp"
+
+namespace flashnas {
+
+struct CandidateArch {
+  int64_t n_layers = 0;
+  int64_t d_model = 0;
+  std::vector<int64_t> d_ffn;           // one width per layer
+  std::vector<LayerKind> layer_types;   // one kind per layer
+  int64_t sliding_window = 0;           // window of every swa layer; 0 when there is none
+
+  bool operator==(const CandidateArch&) const = default;
+};
+
+// Parses and checks internal consistency (lengths, positive widths, a window
+// when a layer is swa). Unknown fields are refused. Errors are InvalidInput
+// whose field is `prefix` + the JSON field, e.g. "candidates[2].layer_types[1]".
+CandidateArch candidate_arch_from_json(const nlohmann::json& j, const std::string& prefix = "");
+
+// Checks that the backbone can supply the candidate: no more layers, no wider
+// model or FFN than it has. Same error convention.
+void validate_against_backbone(const CandidateArch& arch, const ArchConfig& backbone,
+                               const std::string& prefix = "");
+
+// Canonical JSON: d_ffn always a list, sliding_window 0 unless a layer is swa,
+// keys sorted. Equal architectures give byte-identical dumps.
+nlohmann::json candidate_arch_to_json(const CandidateArch& arch);
+
+// sha256 of the canonical JSON dump: the identity of an architecture in a job.
+std::string candidate_arch_hash(const CandidateArch& arch);
+
+// The full config of the pruned model: the candidate's dimensions and layer
+// kinds with the backbone's heads, head size, vocabulary, RoPE and norms.
+ArchConfig candidate_to_config(const ArchConfig& backbone, const CandidateArch& arch);
+
+// The backbone expressed as a candidate (same layers, widths and kinds).
+// Throws InvalidInput when its swa layers use different windows.
+CandidateArch backbone_as_candidate(const ArchConfig& backbone);
+
+}  // namespace flashnas

@@ -1,0 +1,104 @@
+// CandidateArch: parsing with field-named errors, canonical form and hash,
+// limits against the backbone, conversion to a full config.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/model/candidate_arch.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas {
+namespace {
+
+ArchConfig backbone() {
+  ArchConfig c;
+  c.d_model = 64;
+  c.n_heads = 8;
+  c.n_kv_heads = 4;
+  c.head_dim = 8;
+  c.vocab_size = 512;
+  c.tied_embeddings = true;
+  c.layers.assign(5, LayerConfig{LayerKind::full, 0, 172});
+  return c;
+}
+
+std::string error_field(const nlohmann::json& j, const std::string& prefix = "") {
+  try {
+    validate_against_backbone(candidate_arch_from_json(j, prefix), backbone(), prefix);
+  } catch (const InvalidInput& e) {
+    return e.field();
+  }
+  return "";
+}
+
+const nlohmann::json kGood = nlohmann::json::parse(
+    R"({"n_layers": 3, "d_model": 48, "d_ffn": 128, "layer_types": ["full", "skip", "swa"],
+        "sliding_window": 32})");
+
+TEST(CandidateArch, ParsesAndExpandsScalarWidth) {
+  CandidateArch a = candidate_arch_from_json(kGood);
+  EXPECT_EQ(a.d_ffn, (std::vector<int64_t>{128, 128, 128}));
+  EXPECT_EQ(a.layer_types[2], LayerKind::swa);
+  ArchConfig c = candidate_to_config(backbone(), a);
+  EXPECT_EQ(c.n_layers(), 3);
+  EXPECT_EQ(c.layers[2].window, 32);
+  EXPECT_EQ(c.layers[1].window, 0);
+  EXPECT_EQ(c.n_heads, 8);
+  EXPECT_EQ(c.d_model, 48);
+}
+
+TEST(CandidateArch, ErrorsNameTheField) {
+  auto j = kGood;
+  EXPECT_EQ(error_field(j), "");
+  j["layer_types"] = {"full", "skip"};
+  EXPECT_EQ(error_field(j), "layer_types");
+  j = kGood;
+  j["layer_types"][1] = "attention";
+  EXPECT_EQ(error_field(j, "candidates[2]"), "candidates[2].layer_types[1]");
+  j = kGood;
+  j.erase("sliding_window");
+  EXPECT_EQ(error_field(j), "sliding_window");
+  j = kGood;
+  j["d_ffn"] = {128, 0, 64};
+  EXPECT_EQ(error_field(j), "d_ffn[1]");
+  j = kGood;
+  j["d_model"] = 96;  // wider than the backbone
+  EXPECT_EQ(error_field(j), "d_model");
+  j = kGood;
+  j["n_layers"] = "3";
+  EXPECT_EQ(error_field(j), "n_layers");
+  j = kGood;
+  j["colour"] = "red";
+  EXPECT_EQ(error_field(j), "colour");
+  j = kGood;
+  j["d_ffn"] = 200;  // wider than the backbone's FFN
+  EXPECT_EQ(error_field(j), "d_ffn[0]");
+}
+
+TEST(CandidateArch, CanonicalHashIgnoresSpelling) {
+  auto scalar = kGood;
+  auto listed = kGood;
+  listed["d_ffn"] = {128, 128, 128};
+  EXPECT_EQ(candidate_arch_hash(candidate_arch_from_json(scalar)),
+            candidate_arch_hash(candidate_arch_from_json(listed)));
+  // The window of an all-full model is meaningless and must not change the identity.
+  auto full_a = nlohmann::json::parse(
+      R"({"n_layers": 2, "d_model": 64, "d_ffn": 172, "layer_types": ["full", "full"]})");
+  auto full_b = full_a;
+  full_b["sliding_window"] = 16;
+  EXPECT_EQ(candidate_arch_hash(candidate_arch_from_json(full_a)),
+            candidate_arch_hash(candidate_arch_from_json(full_b)));
+  auto other = kGood;
+  other["sliding_window"] = 16;
+  EXPECT_NE(candidate_arch_hash(candidate_arch_from_json(kGood)),
+            candidate_arch_hash(candidate_arch_from_json(other)));
+  EXPECT_EQ(candidate_arch_from_json(candidate_arch_to_json(candidate_arch_from_json(kGood))),
+            candidate_arch_from_json(kGood));
+}
+
+TEST(CandidateArch, BackboneRoundTrip) {
+  CandidateArch a = backbone_as_candidate(backbone());
+  EXPECT_EQ(candidate_to_config(backbone(), a), backbone());
+}
+
+}  // namespace
+}  // namespace flashnas
