@@ -1,0 +1,59 @@
+// Jobs: SQL for job rows (creation with an idempotency key, reads with trial
+// progress, listing with filters and keyset pagination, state transitions, the
+// per-job sequence counters). Reads for the API are scoped to a project.
+// The rules that tie jobs, trials and tasks together are in job_service.hpp.
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/records.hpp"
+
+namespace flashnas::store {
+
+const std::vector<std::string>& job_kinds();    // search, latency_study, sweep
+const std::vector<std::string>& job_states();   // queued, running, succeeded, failed, cancelled
+bool job_state_is_terminal(const std::string& state);
+
+struct NewJob {
+  int64_t project_id = 0;
+  std::string kind;
+  std::string name;
+  nlohmann::json spec = nlohmann::json::object();
+  std::optional<std::string> idempotency_key;
+  std::optional<std::string> request_hash;  // sha256 hex of the request, to tell a retry from a reuse
+};
+
+// Inserts a queued job. Nullopt when the project already has a job with this
+// idempotency key (look it up with job_find_by_key).
+std::optional<Job> job_insert(pqxx::transaction_base& tx, const NewJob& job);
+std::optional<Job> job_find_by_key(pqxx::transaction_base& tx, int64_t project_id, const std::string& key);
+
+std::optional<Job> job_get(pqxx::transaction_base& tx, int64_t project_id, int64_t job_id);
+std::optional<Job> job_get_any_project(pqxx::transaction_base& tx, int64_t job_id);  // for workers
+
+struct JobFilter {
+  int64_t project_id = 0;
+  std::optional<std::string> state;  // one of job_states()
+  std::optional<std::string> kind;   // one of job_kinds()
+  std::optional<int64_t> before_id;  // keyset cursor: the last id of the previous page
+  int limit = 50;
+};
+// Newest first. Throws InvalidInput for an unknown state or kind, or a limit outside [1, 1000].
+std::vector<Job> job_list(pqxx::transaction_base& tx, const JobFilter& filter);
+
+// queued -> running (sets started_at). False when the job was not queued.
+bool job_mark_running(pqxx::transaction_base& tx, int64_t job_id);
+// Any non-terminal state -> `state` (succeeded, failed or cancelled). False when
+// the job had already finished. `error` is required for failed.
+bool job_finish(pqxx::transaction_base& tx, int64_t job_id, const std::string& state,
+                const std::optional<std::string>& error);
+
+// Takes `count` trial sequence numbers for the job; returns the first. Locks the
+// job row until commit (so ?after= readers see sequence numbers in order).
+int64_t job_take_trial_seqs(pqxx::transaction_base& tx, int64_t job_id, int64_t count);
+
+}  // namespace flashnas::store

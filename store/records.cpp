@@ -1,0 +1,145 @@
+// JSON for the store's records (see records.hpp). Absent optional values are null.
+#include "store/records.hpp"
+
+#include <algorithm>
+
+namespace flashnas::store {
+namespace {
+
+template <class T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+bool ApiKey::has_scope(const std::string& scope) const {
+  return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
+}
+
+void to_json(nlohmann::json& j, const Project& v) {
+  j = {{"id", v.id}, {"name", v.name}, {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const ApiKey& v) {
+  j = {{"id", v.id},         {"project_id", v.project_id}, {"project", v.project_name},
+       {"prefix", v.key_prefix}, {"scopes", v.scopes},      {"label", v.label},
+       {"created_at", v.created_at}, {"revoked_at", or_null(v.revoked_at)}};
+}
+
+void to_json(nlohmann::json& j, const StoredFile& v) {
+  j = {{"id", v.id},
+       {"name", v.name},
+       {"format", v.format},
+       {"sha256", v.sha256},
+       {"size_bytes", v.size_bytes},
+       {"metadata", v.metadata},
+       {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const JobProgress& v) {
+  j = {{"total", v.total},         {"pending", v.pending}, {"running", v.running},
+       {"succeeded", v.succeeded}, {"failed", v.failed},   {"cancelled", v.cancelled}};
+}
+
+void to_json(nlohmann::json& j, const Job& v) {
+  j = {{"id", v.id},
+       {"kind", v.kind},
+       {"name", v.name},
+       {"state", v.state},
+       {"spec", v.spec},
+       {"error", or_null(v.error)},
+       {"progress", v.progress},
+       {"created_at", v.created_at},
+       {"updated_at", v.updated_at},
+       {"started_at", or_null(v.started_at)},
+       {"finished_at", or_null(v.finished_at)}};
+}
+
+void to_json(nlohmann::json& j, const TrialMetrics& v) {
+  j = {{"eval_nll", or_null(v.eval_nll)},
+       {"params", or_null(v.params)},
+       {"non_embedding_params", or_null(v.non_embedding_params)},
+       {"flops_per_token", or_null(v.flops_per_token)},
+       {"kv_cache_bytes_per_token", or_null(v.kv_cache_bytes_per_token)},
+       {"prefill_ms", or_null(v.prefill_ms)},
+       {"decode_ms_per_token", or_null(v.decode_ms_per_token)}};
+}
+
+void to_json(nlohmann::json& j, const Trial& v) {
+  j = {{"id", v.id},
+       {"job_id", v.job_id},
+       {"ordinal", v.ordinal},
+       {"seq", v.seq},
+       {"arch", v.arch},
+       {"arch_hash", v.arch_hash},
+       {"state", v.state},
+       {"metrics", v.metrics},
+       {"error", or_null(v.error)},
+       {"created_at", v.created_at},
+       {"updated_at", v.updated_at},
+       {"finished_at", or_null(v.finished_at)}};
+}
+
+void to_json(nlohmann::json& j, const JobEvent& v) {
+  j = {{"job_id", v.job_id}, {"seq", v.seq}, {"kind", v.kind}, {"payload", v.payload},
+       {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const Task& v) {
+  j = {{"id", v.id},
+       {"kind", v.kind},
+       {"job_id", or_null(v.job_id)},
+       {"trial_id", or_null(v.trial_id)},
+       {"payload", v.payload},
+       {"state", v.state},
+       {"priority", v.priority},
+       {"attempts", v.attempts},
+       {"max_attempts", v.max_attempts},
+       {"lease_expires_at", or_null(v.lease_expires_at)},
+       {"worker_id", or_null(v.worker_id)},
+       {"run_after", v.run_after},
+       {"last_error", or_null(v.last_error)},
+       {"result", or_null(v.result)},
+       {"created_at", v.created_at},
+       {"updated_at", v.updated_at},
+       {"started_at", or_null(v.started_at)},
+       {"finished_at", or_null(v.finished_at)}};
+}
+
+void to_json(nlohmann::json& j, const LatencyMeasurement& v) {
+  j = {{"id", v.id},
+       {"device_kind", v.device_kind},
+       {"device_id", or_null(v.device_id)},
+       {"arch", v.arch},
+       {"arch_hash", v.arch_hash},
+       {"prompt_len", v.prompt_len},
+       {"decode_tokens", v.decode_tokens},
+       {"prefill_ms", v.prefill_ms},
+       {"decode_ms_per_token", or_null(v.decode_ms_per_token)},
+       {"prefill_spread", or_null(v.prefill_spread)},
+       {"decode_spread", or_null(v.decode_spread)},
+       {"samples", v.samples},
+       {"environment", v.environment},
+       {"job_id", or_null(v.job_id)},
+       {"trial_id", or_null(v.trial_id)},
+       {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const LatencyModelRecord& v) {
+  j = {{"id", v.id},         {"device_kind", v.device_kind}, {"job_id", or_null(v.job_id)},
+       {"model", v.model},   {"accuracy", v.accuracy},       {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const Frontier& v) {
+  j = {{"job_id", v.job_id}, {"version", v.version}, {"points", v.points}, {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const Device& v) {
+  j = {{"id", v.id},     {"kind", v.kind},
+       {"name", v.name}, {"info", v.info},
+       {"created_at", v.created_at}, {"last_seen_at", or_null(v.last_seen_at)},
+       {"revoked_at", or_null(v.revoked_at)}};
+}
+
+}  // namespace flashnas::store

@@ -1,0 +1,172 @@
+// Records: the plain structs the repositories return (one per table row, plus
+// job progress), each with to_json for the API. No SQL and no behaviour here.
+// Timestamps are ISO-8601 strings in UTC ("2026-11-21T19:17:14.123456+00:00").
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace flashnas::store {
+
+struct Project {
+  int64_t id = 0;
+  std::string name;
+  std::string created_at;
+};
+
+struct ApiKey {
+  int64_t id = 0;
+  int64_t project_id = 0;
+  std::string project_name;
+  std::string key_prefix;            // the first characters of the key, for humans
+  std::vector<std::string> scopes;   // subset of read, submit, admin
+  std::string label;
+  std::string created_at;
+  std::optional<std::string> revoked_at;
+  bool has_scope(const std::string& scope) const;
+};
+
+// A model (gguf | safetensors) or a dataset (text) stored under the storage dir.
+struct StoredFile {
+  int64_t id = 0;
+  int64_t project_id = 0;
+  std::string name;
+  std::string format;
+  std::string sha256;
+  int64_t size_bytes = 0;
+  std::string storage_path;  // relative to the storage directory
+  nlohmann::json metadata = nlohmann::json::object();
+  std::string created_at;
+};
+
+// Trial counts of a job by state.
+struct JobProgress {
+  int64_t total = 0, pending = 0, running = 0, succeeded = 0, failed = 0, cancelled = 0;
+};
+
+struct Job {
+  int64_t id = 0;
+  int64_t project_id = 0;
+  std::string kind;   // search | latency_study | sweep
+  std::string name;
+  nlohmann::json spec = nlohmann::json::object();
+  std::string state;  // queued | running | succeeded | failed | cancelled
+  std::optional<std::string> idempotency_key;
+  std::optional<std::string> request_hash;
+  std::optional<std::string> error;
+  JobProgress progress;
+  std::string created_at, updated_at;
+  std::optional<std::string> started_at, finished_at;
+};
+
+struct TrialMetrics {
+  std::optional<double> eval_nll;
+  std::optional<int64_t> params;
+  std::optional<int64_t> non_embedding_params;
+  std::optional<double> flops_per_token;
+  std::optional<int64_t> kv_cache_bytes_per_token;
+  std::optional<double> prefill_ms;
+  std::optional<double> decode_ms_per_token;
+};
+
+struct Trial {
+  int64_t id = 0;
+  int64_t job_id = 0;
+  int32_t ordinal = 0;  // position in the job
+  int64_t seq = 0;      // change sequence within the job (for ?after=)
+  nlohmann::json arch = nlohmann::json::object();
+  std::string arch_hash;
+  std::string state;    // pending | running | succeeded | failed | cancelled
+  TrialMetrics metrics;
+  std::optional<std::string> error;
+  std::string created_at, updated_at;
+  std::optional<std::string> finished_at;
+};
+
+struct JobEvent {
+  int64_t job_id = 0;
+  int64_t seq = 0;
+  std::string kind;  // job.created, job.running, trial.succeeded, ...
+  nlohmann::json payload = nlohmann::json::object();
+  std::string created_at;
+};
+
+struct Task {
+  int64_t id = 0;
+  std::string kind;   // evaluate | latency | search_step | fit_latency_model | export
+  std::optional<int64_t> job_id, trial_id;
+  nlohmann::json payload = nlohmann::json::object();
+  std::string state;  // available | running | succeeded | failed | dead | cancelled
+  int32_t priority = 0;
+  int32_t attempts = 0, max_attempts = 0;
+  std::optional<std::string> lease_token, lease_expires_at, worker_id;
+  std::string run_after;
+  std::optional<std::string> last_error;
+  std::optional<nlohmann::json> result;
+  std::string created_at, updated_at;
+  std::optional<std::string> started_at, finished_at;
+};
+
+struct LatencyMeasurement {
+  int64_t id = 0;
+  std::string device_kind;
+  std::optional<int64_t> device_id;
+  nlohmann::json arch = nlohmann::json::object();
+  std::string arch_hash;
+  int32_t prompt_len = 0;
+  int32_t decode_tokens = 0;
+  double prefill_ms = 0;
+  std::optional<double> decode_ms_per_token;
+  std::optional<double> prefill_spread, decode_spread;
+  nlohmann::json samples = nlohmann::json::object();
+  nlohmann::json environment = nlohmann::json::object();
+  std::optional<int64_t> job_id, trial_id;
+  std::string created_at;
+};
+
+struct LatencyModelRecord {
+  int64_t id = 0;
+  std::string device_kind;
+  std::optional<int64_t> job_id;
+  nlohmann::json model = nlohmann::json::object();
+  nlohmann::json accuracy = nlohmann::json::object();
+  std::string created_at;
+};
+
+struct Frontier {
+  int64_t job_id = 0;
+  int32_t version = 0;
+  nlohmann::json points = nlohmann::json::array();
+  std::string created_at;
+};
+
+struct Device {
+  int64_t id = 0;
+  std::string kind;
+  std::string name;
+  nlohmann::json info = nlohmann::json::object();
+  std::string created_at;
+  std::optional<std::string> last_seen_at, revoked_at;
+};
+
+// JSON for the API (nlohmann ADL hooks: `nlohmann::json j = job;`).
+// Secrets (key hashes, lease tokens) are never included.
+void to_json(nlohmann::json& j, const Project& v);
+void to_json(nlohmann::json& j, const ApiKey& v);
+void to_json(nlohmann::json& j, const StoredFile& v);
+void to_json(nlohmann::json& j, const JobProgress& v);
+void to_json(nlohmann::json& j, const Job& v);
+void to_json(nlohmann::json& j, const TrialMetrics& v);
+void to_json(nlohmann::json& j, const Trial& v);
+void to_json(nlohmann::json& j, const JobEvent& v);
+void to_json(nlohmann::json& j, const Task& v);
+void to_json(nlohmann::json& j, const LatencyMeasurement& v);
+void to_json(nlohmann::json& j, const LatencyModelRecord& v);
+void to_json(nlohmann::json& j, const Frontier& v);
+void to_json(nlohmann::json& j, const Device& v);
+
+}  // namespace flashnas::store

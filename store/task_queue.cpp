@@ -1,0 +1,225 @@
+// The task queue's SQL (see task_queue.hpp). Claim follows the usual PostgreSQL
+// queue shape (River, Graphile Worker): pick rows in a CTE with FOR UPDATE SKIP
+// LOCKED, then UPDATE ... RETURNING, counting the attempt at claim time.
+#include "store/task_queue.hpp"
+
+#include <algorithm>
+#include <regex>
+
+#include "engine/util/error.hpp"
+#include "store/row_reader.hpp"
+#include "store/statements.hpp"
+
+namespace flashnas::store {
+namespace {
+
+#define TASK_COLUMNS                                                                          \
+  "id, kind::text AS kind, job_id, trial_id, payload::text AS payload, state::text AS state, " \
+  "priority, attempts, max_attempts, lease_token::text AS lease_token, "                      \
+  FLASHNAS_SQL_TS("lease_expires_at") ", worker_id, " FLASHNAS_SQL_TS("run_after") ", "        \
+  "last_error, result::text AS result, " FLASHNAS_SQL_TS("created_at") ", "                   \
+  FLASHNAS_SQL_TS("updated_at") ", " FLASHNAS_SQL_TS("started_at") ", "                       \
+  FLASHNAS_SQL_TS("finished_at")
+
+// The back-off before retry number `attempts` (1-based): base * 2^(attempts-1), capped.
+#define BACKOFF(base, cap) "make_interval(secs => least(" base " * power(2, greatest(attempts - 1, 0)), " cap "))"
+
+const Statement kStatements[] = {
+    {"task_enqueue",
+     "WITH t AS (INSERT INTO tasks (kind, job_id, trial_id, payload, priority, max_attempts) "
+     "VALUES ($1::task_kind, $2, $3, $4::jsonb, $5, $6) RETURNING id, kind) "
+     "SELECT t.id, pg_notify('flashnas_tasks', t.kind::text) FROM t"},
+    {"task_claim",
+     "WITH picked AS ("
+     "  SELECT id AS picked_id FROM tasks"
+     "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"
+     "  ORDER BY priority DESC, id LIMIT $4"
+     "  FOR UPDATE SKIP LOCKED) "
+     "UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
+     "  lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"
+     "  started_at = now(), updated_at = now() "
+     "FROM picked WHERE id = picked.picked_id RETURNING " TASK_COLUMNS},
+    {"task_heartbeat",
+     "UPDATE tasks SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now() "
+     "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running' RETURNING id"},
+    {"task_complete",
+     "UPDATE tasks SET state = 'succeeded', result = $3::jsonb, lease_token = NULL,"
+     "  lease_expires_at = NULL, finished_at = now(), updated_at = now() "
+     "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running' RETURNING " TASK_COLUMNS},
+    // $4: retryable. A retryable failure with attempts left goes back after a back-off.
+    {"task_fail",
+     "UPDATE tasks SET"
+     "  state = (CASE WHEN $4 AND attempts < max_attempts THEN 'available'"
+     "                WHEN $4 THEN 'dead' ELSE 'failed' END)::task_state,"
+     "  run_after = CASE WHEN $4 AND attempts < max_attempts"
+     "                   THEN now() + " BACKOFF("$5", "$6") " ELSE run_after END,"
+     "  finished_at = CASE WHEN $4 AND attempts < max_attempts THEN NULL ELSE now() END,"
+     "  last_error = $3, lease_token = NULL, lease_expires_at = NULL, updated_at = now() "
+     "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running' RETURNING " TASK_COLUMNS},
+    {"task_release",
+     "WITH r AS ("
+     "  UPDATE tasks SET state = 'available', attempts = greatest(attempts - 1, 0), run_after = now(),"
+     "    lease_token = NULL, lease_expires_at = NULL, updated_at = now()"
+     "  WHERE id = $1 AND lease_token = $2::uuid AND state = 'running' RETURNING *) "
+     "SELECT " TASK_COLUMNS ", pg_notify('flashnas_tasks', kind::text) FROM r"},
+    {"task_rescue_expired",
+     "WITH expired AS ("
+     "  SELECT id AS expired_id FROM tasks"
+     "  WHERE state = 'running' AND lease_expires_at < now()"
+     "  ORDER BY lease_expires_at LIMIT $3 FOR UPDATE SKIP LOCKED) "
+     "UPDATE tasks SET"
+     "  state = (CASE WHEN attempts < max_attempts THEN 'available' ELSE 'dead' END)::task_state,"
+     "  run_after = CASE WHEN attempts < max_attempts THEN now() + " BACKOFF("$1", "$2") " ELSE run_after END,"
+     "  finished_at = CASE WHEN attempts < max_attempts THEN NULL ELSE now() END,"
+     "  last_error = format('lease expired on worker %s (attempt %s of %s)',"
+     "                      coalesce(worker_id, '?'), attempts, max_attempts),"
+     "  lease_token = NULL, lease_expires_at = NULL, updated_at = now() "
+     "FROM expired WHERE id = expired.expired_id RETURNING " TASK_COLUMNS},
+    {"task_cancel_for_job",
+     "UPDATE tasks SET state = 'cancelled', lease_token = NULL, lease_expires_at = NULL,"
+     "  finished_at = now(), updated_at = now() "
+     "WHERE job_id = $1 AND state IN ('available', 'running') RETURNING " TASK_COLUMNS},
+    {"task_get", "SELECT " TASK_COLUMNS " FROM tasks WHERE id = $1"},
+    {"task_list_for_trial", "SELECT " TASK_COLUMNS " FROM tasks WHERE trial_id = $1 ORDER BY id"},
+    {"task_counts",
+     "SELECT kind::text, state::text, count(*) FROM tasks GROUP BY kind, state ORDER BY kind, state"},
+};
+
+Task read_task(const pqxx::row& r) {
+  Task t;
+  t.id = r["id"].as<int64_t>();
+  t.kind = row::str(r, "kind");
+  t.job_id = row::opt<int64_t>(r, "job_id");
+  t.trial_id = row::opt<int64_t>(r, "trial_id");
+  t.payload = row::json(r, "payload");
+  t.state = row::str(r, "state");
+  t.priority = r["priority"].as<int32_t>();
+  t.attempts = r["attempts"].as<int32_t>();
+  t.max_attempts = r["max_attempts"].as<int32_t>();
+  t.lease_token = row::opt<std::string>(r, "lease_token");
+  t.lease_expires_at = row::opt<std::string>(r, "lease_expires_at");
+  t.worker_id = row::opt<std::string>(r, "worker_id");
+  t.run_after = row::str(r, "run_after");
+  t.last_error = row::opt<std::string>(r, "last_error");
+  t.result = row::opt_json(r, "result");
+  t.created_at = row::str(r, "created_at");
+  t.updated_at = row::str(r, "updated_at");
+  t.started_at = row::opt<std::string>(r, "started_at");
+  t.finished_at = row::opt<std::string>(r, "finished_at");
+  return t;
+}
+
+std::vector<Task> read_tasks(const pqxx::result& res) {
+  std::vector<Task> out;
+  out.reserve(res.size());
+  for (const auto& r : res) out.push_back(read_task(r));
+  return out;
+}
+
+std::optional<Task> read_optional(const pqxx::result& res) {
+  if (res.empty()) return std::nullopt;
+  return read_task(res[0]);
+}
+
+// Lease tokens are UUIDs; anything else cannot hold a lease (and would make the
+// ::uuid cast raise an error instead of simply not matching).
+bool plausible_token(const std::string& token) {
+  static const std::regex uuid("^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$");
+  return std::regex_match(token, uuid);
+}
+
+void check_lease_seconds(double lease_seconds) {
+  if (!(lease_seconds > 0 && lease_seconds <= 86400)) {
+    throw InvalidInput("lease_seconds must be in (0, 86400]", "lease_seconds");
+  }
+}
+
+}  // namespace
+
+std::span<const Statement> task_statements() { return kStatements; }
+
+const std::vector<std::string>& task_kinds() {
+  static const std::vector<std::string> kinds = {"evaluate", "latency", "search_step", "fit_latency_model",
+                                                 "export"};
+  return kinds;
+}
+
+void check_task_kind(const std::string& kind, const std::string& field) {
+  const auto& k = task_kinds();
+  if (std::find(k.begin(), k.end(), kind) == k.end()) {
+    throw InvalidInput("unknown task kind '" + kind + "'", field);
+  }
+}
+
+int64_t task_enqueue(pqxx::transaction_base& tx, const NewTask& task) {
+  check_task_kind(task.kind);
+  if (!task.payload.is_object()) throw InvalidInput("a task payload must be a JSON object", "payload");
+  if (task.max_attempts < 1 || task.max_attempts > 100) {
+    throw InvalidInput("max_attempts must be in [1, 100]", "max_attempts");
+  }
+  const auto r = tx.exec_prepared1("task_enqueue", task.kind, task.job_id, task.trial_id, task.payload.dump(),
+                                   task.priority, task.max_attempts);
+  return r[0].as<int64_t>();
+}
+
+std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
+                             const std::string& worker_id, double lease_seconds, int limit) {
+  for (const auto& k : kinds) check_task_kind(k, "kinds");
+  check_lease_seconds(lease_seconds);
+  if (kinds.empty() || limit < 1) return {};
+  return read_tasks(tx.exec_prepared("task_claim", row::text_array(kinds), worker_id, lease_seconds, limit));
+}
+
+bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
+                    double lease_seconds) {
+  check_lease_seconds(lease_seconds);
+  if (!plausible_token(token)) return false;
+  return !tx.exec_prepared("task_heartbeat", task_id, token, lease_seconds).empty();
+}
+
+std::optional<Task> task_complete(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
+                                  const nlohmann::json& result) {
+  if (!result.is_object()) throw InvalidInput("a task result must be a JSON object", "result");
+  if (!plausible_token(token)) return std::nullopt;
+  return read_optional(tx.exec_prepared("task_complete", task_id, token, result.dump()));
+}
+
+std::optional<Task> task_fail(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
+                              const std::string& error, Failure failure, const QueueOptions& options) {
+  if (!plausible_token(token)) return std::nullopt;
+  return read_optional(tx.exec_prepared("task_fail", task_id, token, error.empty() ? "unknown error" : error,
+                                        failure == Failure::retryable, options.backoff_base_seconds,
+                                        options.backoff_cap_seconds));
+}
+
+std::optional<Task> task_release(pqxx::transaction_base& tx, int64_t task_id, const std::string& token) {
+  if (!plausible_token(token)) return std::nullopt;
+  return read_optional(tx.exec_prepared("task_release", task_id, token));
+}
+
+std::vector<Task> task_rescue_expired(pqxx::transaction_base& tx, const QueueOptions& options) {
+  return read_tasks(tx.exec_prepared("task_rescue_expired", options.backoff_base_seconds,
+                                     options.backoff_cap_seconds, std::max(1, options.rescue_batch)));
+}
+
+std::vector<Task> task_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id) {
+  return read_tasks(tx.exec_prepared("task_cancel_for_job", job_id));
+}
+
+std::optional<Task> task_get(pqxx::transaction_base& tx, int64_t task_id) {
+  return read_optional(tx.exec_prepared("task_get", task_id));
+}
+
+std::vector<Task> task_list_for_trial(pqxx::transaction_base& tx, int64_t trial_id) {
+  return read_tasks(tx.exec_prepared("task_list_for_trial", trial_id));
+}
+
+std::vector<TaskCount> task_counts(pqxx::transaction_base& tx) {
+  std::vector<TaskCount> out;
+  for (const auto& r : tx.exec_prepared("task_counts")) {
+    out.push_back({r[0].as<std::string>(), r[1].as<std::string>(), r[2].as<int64_t>()});
+  }
+  return out;
+}
+
+}  // namespace flashnas::store

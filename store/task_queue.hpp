@@ -1,0 +1,92 @@
+// The task queue on PostgreSQL: enqueue (with a NOTIFY wake-up), claim with
+// FOR UPDATE SKIP LOCKED and a lease token, heartbeat, complete / fail / release
+// only while the token still holds (so a result lands exactly once), and the
+// rescuer that takes back expired leases. Every function runs inside the
+// caller's transaction, so job bookkeeping can commit atomically with it
+// (job_service.hpp). Not the worker loop (workers/).
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/records.hpp"
+
+namespace flashnas::store {
+
+// The NOTIFY channel; the payload is the task kind.
+inline constexpr const char* kTaskChannel = "flashnas_tasks";
+
+// The task kinds the schema knows.
+const std::vector<std::string>& task_kinds();
+// Throws InvalidInput(field) unless `kind` is one of task_kinds().
+void check_task_kind(const std::string& kind, const std::string& field = "kind");
+
+struct QueueOptions {
+  double lease_seconds = 60;          // a claim or heartbeat holds the task this long
+  double backoff_base_seconds = 2;    // attempt n is retried after base * 2^(n-1) seconds ...
+  double backoff_cap_seconds = 300;   // ... but never later than this
+  int rescue_batch = 100;             // expired leases taken back per rescue call
+  int default_max_attempts = 3;       // for tasks created by the job service
+};
+
+struct NewTask {
+  std::string kind;
+  std::optional<int64_t> job_id, trial_id;
+  nlohmann::json payload = nlohmann::json::object();
+  int priority = 0;      // higher first
+  int max_attempts = 3;
+};
+
+// Inserts an available task and NOTIFYs kTaskChannel (delivered at commit). Returns its id.
+int64_t task_enqueue(pqxx::transaction_base& tx, const NewTask& task);
+
+// Claims up to `limit` available tasks of `kinds` (priority, then age), skipping
+// rows other claimers hold. Each claimed task gets a new lease token, its attempt
+// counted, state running. May return fewer (or none).
+std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
+                             const std::string& worker_id, double lease_seconds, int limit);
+
+// Extends the lease. False when the token no longer holds (rescued, cancelled, finished).
+bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
+                    double lease_seconds);
+
+// Marks the task succeeded with `result` (a JSON object) if the token still holds;
+// returns the finished task, or nullopt when the lease was lost (the result is dropped).
+std::optional<Task> task_complete(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
+                                  const nlohmann::json& result);
+
+enum class Failure {
+  retryable,  // back to available after a back-off, or dead when attempts are used up
+  permanent,  // failed now (bad input: retrying cannot help)
+};
+
+// Records `error` if the token still holds; returns the task in its new state
+// (available, dead or failed), or nullopt when the lease was lost.
+std::optional<Task> task_fail(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
+                              const std::string& error, Failure failure, const QueueOptions& options);
+
+// Gives a held task back untouched (a worker shutting down): available now, and
+// the attempt it used is not counted. Nullopt when the lease was lost.
+std::optional<Task> task_release(pqxx::transaction_base& tx, int64_t task_id, const std::string& token);
+
+// Returns tasks whose lease expired to available (after a back-off), or marks
+// them dead once max_attempts are used. Returns the tasks it changed.
+std::vector<Task> task_rescue_expired(pqxx::transaction_base& tx, const QueueOptions& options);
+
+// Cancels a job's available and running tasks (running ones lose their lease).
+std::vector<Task> task_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id);
+
+std::optional<Task> task_get(pqxx::transaction_base& tx, int64_t task_id);
+std::vector<Task> task_list_for_trial(pqxx::transaction_base& tx, int64_t trial_id);
+
+struct TaskCount {
+  std::string kind, state;
+  int64_t count = 0;
+};
+// Queue depth by kind and state (for /metrics).
+std::vector<TaskCount> task_counts(pqxx::transaction_base& tx);
+
+}  // namespace flashnas::store

@@ -1,0 +1,145 @@
+// Trials: SQL (see trial_repository.hpp). Each statement that changes a trial
+// takes its new seq from jobs.last_trial_seq in the same statement; that UPDATE
+// locks the job row until commit, which keeps sequence numbers commit-ordered.
+#include "store/trial_repository.hpp"
+
+#include "engine/util/error.hpp"
+#include "store/row_reader.hpp"
+#include "store/statements.hpp"
+
+namespace flashnas::store {
+namespace {
+
+#define TRIAL_COLUMNS                                                                            \
+  "id, job_id, ordinal, seq, arch::text AS arch, arch_hash, state::text AS state, eval_nll, params, " \
+  "non_embedding_params, flops_per_token, kv_cache_bytes_per_token, prefill_ms, decode_ms_per_token, " \
+  "error, " FLASHNAS_SQL_TS("created_at") ", " FLASHNAS_SQL_TS("updated_at") ", " FLASHNAS_SQL_TS("finished_at")
+// A CTE taking the next trial seq of the job that owns trial $1.
+#define NEXT_SEQ_OF_TRIAL                                                                  \
+  "WITH s AS (UPDATE jobs SET last_trial_seq = last_trial_seq + 1"                         \
+  " WHERE id = (SELECT job_id FROM trials WHERE id = $1) RETURNING last_trial_seq AS next_seq) "
+
+const Statement kStatements[] = {
+    {"trial_insert",
+     "WITH s AS (UPDATE jobs SET last_trial_seq = last_trial_seq + 1 WHERE id = $1"
+     " RETURNING last_trial_seq AS next_seq) "
+     "INSERT INTO trials (job_id, ordinal, seq, arch, arch_hash) "
+     "SELECT $1, $2, s.next_seq, $3::jsonb, $4 FROM s "
+     "ON CONFLICT (job_id, arch_hash) DO NOTHING RETURNING " TRIAL_COLUMNS},
+    {"trial_get", "SELECT " TRIAL_COLUMNS " FROM trials WHERE id = $1"},
+    {"trial_list",
+     "SELECT " TRIAL_COLUMNS " FROM trials WHERE job_id = $2 AND seq > $3"
+     " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $2 AND jobs.project_id = $1)"
+     " ORDER BY seq LIMIT $4"},
+    {"trial_list_all", "SELECT " TRIAL_COLUMNS " FROM trials WHERE job_id = $1 ORDER BY ordinal"},
+    {"trial_mark_running",
+     NEXT_SEQ_OF_TRIAL
+     "UPDATE trials SET state = 'running', seq = s.next_seq, updated_at = now() FROM s "
+     "WHERE id = $1 AND state = 'pending' RETURNING id"},
+    {"trial_set_metrics",
+     NEXT_SEQ_OF_TRIAL
+     "UPDATE trials SET eval_nll = coalesce($2, eval_nll), params = coalesce($3, params),"
+     " non_embedding_params = coalesce($4, non_embedding_params),"
+     " flops_per_token = coalesce($5, flops_per_token),"
+     " kv_cache_bytes_per_token = coalesce($6, kv_cache_bytes_per_token),"
+     " prefill_ms = coalesce($7, prefill_ms), decode_ms_per_token = coalesce($8, decode_ms_per_token),"
+     " seq = s.next_seq, updated_at = now() FROM s "
+     "WHERE id = $1 AND state IN ('pending', 'running') RETURNING id"},
+    {"trial_finish",
+     NEXT_SEQ_OF_TRIAL
+     "UPDATE trials SET state = $2::trial_state, error = $3, finished_at = now(), seq = s.next_seq,"
+     " updated_at = now() FROM s "
+     "WHERE id = $1 AND state IN ('pending', 'running') RETURNING id"},
+    // Numbers the cancelled trials after every seq taken so far, in ordinal order.
+    {"trial_cancel_for_job",
+     "WITH c AS (SELECT id AS cancel_id, row_number() OVER (ORDER BY ordinal) AS rn FROM trials"
+     "  WHERE job_id = $1 AND state IN ('pending', 'running')),"
+     " s AS (UPDATE jobs SET last_trial_seq = last_trial_seq + (SELECT count(*) FROM c) WHERE id = $1"
+     "  RETURNING last_trial_seq - (SELECT count(*) FROM c) AS base) "
+     "UPDATE trials SET state = 'cancelled', finished_at = now(), updated_at = now(), seq = s.base + c.rn "
+     "FROM c, s WHERE id = c.cancel_id RETURNING id"},
+};
+
+Trial read_trial(const pqxx::row& r) {
+  Trial t;
+  t.id = r["id"].as<int64_t>();
+  t.job_id = r["job_id"].as<int64_t>();
+  t.ordinal = r["ordinal"].as<int32_t>();
+  t.seq = r["seq"].as<int64_t>();
+  t.arch = row::json(r, "arch");
+  t.arch_hash = row::str(r, "arch_hash");
+  t.state = row::str(r, "state");
+  t.metrics.eval_nll = row::opt<double>(r, "eval_nll");
+  t.metrics.params = row::opt<int64_t>(r, "params");
+  t.metrics.non_embedding_params = row::opt<int64_t>(r, "non_embedding_params");
+  t.metrics.flops_per_token = row::opt<double>(r, "flops_per_token");
+  t.metrics.kv_cache_bytes_per_token = row::opt<int64_t>(r, "kv_cache_bytes_per_token");
+  t.metrics.prefill_ms = row::opt<double>(r, "prefill_ms");
+  t.metrics.decode_ms_per_token = row::opt<double>(r, "decode_ms_per_token");
+  t.error = row::opt<std::string>(r, "error");
+  t.created_at = row::str(r, "created_at");
+  t.updated_at = row::str(r, "updated_at");
+  t.finished_at = row::opt<std::string>(r, "finished_at");
+  return t;
+}
+
+std::vector<Trial> read_trials(const pqxx::result& res) {
+  std::vector<Trial> out;
+  out.reserve(res.size());
+  for (const auto& r : res) out.push_back(read_trial(r));
+  return out;
+}
+
+}  // namespace
+
+std::span<const Statement> trial_statements() { return kStatements; }
+
+bool trial_state_is_terminal(const std::string& state) {
+  return state == "succeeded" || state == "failed" || state == "cancelled";
+}
+
+std::optional<Trial> trial_insert(pqxx::transaction_base& tx, int64_t job_id, int32_t ordinal,
+                                  const nlohmann::json& arch, const std::string& arch_hash) {
+  if (!arch.is_object()) throw InvalidInput("an architecture must be a JSON object", "arch");
+  const auto res = tx.exec_prepared("trial_insert", job_id, ordinal, arch.dump(), arch_hash);
+  if (res.empty()) return std::nullopt;
+  return read_trial(res[0]);
+}
+
+std::optional<Trial> trial_get(pqxx::transaction_base& tx, int64_t trial_id) {
+  const auto res = tx.exec_prepared("trial_get", trial_id);
+  if (res.empty()) return std::nullopt;
+  return read_trial(res[0]);
+}
+
+std::vector<Trial> trial_list(pqxx::transaction_base& tx, int64_t project_id, int64_t job_id, int64_t after,
+                              int limit) {
+  if (limit < 1 || limit > 1000) throw InvalidInput("limit must be in [1, 1000]", "limit");
+  return read_trials(tx.exec_prepared("trial_list", project_id, job_id, after, limit));
+}
+
+std::vector<Trial> trial_list_all(pqxx::transaction_base& tx, int64_t job_id) {
+  return read_trials(tx.exec_prepared("trial_list_all", job_id));
+}
+
+bool trial_mark_running(pqxx::transaction_base& tx, int64_t trial_id) {
+  return !tx.exec_prepared("trial_mark_running", trial_id).empty();
+}
+
+bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const TrialMetrics& m) {
+  return !tx.exec_prepared("trial_set_metrics", trial_id, m.eval_nll, m.params, m.non_embedding_params,
+                           m.flops_per_token, m.kv_cache_bytes_per_token, m.prefill_ms, m.decode_ms_per_token)
+              .empty();
+}
+
+bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, const std::string& state,
+                  const std::optional<std::string>& error) {
+  if (!trial_state_is_terminal(state)) throw InvalidInput("'" + state + "' is not a final trial state", "state");
+  return !tx.exec_prepared("trial_finish", trial_id, state, error).empty();
+}
+
+int64_t trial_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id) {
+  return static_cast<int64_t>(tx.exec_prepared("trial_cancel_for_job", job_id).size());
+}
+
+}  // namespace flashnas::store
