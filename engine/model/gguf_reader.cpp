@@ -173,18 +173,11 @@ Model load_gguf_bytes(std::span<const uint8_t> bytes, const std::string& what) {
   if (model.tokenizer && model.tokenizer->vocab_size() != model.config.vocab_size) {
     refuse(f, "tokenizer.ggml.tokens", "tokenizer size differs from the vocabulary size");
   }
-  // Every tensor the config needs is in the file with an exact shape, and the
-  // file bounds every tensor's size, so a config that needs more elements than
-  // the file holds is refused before the weights are allocated.
-  int64_t file_numel = 0;
-  for (const GgufTensorInfo& t : f.tensors) file_numel += t.numel;  // each <= file size
-  if (count_parameters(model.config) > file_numel) {
-    refuse(f, "tensors", fmt::format("the config needs {} parameters but the file holds only {}",
-                                     count_parameters(model.config), file_numel));
-  }
-  model.weights = allocate_weights(model.config);
-  std::set<std::string> used;
-  for (const TensorView& view : list_tensors(model.config, model.weights)) {
+  // Check every tensor the config needs (name, exact shape) before allocating:
+  // each one's bytes lie inside the file, so the allocation is bounded by what
+  // the file holds (at most ~4x its size, for Q8_0 expanded to F32).
+  std::vector<const GgufTensorInfo*> sources;
+  for (const TensorView& view : list_tensor_shapes(model.config)) {
     const std::string name = gguf_tensor_name(view.id, view.layer);
     const GgufTensorInfo* t = f.find_tensor(name);
     if (!t) refuse(f, name, fmt::format("tensor {} is missing", name));
@@ -193,8 +186,15 @@ Model load_gguf_bytes(std::span<const uint8_t> bytes, const std::string& what) {
       refuse(f, name, fmt::format("tensor {} has shape [{}], expected [{}] for this config", name,
                                   fmt::join(t->dims, ", "), fmt::join(want, ", ")));
     }
-    decode_tensor({view.data, static_cast<size_t>(view.numel())}, t->type, t->data);
-    used.insert(name);
+    sources.push_back(t);
+  }
+  model.weights = allocate_weights(model.config);
+  std::set<std::string> used;
+  const std::vector<TensorView> views = list_tensors(model.config, model.weights);
+  for (size_t i = 0; i < views.size(); ++i) {
+    const GgufTensorInfo* t = sources[i];
+    decode_tensor({views[i].data, static_cast<size_t>(views[i].numel())}, t->type, t->data);
+    used.insert(t->name);
   }
   if (model.config.tied_embeddings) used.insert(gguf_tensor_name(TensorId::output, -1));
   for (const GgufTensorInfo& t : f.tensors) {

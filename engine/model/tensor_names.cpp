@@ -64,6 +64,12 @@ std::vector<int64_t> hf_shape(const TensorView& view) {
   return {view.rows, view.cols};
 }
 
+std::vector<TensorView> list_tensor_shapes(const ArchConfig& config) {
+  ModelWeights unallocated;  // every view stays null
+  unallocated.layers.resize(config.layers.size());
+  return list_tensors(config, unallocated);
+}
+
 const char* tensor_id_name(TensorId id) { return row_of(id).short_name; }
 
 std::string gguf_tensor_name(TensorId id, int64_t layer) {

@@ -22,6 +22,10 @@ std::string hf_tensor_name(TensorId id, int64_t layer);
 std::vector<int64_t> gguf_dims(const TensorView& view);
 std::vector<int64_t> hf_shape(const TensorView& view);
 
+// The tensors `config` has (list_tensors order) with null data: lets loaders
+// check a file's names and shapes before allocating anything.
+std::vector<TensorView> list_tensor_shapes(const ArchConfig& config);
+
 // "tok_embd", "wq", ...: for messages and test output.
 const char* tensor_id_name(TensorId id);
 
