@@ -1,0 +1,153 @@
+// ArchSpace: JSON validation naming fields, rules, sampling validity, encoding round
+// trips, canonical hashing, mutation/crossover validity, and the box space.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <random>
+#include <set>
+
+#include "engine/search/arch_space.hpp"
+#include "engine/search/box_space.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas::search {
+namespace {
+
+ArchSpaceOptions small_options() {
+  ArchSpaceOptions o;
+  o.n_layers = {2, 8, 1};
+  o.d_model = {64, 256, 64};
+  o.d_ffn = {128, 512, 128};
+  o.sliding_windows = {32, 64};
+  o.max_consecutive_non_full = 2;
+  o.min_full_layers = 2;
+  return o;
+}
+
+// Independent statement of the rules for the tests.
+bool obeys_rules(const CandidateArch& a, const ArchSpaceOptions& o) {
+  if (o.first_layer_full && a.layer_types[0] != LayerKind::full) return false;
+  int run = 0, full = 0;
+  for (LayerKind k : a.layer_types) {
+    run = k == LayerKind::full ? 0 : run + 1;
+    full += k == LayerKind::full;
+    if (o.max_consecutive_non_full >= 0 && run > o.max_consecutive_non_full) return false;
+  }
+  return full >= o.min_full_layers;
+}
+
+std::string field_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const InvalidInput& e) {
+    return e.field();
+  }
+  return "<no error>";
+}
+
+TEST(ArchSpace, JsonRoundTripAndFieldNamedErrors) {
+  const ArchSpaceOptions o = small_options();
+  const nlohmann::json j = arch_space_options_to_json(o);
+  const ArchSpaceOptions back = arch_space_options_from_json(j);
+  EXPECT_EQ(arch_space_options_to_json(back), j);
+  auto with = [&](const char* path, nlohmann::json value) {
+    nlohmann::json k = j;
+    k[nlohmann::json::json_pointer(path)] = std::move(value);
+    return [k] { arch_space_options_from_json(k); };
+  };
+  EXPECT_EQ(field_of(with("/d_model/step", 50)), "d_model.step");
+  EXPECT_EQ(field_of(with("/n_layers/min", 0)), "n_layers.min");
+  EXPECT_EQ(field_of(with("/layer_kinds/1", "cross")), "layer_kinds[1]");
+  EXPECT_EQ(field_of(with("/rules/min_full_layers", 5)), "rules.min_full_layers");
+  EXPECT_EQ(field_of(with("/sliding_windows/0", -3)), "sliding_windows[0]");
+  EXPECT_EQ(field_of(with("/bogus", 1)), "bogus");
+}
+
+TEST(ArchSpace, CheckNamesTheOffendingLayer) {
+  const ArchSpace space(small_options());
+  CandidateArch a;
+  a.n_layers = 4;
+  a.d_model = 128;
+  a.d_ffn = {256, 256, 256, 256};
+  a.layer_types = {LayerKind::full, LayerKind::swa, LayerKind::skip, LayerKind::full};
+  a.sliding_window = 32;
+  EXPECT_NO_THROW(space.check(a));
+  a.layer_types[0] = LayerKind::skip;
+  EXPECT_EQ(field_of([&] { space.check(a); }), "layer_types[0]");
+  a.layer_types = {LayerKind::full, LayerKind::swa, LayerKind::skip, LayerKind::swa};
+  EXPECT_EQ(field_of([&] { space.check(a); }), "layer_types[3]");
+  a.layer_types = {LayerKind::full, LayerKind::swa, LayerKind::full, LayerKind::full};
+  a.sliding_window = 48;
+  EXPECT_EQ(field_of([&] { space.check(a); }), "sliding_window");
+  a.sliding_window = 32;
+  a.d_model = 100;
+  EXPECT_EQ(field_of([&] { space.check(a); }), "d_model");
+}
+
+TEST(ArchSpace, SamplesAreValidEncodingsRoundTripAndHashesAreCanonical) {
+  const ArchSpaceOptions o = small_options();
+  const ArchSpace space(o);
+  std::mt19937_64 rng(3);
+  std::set<std::string> keys;
+  for (int i = 0; i < 500; ++i) {
+    const CandidateArch a = space.sample_arch(rng);
+    ASSERT_TRUE(obeys_rules(a, o));
+    ASSERT_TRUE(space.contains(a));
+    const Eigen::VectorXd x = space.encode(a);
+    ASSERT_EQ(x.size(), space.encoding_dims());
+    EXPECT_GE(x.minCoeff(), 0.0);
+    EXPECT_LE(x.maxCoeff(), 1.0);
+    EXPECT_EQ(space.decode(x), a);
+    EXPECT_TRUE(space.is_valid(x));
+    EXPECT_EQ(space.key(x), candidate_arch_hash(a));
+    keys.insert(space.key(x));
+  }
+  EXPECT_GT(keys.size(), 300u);  // sampling explores, it does not repeat a few points
+}
+
+TEST(ArchSpace, MutationAndCrossoverKeepRules) {
+  const ArchSpaceOptions o = small_options();
+  const ArchSpace space(o);
+  std::mt19937_64 rng(5);
+  int changed = 0;
+  for (int i = 0; i < 300; ++i) {
+    const Eigen::VectorXd a = space.sample(rng), b = space.sample(rng);
+    const Eigen::VectorXd m = space.mutate(a, 0.1, rng);
+    ASSERT_TRUE(space.is_valid(m));
+    ASSERT_TRUE(obeys_rules(space.decode(m), o));
+    changed += space.key(m) != space.key(a);
+    const Eigen::VectorXd c = space.crossover(a, b, rng);
+    ASSERT_TRUE(space.is_valid(c));
+  }
+  EXPECT_GT(changed, 280);
+}
+
+TEST(ArchSpace, InitialDesignIsValidAndDistinct) {
+  const ArchSpace space(small_options());
+  const Eigen::MatrixXd d = space.initial_design(64, 11);
+  std::set<std::string> keys;
+  for (Eigen::Index i = 0; i < d.rows(); ++i) {
+    ASSERT_TRUE(space.is_valid(d.row(i).transpose()));
+    keys.insert(space.key(d.row(i).transpose()));
+  }
+  EXPECT_EQ(keys.size(), 64u);
+  EXPECT_EQ(space.initial_design(64, 11), d);  // deterministic
+}
+
+TEST(BoxSpace, DesignMutationAndKeys) {
+  const BoxSpace space(3);
+  std::mt19937_64 rng(1);
+  const Eigen::MatrixXd d = space.initial_design(16, 2);
+  for (Eigen::Index i = 0; i < d.rows(); ++i) EXPECT_TRUE(space.is_valid(d.row(i).transpose()));
+  const Eigen::VectorXd x = d.row(3).transpose();
+  const Eigen::VectorXd m = space.mutate(x, 0.1, rng);
+  EXPECT_TRUE(space.is_valid(m));
+  EXPECT_EQ((m - x).cwiseAbs().count(), (m - x).cwiseAbs().cwiseMin(1.0).count());
+  EXPECT_LE(((m - x).array() != 0.0).count(), 1);
+  EXPECT_NE(space.key(m), space.key(x));
+  EXPECT_EQ(space.key(x), space.key(Eigen::VectorXd(x)));
+  EXPECT_FALSE(space.is_valid(Eigen::Vector3d(0.1, 1.5, 0.2)));
+}
+
+}  // namespace
+}  // namespace flashnas::search
