@@ -1,0 +1,128 @@
+// Grouped-query causal / sliding-window attention (see attention.hpp).
+// Prefill works on blocks of queries per head with Eigen products
+// (scores = Q K^T, out = P V) over just the key range the block can see;
+// decode (one query) uses dot products and axpys over the span.
+#include "engine/runtime/attention.hpp"
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cmath>
+
+#include "engine/runtime/kernels.hpp"
+#include "engine/runtime/thread_pool.hpp"
+#include "engine/runtime/vector_math.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas {
+
+namespace {
+
+using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using ConstStrided = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
+using Strided = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
+
+constexpr int64_t kBlockRows = 32;  // queries per prefill task
+// Below this many multiply-adds the whole attention runs on the calling thread.
+constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
+
+struct Geometry {
+  const float* q;
+  float* out;
+  const KvSpan* kv;
+  int64_t pos0, T, NH, KVH, HS, W;
+  float scale;
+  int64_t q_dim() const { return NH * HS; }
+  int64_t kv_dim() const { return KVH * HS; }
+  // First and last span index a query at position p may attend to.
+  int64_t lo(int64_t p) const {
+    const int64_t first = W > 0 ? std::max<int64_t>(0, p - W + 1) : 0;
+    return std::max(first, kv->first) - kv->first;
+  }
+  int64_t hi(int64_t p) const { return p - kv->first; }
+};
+
+// One query (decode): scores by dot products, output by axpys.
+void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
+  const int64_t kvh = h / (g.NH / g.KVH);
+  const float* qh = g.q + t * g.q_dim() + h * g.HS;
+  float* oh = g.out + t * g.q_dim() + h * g.HS;
+  const int64_t p = g.pos0 + t;
+  const int64_t lo = g.lo(p), hi = g.hi(p);
+  const int64_t S = hi - lo + 1;
+  const float* k = g.kv->k + lo * g.kv_dim() + kvh * g.HS;
+  const float* v = g.kv->v + lo * g.kv_dim() + kvh * g.HS;
+  for (int64_t j = 0; j < S; ++j) scores[j] = simd::dot(qh, k + j * g.kv_dim(), g.HS) * g.scale;
+  softmax_forward(scores, S);
+  std::fill(oh, oh + g.HS, 0.0f);
+  for (int64_t j = 0; j < S; ++j) simd::axpy(oh, scores[j], v + j * g.kv_dim(), g.HS);
+}
+
+// Queries [t0, t1) of head h: one GEMM for the scores over the key range the
+// block can see, masked row softmax, one GEMM for the output.
+void attend_block(const Geometry& g, int64_t t0, int64_t t1, int64_t h, float* scores) {
+  const int64_t kvh = h / (g.NH / g.KVH);
+  const int64_t lo = g.lo(g.pos0 + t0);
+  const int64_t hi = g.hi(g.pos0 + t1 - 1);
+  const int64_t S = hi - lo + 1;
+  const int64_t R = t1 - t0;
+  ConstStrided q(g.q + t0 * g.q_dim() + h * g.HS, R, g.HS, Eigen::OuterStride<>(g.q_dim()));
+  ConstStrided k(g.kv->k + lo * g.kv_dim() + kvh * g.HS, S, g.HS,
+                 Eigen::OuterStride<>(g.kv_dim()));
+  ConstStrided v(g.kv->v + lo * g.kv_dim() + kvh * g.HS, S, g.HS,
+                 Eigen::OuterStride<>(g.kv_dim()));
+  Strided s(scores, R, S, Eigen::OuterStride<>(S));
+  s.noalias() = (q * k.transpose()) * g.scale;
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t p = g.pos0 + t0 + r;
+    const int64_t a = g.lo(p) - lo, b = g.hi(p) - lo;  // visible columns [a, b]
+    float* row = scores + r * S;
+    std::fill(row, row + a, 0.0f);
+    softmax_forward(row + a, b - a + 1);
+    std::fill(row + b + 1, row + S, 0.0f);
+  }
+  Strided o(g.out + t0 * g.q_dim() + h * g.HS, R, g.HS, Eigen::OuterStride<>(g.q_dim()));
+  o.noalias() = s * v;
+}
+
+}  // namespace
+
+void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos0, int64_t T,
+                       const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool) {
+  FLASHNAS_CHECK(shape.n_kv_heads > 0 && shape.n_heads % shape.n_kv_heads == 0,
+                 "{} heads do not share {} kv heads evenly", shape.n_heads, shape.n_kv_heads);
+  FLASHNAS_CHECK(kv.first <= pos0 && pos0 + T <= kv.first + kv.count,
+                 "KV span [{}, {}) does not cover queries [{}, {})", kv.first,
+                 kv.first + kv.count, pos0, pos0 + T);
+  const Geometry g{q,          out,        &kv,         pos0,         T,
+                   shape.n_heads, shape.n_kv_heads, shape.head_dim, shape.window,
+                   static_cast<float>(1.0 / std::sqrt(static_cast<double>(shape.head_dim)))};
+  const int64_t block = T == 1 ? 1 : kBlockRows;
+  const int64_t n_blocks = (T + block - 1) / block;
+  const int64_t n_tasks = n_blocks * g.NH;
+  const int64_t max_keys = std::min(kv.count, block + (g.W > 0 ? g.W : kv.count));
+  int n_threads = pool ? pool->size() : 1;
+  if (T * kv.count * g.NH * g.HS < kMinParallelMacs) n_threads = 1;
+  const size_t per_thread = static_cast<size_t>(block * max_keys);
+  if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
+    scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));
+  }
+  // Task i = (block i / NH, head i % NH); thread r takes tasks r, r+n, r+2n...
+  auto work = [&](int r) {
+    float* scores = scratch.scores.data() + per_thread * static_cast<size_t>(r);
+    for (int64_t i = r; i < n_tasks; i += n_threads) {
+      const int64_t b = i / g.NH, h = i % g.NH;
+      if (T == 1) {
+        attend_one(g, 0, h, scores);
+      } else {
+        attend_block(g, b * block, std::min(T, (b + 1) * block), h, scores);
+      }
+    }
+  };
+  if (n_threads == 1) {
+    work(0);
+  } else {
+    pool->run(work);
+  }
+}
+
+}  // namespace flashnas

@@ -1,0 +1,107 @@
+// RMSNorm, RoPE, SwiGLU and softmax kernels (see kernels.hpp).
+#include "engine/runtime/kernels.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/runtime/vector_math.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas {
+
+void rmsnorm_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t C,
+                     float eps) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* x = inp + t * C;
+    float* o = out + t * C;
+    double ss = 0.0;
+    for (int64_t i = 0; i < C; ++i) ss += static_cast<double>(x[i]) * x[i];
+    const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(C) + eps));
+    for (int64_t i = 0; i < C; ++i) o[i] = x[i] * scale * weight[i];
+  }
+}
+
+RopeTable make_rope_table(int64_t head_dim, float theta, RopeLayout layout,
+                          int64_t max_positions) {
+  FLASHNAS_CHECK(head_dim > 0 && head_dim % 2 == 0, "RoPE needs an even head size, got {}",
+                 head_dim);
+  FLASHNAS_CHECK(max_positions > 0, "RoPE table needs positions, got {}", max_positions);
+  RopeTable table;
+  table.max_positions = max_positions;
+  table.half = head_dim / 2;
+  table.layout = layout;
+  table.cos.resize(static_cast<size_t>(max_positions * table.half));
+  table.sin.resize(table.cos.size());
+  for (int64_t i = 0; i < table.half; ++i) {
+    const double freq = std::pow(static_cast<double>(theta),
+                                 -2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+    for (int64_t p = 0; p < max_positions; ++p) {
+      const double angle = static_cast<double>(p) * freq;
+      table.cos[static_cast<size_t>(p * table.half + i)] = static_cast<float>(std::cos(angle));
+      table.sin[static_cast<size_t>(p * table.half + i)] = static_cast<float>(std::sin(angle));
+    }
+  }
+  return table;
+}
+
+void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int64_t n_heads) {
+  FLASHNAS_CHECK(pos0 >= 0 && pos0 + T <= table.max_positions,
+                 "positions [{}, {}) exceed the RoPE table ({})", pos0, pos0 + T,
+                 table.max_positions);
+  const int64_t half = table.half;
+  const int64_t HS = 2 * half;
+  // In the interleaved layout dimension pair i is (2i, 2i+1); in the half layout (i, i+HS/2).
+  const int64_t stride_pair = table.layout == RopeLayout::interleaved ? 2 : 1;
+  const int64_t offset_second = table.layout == RopeLayout::interleaved ? 1 : half;
+  for (int64_t t = 0; t < T; ++t) {
+    const float* c = table.cos.data() + (pos0 + t) * half;
+    const float* s = table.sin.data() + (pos0 + t) * half;
+    float* row = x + t * n_heads * HS;
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = row + h * HS;
+      for (int64_t i = 0; i < half; ++i) {
+        float* a = v + i * stride_pair;
+        float* b = a + offset_second;
+        const float x0 = *a, x1 = *b;
+        *a = x0 * c[i] - x1 * s[i];
+        *b = x0 * s[i] + x1 * c[i];
+      }
+    }
+  }
+}
+
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
+  int64_t i = 0;
+#ifdef FLASHNAS_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 e = simd::exp(_mm256_xor_ps(g, sign));  // exp(-g)
+    const __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+#endif
+  for (; i < n; ++i) {
+    const float g = gate[i];
+    out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void softmax_forward(float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+  const double sum = simd::exp_shifted_sum(x, max, n);
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+double log_sum_exp(const float* x, int64_t n) {
+  float max = x[0];
+  for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
+  double sum = 0.0;
+  for (int64_t i = 0; i < n; ++i) sum += std::exp(static_cast<double>(x[i]) - max);
+  return static_cast<double>(max) + std::log(sum);
+}
+
+}  // namespace flashnas

@@ -1,0 +1,164 @@
+// Full, sliding-window (ring buffer) and empty KV caches (see kv_cache.hpp).
+#include "engine/runtime/kv_cache.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/util/error.hpp"
+
+namespace flashnas {
+
+namespace {
+
+void copy_rows(float* dst, const float* src, int64_t rows, int64_t kv_dim) {
+  std::memcpy(dst, src, static_cast<size_t>(rows * kv_dim) * sizeof(float));
+}
+
+void check_append(int64_t pos0, int64_t T, int64_t stored, int64_t max_batch) {
+  FLASHNAS_CHECK(pos0 == stored, "KV cache append at position {} but {} positions are stored",
+                 pos0, stored);
+  FLASHNAS_CHECK(T >= 1 && T <= max_batch, "KV cache append of {} positions (max batch {})", T,
+                 max_batch);
+}
+
+// Every position, in order. Storage doubles as it grows (no per-token
+// allocation in decode) but never beyond max_positions.
+class FullKvCache final : public KvCache {
+ public:
+  explicit FullKvCache(const KvCacheOptions& o) : o_(o) {}
+
+  KvSpan append(const float* k, const float* v, int64_t pos0, int64_t T) override {
+    check_append(pos0, T, n_, o_.max_batch);
+    if (n_ + T > o_.max_positions) {
+      throw Error(fmt::format("context of {} positions exceeds the KV cache capacity {}", n_ + T,
+                              o_.max_positions));
+    }
+    reserve(n_ + T);
+    copy_rows(k_.data() + n_ * o_.kv_dim, k, T, o_.kv_dim);
+    copy_rows(v_.data() + n_ * o_.kv_dim, v, T, o_.kv_dim);
+    n_ += T;
+    return {k_.data(), v_.data(), 0, n_};
+  }
+  void clear() override { n_ = 0; }
+  int64_t positions() const override { return n_; }
+  int64_t bytes() const override {
+    return static_cast<int64_t>((k_.capacity() + v_.capacity()) * sizeof(float));
+  }
+
+ private:
+  void reserve(int64_t rows) {
+    const int64_t have = static_cast<int64_t>(k_.size()) / std::max<int64_t>(1, o_.kv_dim);
+    if (rows <= have) return;
+    int64_t grow = std::max<int64_t>(64, have);
+    while (grow < rows) grow *= 2;
+    grow = std::min(grow, o_.max_positions);
+    k_.resize(static_cast<size_t>(grow * o_.kv_dim));
+    v_.resize(k_.size());
+  }
+
+  KvCacheOptions o_;
+  int64_t n_ = 0;
+  std::vector<float> k_;  // (rows, KVH*HS), rows <= max_positions
+  std::vector<float> v_;
+};
+
+// The last W positions in a ring written twice, at slot p % W and p % W + W,
+// so the window ending at any position is one contiguous run of 2W rows and
+// decode reads it without copying. A batched append (prefill) also needs the
+// up to W-1 positions before the batch, so it assembles them with the new
+// rows in a staging buffer sized W-1 + max_batch.
+class SlidingKvCache final : public KvCache {
+ public:
+  SlidingKvCache(const KvCacheOptions& o, int64_t window)
+      : o_(o), w_(window),
+        ring_k_(static_cast<size_t>(2 * window * o.kv_dim)),
+        ring_v_(ring_k_.size()),
+        stage_k_(static_cast<size_t>((window - 1 + o.max_batch) * o.kv_dim)),
+        stage_v_(stage_k_.size()) {}
+
+  KvSpan append(const float* k, const float* v, int64_t pos0, int64_t T) override {
+    check_append(pos0, T, n_, o_.max_batch);
+    const int64_t D = o_.kv_dim;
+    KvSpan span;
+    if (T == 1) {
+      write_ring(k, v, pos0, 1);
+      n_ = pos0 + 1;
+      span.count = std::min(w_, n_);
+      span.first = n_ - span.count;
+      const int64_t slot = span.first % w_;
+      span.k = ring_k_.data() + slot * D;
+      span.v = ring_v_.data() + slot * D;
+      return span;
+    }
+    const int64_t before = std::min(w_ - 1, n_);  // earlier positions the batch still sees
+    const int64_t slot = (n_ - before) % w_;
+    copy_rows(stage_k_.data(), ring_k_.data() + slot * D, before, D);
+    copy_rows(stage_v_.data(), ring_v_.data() + slot * D, before, D);
+    copy_rows(stage_k_.data() + before * D, k, T, D);
+    copy_rows(stage_v_.data() + before * D, v, T, D);
+    const int64_t keep = std::min(w_, T);  // older batch rows fall out of the window
+    write_ring(k + (T - keep) * D, v + (T - keep) * D, pos0 + T - keep, keep);
+    n_ = pos0 + T;
+    return {stage_k_.data(), stage_v_.data(), pos0 - before, before + T};
+  }
+  void clear() override { n_ = 0; }
+  int64_t positions() const override { return n_; }
+  int64_t bytes() const override {
+    return static_cast<int64_t>(
+        (ring_k_.size() + ring_v_.size() + stage_k_.size() + stage_v_.size()) * sizeof(float));
+  }
+
+ private:
+  void write_ring(const float* k, const float* v, int64_t pos0, int64_t T) {
+    const int64_t D = o_.kv_dim;
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t slot = (pos0 + t) % w_;
+      for (int64_t copy : {slot, slot + w_}) {
+        copy_rows(ring_k_.data() + copy * D, k + t * D, 1, D);
+        copy_rows(ring_v_.data() + copy * D, v + t * D, 1, D);
+      }
+    }
+  }
+
+  KvCacheOptions o_;
+  int64_t w_;
+  int64_t n_ = 0;
+  std::vector<float> ring_k_;   // (2W, KVH*HS)
+  std::vector<float> ring_v_;
+  std::vector<float> stage_k_;  // (W-1 + max_batch, KVH*HS)
+  std::vector<float> stage_v_;
+};
+
+// Skip layers have no attention, so nothing is stored; appending is a bug.
+class NoKvCache final : public KvCache {
+ public:
+  KvSpan append(const float*, const float*, int64_t, int64_t) override {
+    throw Error("a skip layer has no KV cache");
+  }
+  void clear() override {}
+  int64_t positions() const override { return 0; }
+  int64_t bytes() const override { return 0; }
+};
+
+}  // namespace
+
+std::unique_ptr<KvCache> make_kv_cache(const LayerConfig& layer, const KvCacheOptions& options) {
+  FLASHNAS_CHECK(options.kv_dim > 0 && options.max_positions > 0 && options.max_batch > 0,
+                 "bad KV cache options (kv_dim {}, max_positions {}, max_batch {})",
+                 options.kv_dim, options.max_positions, options.max_batch);
+  switch (layer.kind) {
+    case LayerKind::full:
+      return std::make_unique<FullKvCache>(options);
+    case LayerKind::swa:
+      FLASHNAS_CHECK(layer.window > 0, "sliding window must be positive, got {}", layer.window);
+      // A window at least as long as the whole context is full attention; the
+      // ring never needs to be larger than the context.
+      if (layer.window >= options.max_positions) return std::make_unique<FullKvCache>(options);
+      return std::make_unique<SlidingKvCache>(options, layer.window);
+    case LayerKind::skip:
+      return std::make_unique<NoKvCache>();
+  }
+  throw Error("unknown layer kind");
+}
+
+}  // namespace flashnas

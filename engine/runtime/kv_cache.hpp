@@ -1,0 +1,52 @@
+// KV caches: what each attention layer keeps of past keys and values between
+// forward calls. One small interface, three kinds (llama.cpp's memory
+// interface idea), so a layer holds only what its attention kind needs:
+//   full: every position, growing up to a fixed capacity;
+//   sliding window W: a ring of the last W positions (memory independent of context);
+//   skip: nothing.
+// Keys are stored after RoPE, so a cached key never needs re-rotating.
+//
+// Legend: T tokens, KVH kv heads, HS head size.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/model/arch_config.hpp"
+
+namespace flashnas {
+
+// Keys and values of consecutive positions [first, first + count), contiguous
+// rows of KVH*HS floats. Valid until the cache's next append or clear.
+struct KvSpan {
+  const float* k = nullptr;  // (count, KVH*HS)
+  const float* v = nullptr;  // (count, KVH*HS)
+  int64_t first = 0;
+  int64_t count = 0;
+};
+
+class KvCache {
+ public:
+  virtual ~KvCache() = default;
+
+  // Stores keys and values of positions [pos0, pos0 + T) (pos0 must equal
+  // positions()) and returns a span holding every position that a query in
+  // [pos0, pos0 + T) may attend to, including these new ones.
+  // k, v (T, KVH*HS).
+  virtual KvSpan append(const float* k, const float* v, int64_t pos0, int64_t T) = 0;
+  virtual void clear() = 0;
+  virtual int64_t positions() const = 0;  // how many positions have been appended
+  virtual int64_t bytes() const = 0;      // memory currently held
+};
+
+struct KvCacheOptions {
+  int64_t kv_dim = 0;         // KVH*HS
+  int64_t max_positions = 0;  // capacity of a full cache; appends beyond it throw
+  int64_t max_batch = 0;      // most positions one append may carry
+};
+
+// The cache a layer of this kind needs (an empty one for skip layers).
+std::unique_ptr<KvCache> make_kv_cache(const LayerConfig& layer, const KvCacheOptions& options);
+
+}  // namespace flashnas

@@ -1,0 +1,33 @@
+// Matrix products of the forward pass: out = inp W^T with W a row-major
+// checkpoint matrix (N, K). Most of the runtime's time is spent here.
+//   prefill (T > 1): Eigen GEMM through row-major Maps (packs and blocks for cache).
+//   decode (T == 1): a matrix-vector product that streams W exactly once.
+// Threads split the output columns (rows of W) into fixed contiguous ranges,
+// so a result depends only on the thread count, never on timing. Products too
+// small to amortise a fork-join run on the calling thread.
+//
+// Legend: T tokens, K input width, N output width.
+#pragma once
+
+#include <cstdint>
+
+namespace flashnas {
+
+class ThreadPool;
+
+enum class MatmulMode : uint8_t {
+  overwrite,   // out  = inp W^T
+  accumulate,  // out += inp W^T (the residual adds of the block)
+};
+
+// out (T, N), inp (T, K), weight (N, K). out must not alias inp or weight.
+// `pool` may be null (single thread).
+void matmul_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
+                    int64_t N, ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite);
+
+// Single-threaded y = W x (or y += W x) for rows [0, N): the decode kernel.
+// y (N), x (K), weight (N, K).
+void matvec_forward(float* y, const float* x, const float* weight, int64_t K, int64_t N,
+                    MatmulMode mode);
+
+}  // namespace flashnas

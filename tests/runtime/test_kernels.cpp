@@ -1,0 +1,208 @@
+// Runtime kernels against brute-force double-precision references: RMSNorm,
+// RoPE, SwiGLU, softmax / log-sum-exp, matmul (GEMM and GEMV paths, threaded,
+// accumulate), attention (GQA, windows, decode), the KV caches and the sampler.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <random>
+
+#include "engine/runtime/attention.hpp"
+#include "engine/runtime/kernels.hpp"
+#include "engine/runtime/kv_cache.hpp"
+#include "engine/runtime/matmul.hpp"
+#include "engine/runtime/sampler.hpp"
+#include "engine/runtime/thread_pool.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(-scale, scale);
+  std::vector<float> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST(Kernels, RmsnormMatchesFormula) {
+  const int64_t T = 3, C = 37;
+  auto x = random_floats(T * C, 1), g = random_floats(C, 2);
+  std::vector<float> out(x.size());
+  rmsnorm_forward(out.data(), x.data(), g.data(), T, C, 1e-5f);
+  for (int64_t t = 0; t < T; ++t) {
+    double ss = 0;
+    for (int64_t i = 0; i < C; ++i) ss += double(x[t * C + i]) * x[t * C + i];
+    for (int64_t i = 0; i < C; ++i)
+      EXPECT_NEAR(out[t * C + i], x[t * C + i] / std::sqrt(ss / C + 1e-5) * g[i], 1e-5);
+  }
+}
+
+TEST(Kernels, RopeRotatesTheDocumentedPairs) {
+  const int64_t HS = 8, heads = 2, pos0 = 5, T = 2;
+  for (RopeLayout layout : {RopeLayout::interleaved, RopeLayout::half}) {
+    const RopeTable table = make_rope_table(HS, 10000.0f, layout, 16);
+    auto x = random_floats(T * heads * HS, 3);
+    auto y = x;
+    rope_forward(y.data(), table, pos0, T, heads);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t h = 0; h < heads; ++h)
+        for (int64_t i = 0; i < HS / 2; ++i) {
+          const double angle = (pos0 + t) * std::pow(10000.0, -2.0 * i / HS);
+          const int64_t base = (t * heads + h) * HS;
+          const int64_t a = base + (layout == RopeLayout::interleaved ? 2 * i : i);
+          const int64_t b = a + (layout == RopeLayout::interleaved ? 1 : HS / 2);
+          EXPECT_NEAR(y[a], x[a] * std::cos(angle) - x[b] * std::sin(angle), 1e-5);
+          EXPECT_NEAR(y[b], x[a] * std::sin(angle) + x[b] * std::cos(angle), 1e-5);
+        }
+  }
+  const RopeTable table = make_rope_table(HS, 10000.0f, RopeLayout::half, 4);
+  std::vector<float> v(HS);
+  EXPECT_THROW(rope_forward(v.data(), table, 4, 1, 1), Error);
+}
+
+TEST(Kernels, SwigluSoftmaxAndLogSumExp) {
+  auto g = random_floats(37, 4, 30.0f), u = random_floats(37, 5);
+  std::vector<float> out(37);
+  swiglu_forward(out.data(), g.data(), u.data(), 37);
+  for (size_t i = 0; i < 37; ++i)
+    EXPECT_NEAR(out[i], g[i] / (1 + std::exp(-double(g[i]))) * u[i], 1e-5 * (1 + std::abs(g[i])));
+
+  auto s = random_floats(29, 6, 50.0f);
+  const auto orig = s;
+  softmax_forward(s.data(), 29);
+  double mx = -1e300, z = 0;
+  for (float v : orig) mx = std::max(mx, double(v));
+  for (float v : orig) z += std::exp(v - mx);
+  for (size_t i = 0; i < 29; ++i) EXPECT_NEAR(s[i], std::exp(orig[i] - mx) / z, 1e-6);
+  EXPECT_NEAR(log_sum_exp(orig.data(), 29), mx + std::log(z), 1e-9);
+  const float huge[2] = {1000.0f, 1000.0f};  // stable: no overflow
+  EXPECT_NEAR(log_sum_exp(huge, 2), 1000.0 + std::log(2.0), 1e-9);
+}
+
+TEST(Kernels, MatmulMatchesNaiveForEveryPathAndThreadCount) {
+  ThreadPool pool({2, false});
+  struct Shape { int64_t T, K, N; };
+  for (Shape s : {Shape{1, 64, 35}, Shape{1, 300, 130}, Shape{1, 7, 3}, Shape{5, 33, 70},
+                  Shape{64, 96, 200}}) {
+    auto x = random_floats(s.T * s.K, 7), w = random_floats(s.N * s.K, 8);
+    auto init = random_floats(s.T * s.N, 9);
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      for (MatmulMode mode : {MatmulMode::overwrite, MatmulMode::accumulate}) {
+        auto y = init;
+        matmul_forward(y.data(), x.data(), w.data(), s.T, s.K, s.N, p, mode);
+        for (int64_t t = 0; t < s.T; ++t)
+          for (int64_t n = 0; n < s.N; ++n) {
+            double want = mode == MatmulMode::accumulate ? init[t * s.N + n] : 0.0;
+            for (int64_t k = 0; k < s.K; ++k) want += double(x[t * s.K + k]) * w[n * s.K + k];
+            ASSERT_NEAR(y[t * s.N + n], want, 1e-4 * std::sqrt(double(s.K)))
+                << s.T << "x" << s.K << "x" << s.N;
+          }
+      }
+    }
+  }
+}
+
+// Brute-force attention for one query over explicit key/value rows.
+void naive_attention(float* out, const float* q, const float* k, const float* v, int64_t p,
+                     int64_t first, int64_t NH, int64_t KVH, int64_t HS, int64_t W) {
+  for (int64_t h = 0; h < NH; ++h) {
+    const int64_t g = h / (NH / KVH);
+    const int64_t lo = std::max(first, W > 0 ? std::max<int64_t>(0, p - W + 1) : 0);
+    std::vector<double> s;
+    for (int64_t j = lo; j <= p; ++j) {
+      double d = 0;
+      for (int64_t i = 0; i < HS; ++i) d += double(q[h * HS + i]) * k[(j - first) * KVH * HS + g * HS + i];
+      s.push_back(d / std::sqrt(double(HS)));
+    }
+    double mx = *std::max_element(s.begin(), s.end()), z = 0;
+    for (double& e : s) z += (e = std::exp(e - mx));
+    for (int64_t i = 0; i < HS; ++i) {
+      double acc = 0;
+      for (int64_t j = lo; j <= p; ++j) acc += s[j - lo] / z * v[(j - first) * KVH * HS + g * HS + i];
+      out[h * HS + i] = static_cast<float>(acc);
+    }
+  }
+}
+
+TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
+  const int64_t NH = 6, KVH = 2, HS = 16;
+  ThreadPool pool({2, false});
+  struct Case { int64_t first, pos0, T, W; };
+  for (Case c : {Case{0, 0, 70, 0}, Case{0, 0, 70, 5}, Case{3, 10, 40, 9}, Case{0, 90, 1, 0},
+                 Case{80, 90, 1, 11}}) {
+    const int64_t count = c.pos0 + c.T - c.first;
+    auto k = random_floats(count * KVH * HS, 10), v = random_floats(count * KVH * HS, 11);
+    auto q = random_floats(c.T * NH * HS, 12, 3.0f);
+    const KvSpan span{k.data(), v.data(), c.first, count};
+    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      std::vector<float> out(q.size()), want(NH * HS);
+      AttentionScratch scratch;
+      attention_forward(out.data(), q.data(), span, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p);
+      for (int64_t t = 0; t < c.T; ++t) {
+        naive_attention(want.data(), q.data() + t * NH * HS, k.data(), v.data(), c.pos0 + t,
+                        c.first, NH, KVH, HS, c.W);
+        for (int64_t i = 0; i < NH * HS; ++i) ASSERT_NEAR(out[t * NH * HS + i], want[i], 1e-5);
+      }
+    }
+  }
+}
+
+TEST(KvCache, SlidingWindowKeepsExactlyTheWindow) {
+  const int64_t D = 3, W = 4;
+  auto cache = make_kv_cache({LayerKind::swa, W, 0}, {D, 1000, 6});
+  auto row = [&](int64_t p) { return std::vector<float>{float(p), float(p) + 0.5f, -float(p)}; };
+  int64_t pos = 0;
+  for (int64_t T : {1, 1, 6, 1, 1, 1, 5, 2, 1}) {  // batched and single appends, wrapping
+    std::vector<float> k, v;
+    for (int64_t t = 0; t < T; ++t) {
+      auto r = row(pos + t);
+      k.insert(k.end(), r.begin(), r.end());
+      for (auto& e : r) e *= 2;
+      v.insert(v.end(), r.begin(), r.end());
+    }
+    const KvSpan s = cache->append(k.data(), v.data(), pos, T);
+    // The span starts W-1 before the first new position (or at 0) and ends at the last.
+    EXPECT_EQ(s.first, std::max<int64_t>(0, pos - (W - 1)));
+    EXPECT_EQ(s.first + s.count, pos + T);
+    for (int64_t j = 0; j < s.count; ++j) {
+      EXPECT_EQ(std::vector<float>(s.k + j * D, s.k + (j + 1) * D), row(s.first + j));
+      EXPECT_EQ(s.v[j * D], 2 * row(s.first + j)[0]);
+    }
+    pos += T;
+  }
+  EXPECT_EQ(cache->positions(), pos);
+  EXPECT_THROW(cache->append(nullptr, nullptr, pos + 1, 1), Error);  // not the next position
+  auto full = make_kv_cache({LayerKind::full, 0, 0}, {D, 2, 2});
+  std::vector<float> two(2 * D);
+  full->append(two.data(), two.data(), 0, 2);
+  EXPECT_THROW(full->append(two.data(), two.data(), 2, 1), Error);  // capacity
+  EXPECT_EQ(make_kv_cache({LayerKind::skip, 0, 0}, {D, 100, 4})->bytes(), 0);
+}
+
+TEST(Sampler, GreedyTemperatureAndTopP) {
+  const std::vector<float> logits = {0.0f, 2.0f, 1.0f, 2.0f, -1.0f};
+  std::mt19937_64 rng(1);
+  EXPECT_EQ(Sampler({0.0f, 1.0f}).sample(logits, rng), 1);  // first of the tied maxima
+  // Temperature 1: frequencies follow softmax(logits).
+  Sampler s({1.0f, 1.0f});
+  std::map<int32_t, int> counts;
+  const int n = 40000;
+  for (int i = 0; i < n; ++i) ++counts[s.sample(logits, rng)];
+  double z = 0;
+  for (float l : logits) z += std::exp(l);
+  for (int32_t t = 0; t < 5; ++t) EXPECT_NEAR(counts[t] / double(n), std::exp(logits[t]) / z, 0.01);
+  // top_p small enough keeps only the (first) most likely token.
+  Sampler nucleus({1.0f, 0.1f});
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(nucleus.sample(logits, rng), 1);
+  // The same seed reproduces the same sequence.
+  std::mt19937_64 a(5), b(5);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(logits, a), s.sample(logits, b));
+  EXPECT_THROW(Sampler({-1.0f, 1.0f}), InvalidInput);
+  EXPECT_THROW(Sampler({1.0f, 0.0f}), InvalidInput);
+  EXPECT_THROW(Sampler({1.0f, 1.5f}), InvalidInput);
+}
+
+}  // namespace
+}  // namespace flashnas
