@@ -22,7 +22,7 @@ int run_bench_search(const Args& args) {
       {"initial", true, "scrambled Sobol initial design size (default 10)"},
       {"seeds", true, "number of seeds, run as 0..S-1 (default 10)"},
       {"first-seed", true, "first seed (default 0)"},
-      {"samples", true, "NEHVI posterior samples (default 64)"},
+      {"samples", true, "NEHVI posterior samples (default 128)"},
       {"pool", true, "NEHVI acquisition pool size (default 512)"},
       {"local-starts", true, "NEHVI hill-climbing starts per proposal (default 4)"},
       {"local-rounds", true, "NEHVI hill-climbing rounds (default 8)"},

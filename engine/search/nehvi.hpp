@@ -29,7 +29,7 @@ struct OutcomeConstraint {
 };
 
 struct NehviOptions {
-  int64_t samples = 64;  // S: posterior samples (quasi-fixed base samples)
+  int64_t samples = 128;  // S: posterior samples (fixed, seeded base samples), as BoTorch
   uint64_t seed = 0;
 };
 
