@@ -82,9 +82,17 @@ std::vector<Eigen::VectorXd> propose_nehvi_batch(const SearchSpace& space, const
 
   std::unordered_set<std::string> exclude;
   for (Eigen::Index i = 0; i < baseline.rows(); ++i) exclude.insert(space.key(baseline.row(i).transpose()));
-  // Anchors: the observed non-dominated points, where improvements are most likely.
+  // Anchors: the observed points whose posterior means are non-dominated (where
+  // improvements are most likely); means, not observations, so a fixed model's
+  // objective needs no observed column and noise does not pick the anchors.
+  Eigen::MatrixXd means(in.observed_x.rows(), 2);
+  for (int k = 0; k < 2; ++k) {
+    Eigen::VectorXd mean, var;
+    models[k]->posterior(in.observed_x, mean, var);
+    means.col(k) = mean;
+  }
   std::vector<Eigen::VectorXd> anchors;
-  for (int64_t i : non_dominated_indices(in.observed_y, {ObjectiveSense::minimize, ObjectiveSense::minimize})) {
+  for (int64_t i : non_dominated_indices(means, {ObjectiveSense::minimize, ObjectiveSense::minimize})) {
     anchors.push_back(in.observed_x.row(i).transpose());
   }
 

@@ -11,6 +11,7 @@
 #include "engine/search/hypervolume_2d.hpp"
 #include "engine/search/nehvi.hpp"
 #include "engine/search/nehvi_proposal.hpp"
+#include "engine/util/error.hpp"
 
 namespace flashnas::search {
 namespace {
@@ -125,6 +126,26 @@ TEST(Nehvi, ArchProposalsObeyTheRulesAndAreDeterministic) {
     EXPECT_EQ(a[i], b[i]);
     EXPECT_TRUE(keys.insert(space.key(a[i])).second);
   }
+}
+
+}  // namespace
+}  // namespace flashnas::search
+
+namespace flashnas::search {
+namespace {
+
+// One objective learned from data, the other a fixed model (as the latency model
+// is in the service): the fixed column of observed_y is not even read.
+TEST(Nehvi, FixedAndLearnedObjectivesTogether) {
+  const BoxSpace space(2);
+  ProposalInputs in = toy_inputs(space, 10, 8);
+  in.observed_y.col(1).setConstant(std::nan(""));
+  in.objectives[1] = fixed_column(1);
+  const auto batch = propose_nehvi_batch(space, in, 3, fast_options(), 13);
+  ASSERT_EQ(batch.size(), 3u);
+  for (const auto& x : batch) EXPECT_TRUE(space.is_valid(x));
+  in.objectives[1] = nullptr;  // now it would have to be learned from NaNs
+  EXPECT_THROW(propose_nehvi_batch(space, in, 1, fast_options(), 13), InvalidInput);
 }
 
 }  // namespace
