@@ -38,7 +38,11 @@ std::optional<double> result_number(const json& result, const char* key, bool re
 std::optional<int64_t> result_integer(const json& result, const char* key, int64_t min) {
   const auto it = result.find(key);
   if (it == result.end() || it->is_null()) return std::nullopt;
-  if (!it->is_number_integer() || it->get<int64_t>() < min) {
+  // Integral doubles (64.0) count as integers: engine figures may be computed in double.
+  const bool integral = it->is_number_integer() ||
+                        (it->is_number_float() && std::isfinite(it->get<double>()) &&
+                         std::floor(it->get<double>()) == it->get<double>() && std::fabs(it->get<double>()) < 9e15);
+  if (!integral || it->get<int64_t>() < min) {
     throw InvalidInput("must be an integer >= " + std::to_string(min), std::string("result.") + key);
   }
   return it->get<int64_t>();

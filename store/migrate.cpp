@@ -106,13 +106,13 @@ MigrateReport migrate(const std::string& url, const std::vector<MigrationFile>& 
     // Creating the version table races between runners too (CREATE ... IF NOT
     // EXISTS is not atomic against a concurrent create), so take the lock first.
     pqxx::work tx(conn);
-    tx.exec_params0("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
     tx.exec0(kCreateVersionTable);
     tx.commit();
   }
   for (const auto& f : files) {
     pqxx::work tx(conn);
-    tx.exec_params0("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
+    tx.exec_params("SELECT pg_advisory_xact_lock($1)", kMigrationLockKey);
     const auto applied = applied_versions(tx);
     check_unchanged(applied, files);
     if (applied.count(f.version)) continue;  // done earlier, or by a runner we waited for

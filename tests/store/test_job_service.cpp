@@ -1,0 +1,340 @@
+// The job service against a real database: sweep submission (dedup by arch
+// hash, idempotency keys, also concurrent), a job's life through its tasks,
+// failed trials that do not fail the job, cancellation, project scoping.
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "engine/util/error.hpp"
+#include "engine/util/sha256.hpp"
+#include "store/store.hpp"
+#include "tests/support/test_db.hpp"
+
+namespace flashnas {
+namespace {
+
+using nlohmann::json;
+using store::Failure;
+using store::QueueOptions;
+
+json arch(int layers) {
+  return {{"n_layers", layers}, {"d_model", 64}, {"d_ffn", json::array()}, {"layer_types", json::array()}};
+}
+store::JobFilter filter_for(int64_t project_id) {
+  store::JobFilter f;
+  f.project_id = project_id;
+  return f;
+}
+store::NewTrial trial_for(int layers) { return {arch(layers), sha256_hex(arch(layers).dump())}; }
+
+class JobService : public test::DbTest {
+ protected:
+  template <class F>
+  auto in_tx(F&& fn) {
+    pqxx::work tx(*conn_);
+    if constexpr (std::is_void_v<decltype(fn(tx))>) {
+      fn(tx);
+      tx.commit();
+    } else {
+      auto out = fn(tx);
+      tx.commit();
+      return out;
+    }
+  }
+  void SetUp() override {
+    DbTest::SetUp();
+    conn_ = db_->connect();
+    project_ = in_tx([](pqxx::work& tx) { return store::project_ensure(tx, "alpha").id; });
+    other_project_ = in_tx([](pqxx::work& tx) { return store::project_ensure(tx, "beta").id; });
+  }
+  store::SweepRequest sweep(std::vector<int> layer_counts, std::optional<std::string> key = std::nullopt) {
+    store::SweepRequest r;
+    r.project_id = project_;
+    r.name = "sweep";
+    r.spec = {{"kind", "sweep"}};
+    for (int n : layer_counts) r.candidates.push_back(trial_for(n));
+    r.idempotency_key = key;
+    return r;
+  }
+  store::Job submit(const store::SweepRequest& r) {
+    return in_tx([&](pqxx::work& tx) { return store::submit_sweep(tx, r, opts_).job; });
+  }
+  std::vector<store::Task> claim(const std::string& kind, int limit = 100) {
+    return in_tx([&](pqxx::work& tx) { return store::claim_tasks(tx, {kind}, "test", opts_, limit); });
+  }
+  store::Job job(int64_t id) {
+    return *in_tx([&](pqxx::work& tx) { return store::job_get(tx, project_, id); });
+  }
+  std::vector<store::Trial> trials(int64_t job_id, int64_t after = 0) {
+    return in_tx([&](pqxx::work& tx) { return store::trial_list(tx, project_, job_id, after, 100); });
+  }
+  std::vector<std::string> event_kinds(int64_t job_id) {
+    std::vector<std::string> kinds;
+    for (const auto& e : in_tx([&](pqxx::work& tx) { return store::event_list(tx, project_, job_id, 0, 100); })) {
+      kinds.push_back(e.kind);
+    }
+    return kinds;
+  }
+  bool complete(const store::Task& t, const json& result) {
+    return in_tx([&](pqxx::work& tx) { return store::complete_task(tx, t.id, *t.lease_token, result); });
+  }
+  const json kEval = {{"eval_nll", 2.5}, {"params", 1000}, {"non_embedding_params", 800},
+                      {"flops_per_token", 2000.0}, {"kv_cache_bytes_per_token", 64}};
+  const json kLatency = {{"prefill_ms", 3.0}, {"decode_ms_per_token", 0.5}, {"device_kind", "local-cpu"},
+                         {"prompt_len", 32}, {"decode_tokens", 16}, {"environment", {{"threads", 1}}}};
+
+  std::unique_ptr<pqxx::connection> conn_;
+  int64_t project_ = 0, other_project_ = 0;
+  QueueOptions opts_;
+};
+
+TEST_F(JobService, ASweepHasOneTrialPerDistinctArchitectureWithTwoTasksEach) {
+  const auto j = submit(sweep({1, 2, 1, 3}));
+  EXPECT_EQ(j.state, "queued");
+  EXPECT_EQ(j.progress.total, 3);
+  EXPECT_EQ(j.progress.pending, 3);
+  const auto ts = trials(j.id);
+  ASSERT_EQ(ts.size(), 3u);
+  std::set<int32_t> ordinals;
+  for (const auto& t : ts) ordinals.insert(t.ordinal);
+  EXPECT_EQ(ordinals, (std::set<int32_t>{0, 1, 2}));
+  const auto counts = in_tx([&](pqxx::work& tx) {
+    return tx.exec_params1("SELECT count(*) FILTER (WHERE kind = 'evaluate'), count(*) FILTER (WHERE kind = 'latency') "
+                           "FROM tasks WHERE job_id = $1", j.id);
+  });
+  EXPECT_EQ(counts[0].as<int>(), 3);
+  EXPECT_EQ(counts[1].as<int>(), 3);
+  EXPECT_EQ(event_kinds(j.id), std::vector<std::string>{"job.created"});
+}
+
+TEST_F(JobService, AnIdempotencyKeyReturnsTheFirstJob) {
+  const auto first = in_tx([&](pqxx::work& tx) { return store::submit_sweep(tx, sweep({1, 2}, "key-1"), opts_); });
+  const auto again = in_tx([&](pqxx::work& tx) { return store::submit_sweep(tx, sweep({1, 2}, "key-1"), opts_); });
+  EXPECT_TRUE(first.created);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.job.id, first.job.id);
+  // Another project may use the same key.
+  auto other = sweep({1}, "key-1");
+  other.project_id = other_project_;
+  const auto theirs = in_tx([&](pqxx::work& tx) { return store::submit_sweep(tx, other, opts_); });
+  EXPECT_TRUE(theirs.created);
+  EXPECT_EQ(in_tx([&](pqxx::work& tx) { return tx.exec1("SELECT count(*) FROM tasks")[0].as<int>(); }), 6);
+}
+
+TEST_F(JobService, ConcurrentSubmissionsWithOneKeyCreateOneJob) {
+  constexpr int kClients = 6;
+  std::mutex mu;
+  std::set<int64_t> ids;
+  int created = 0;
+  std::vector<std::string> errors;
+  std::vector<std::thread> clients;
+  for (int i = 0; i < kClients; ++i) {
+    clients.emplace_back([&] {
+      try {
+        auto conn = db_->connect();
+        pqxx::work tx(*conn);
+        const auto r = store::submit_sweep(tx, sweep({1, 2, 3}, "same-key"), opts_);
+        tx.commit();
+        std::lock_guard<std::mutex> lock(mu);
+        ids.insert(r.job.id);
+        created += r.created;
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> lock(mu);
+        errors.push_back(e.what());
+      }
+    });
+  }
+  for (auto& c : clients) c.join();
+  EXPECT_TRUE(errors.empty()) << errors.front();
+  EXPECT_EQ(ids.size(), 1u);
+  EXPECT_EQ(created, 1);
+  EXPECT_EQ(in_tx([&](pqxx::work& tx) { return tx.exec1("SELECT count(*) FROM trials")[0].as<int>(); }), 3);
+}
+
+TEST_F(JobService, AJobRunsWhenClaimedAndSucceedsWhenEveryTrialIsDone) {
+  const auto j = submit(sweep({1, 2}));
+  const auto evals = claim("evaluate");
+  ASSERT_EQ(evals.size(), 2u);
+  EXPECT_EQ(job(j.id).state, "running");
+  EXPECT_TRUE(job(j.id).started_at.has_value());
+  for (const auto& t : evals) ASSERT_TRUE(complete(t, kEval));
+  EXPECT_EQ(job(j.id).progress.running, 2) << "a trial finished before its latency task";
+  const int64_t seen = trials(j.id).back().seq;
+  const auto lats = claim("latency");
+  ASSERT_EQ(lats.size(), 2u);
+  ASSERT_TRUE(complete(lats[0], kLatency));
+  // Only the changed trial comes after `seen`.
+  const auto changed = trials(j.id, seen);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].id, *lats[0].trial_id);
+  EXPECT_EQ(changed[0].state, "succeeded");
+  EXPECT_DOUBLE_EQ(*changed[0].metrics.eval_nll, 2.5);
+  EXPECT_EQ(*changed[0].metrics.params, 1000);
+  EXPECT_DOUBLE_EQ(*changed[0].metrics.prefill_ms, 3.0);
+  EXPECT_DOUBLE_EQ(*changed[0].metrics.decode_ms_per_token, 0.5);
+  EXPECT_EQ(job(j.id).state, "running");
+  ASSERT_TRUE(complete(lats[1], kLatency));
+  const auto done = job(j.id);
+  EXPECT_EQ(done.state, "succeeded");
+  EXPECT_EQ(done.progress.succeeded, 2);
+  EXPECT_TRUE(done.finished_at.has_value());
+  const auto measurements = in_tx([&](pqxx::work& tx) { return store::measurement_list_for_job(tx, j.id); });
+  ASSERT_EQ(measurements.size(), 2u);
+  EXPECT_EQ(measurements[0].device_kind, "local-cpu");
+  EXPECT_EQ(measurements[0].prompt_len, 32);
+  EXPECT_EQ(event_kinds(j.id), (std::vector<std::string>{"job.created", "job.running", "trial.succeeded",
+                                                         "trial.succeeded", "job.succeeded"}));
+}
+
+TEST_F(JobService, AFailedTrialKeepsItsReasonAndDoesNotFailTheJob) {
+  const auto j = submit(sweep({1, 2}));
+  const auto evals = claim("evaluate");
+  in_tx([&](pqxx::work& tx) {
+    store::fail_task(tx, evals[0].id, *evals[0].lease_token, "d_model exceeds the backbone", Failure::permanent, opts_);
+  });
+  ASSERT_TRUE(complete(evals[1], kEval));
+  for (const auto& t : claim("latency")) ASSERT_TRUE(complete(t, kLatency));
+  const auto done = job(j.id);
+  EXPECT_EQ(done.state, "succeeded");
+  EXPECT_EQ(done.progress.failed, 1);
+  EXPECT_EQ(done.progress.succeeded, 1);
+  for (const auto& t : trials(j.id)) {
+    if (t.id == *evals[0].trial_id) {
+      EXPECT_EQ(t.state, "failed");
+      EXPECT_NE(t.error->find("evaluate: d_model exceeds the backbone"), std::string::npos);
+    }
+  }
+}
+
+TEST_F(JobService, AJobFailsWhenEveryTrialFailed) {
+  const auto j = submit(sweep({1}));
+  const auto e = claim("evaluate").at(0);
+  const auto l = claim("latency").at(0);
+  in_tx([&](pqxx::work& tx) { store::fail_task(tx, e.id, *e.lease_token, "unsupported", Failure::permanent, opts_); });
+  in_tx([&](pqxx::work& tx) { store::fail_task(tx, l.id, *l.lease_token, "unsupported", Failure::permanent, opts_); });
+  const auto done = job(j.id);
+  EXPECT_EQ(done.state, "failed");
+  EXPECT_EQ(done.error, "all 1 trials failed");
+}
+
+TEST_F(JobService, TasksThatDieFailTheirTrial) {
+  opts_.default_max_attempts = 1;
+  const auto j = submit(sweep({1}));
+  opts_.lease_seconds = 0.1;
+  claim("evaluate");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto rescued = in_tx([&](pqxx::work& tx) { return store::rescue_expired_tasks(tx, opts_); });
+  ASSERT_EQ(rescued.size(), 1u);
+  EXPECT_EQ(rescued[0].state, "dead");
+  opts_.lease_seconds = 30;
+  for (const auto& t : claim("latency")) ASSERT_TRUE(complete(t, kLatency));
+  const auto t = trials(j.id).at(0);
+  EXPECT_EQ(t.state, "failed");
+  EXPECT_NE(t.error->find("lease expired"), std::string::npos);
+  EXPECT_EQ(job(j.id).state, "failed");
+}
+
+TEST_F(JobService, AResultMissingItsMetricIsRefusedAndChangesNothing) {
+  const auto j = submit(sweep({1}));
+  const auto e = claim("evaluate").at(0);
+  EXPECT_THROW(complete(e, {{"params", 10}}), InvalidInput);
+  EXPECT_THROW(complete(e, {{"eval_nll", "low"}}), InvalidInput);
+  const auto task = in_tx([&](pqxx::work& tx) { return store::task_get(tx, e.id); });
+  EXPECT_EQ(task->state, "running");
+  EXPECT_TRUE(complete(e, kEval));
+}
+
+TEST_F(JobService, CancelStopsQueuedAndRunningWork) {
+  const auto j = submit(sweep({1, 2}));
+  const auto running = claim("evaluate", 1).at(0);
+  const auto result = in_tx([&](pqxx::work& tx) { return store::cancel_job(tx, project_, j.id); });
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->changed);
+  EXPECT_EQ(result->job.state, "cancelled");
+  EXPECT_EQ(result->job.progress.cancelled, 2);
+  EXPECT_TRUE(claim("evaluate").empty());
+  EXPECT_TRUE(claim("latency").empty());
+  EXPECT_FALSE(in_tx([&](pqxx::work& tx) { return store::task_heartbeat(tx, running.id, *running.lease_token, 30); }));
+  EXPECT_FALSE(complete(running, kEval));
+  EXPECT_EQ(job(j.id).state, "cancelled");
+  // Cancelling again, or from another project, changes nothing.
+  EXPECT_FALSE(in_tx([&](pqxx::work& tx) { return store::cancel_job(tx, project_, j.id); })->changed);
+  EXPECT_FALSE(in_tx([&](pqxx::work& tx) { return store::cancel_job(tx, other_project_, j.id); }).has_value());
+  EXPECT_EQ(event_kinds(j.id).back(), "job.cancelled");
+}
+
+TEST_F(JobService, AnotherProjectSeesNothing) {
+  const auto j = submit(sweep({1}));
+  in_tx([&](pqxx::work& tx) {
+    EXPECT_FALSE(store::job_get(tx, other_project_, j.id).has_value());
+    EXPECT_TRUE(store::trial_list(tx, other_project_, j.id, 0, 10).empty());
+    EXPECT_TRUE(store::event_list(tx, other_project_, j.id, 0, 10).empty());
+    EXPECT_TRUE(store::job_list(tx, filter_for(other_project_)).empty());
+  });
+}
+
+TEST_F(JobService, ListingFiltersAndPagesNewestFirst) {
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(submit(sweep({i + 1})).id);
+  claim("evaluate", 1);  // the oldest job starts running
+  store::JobFilter f = filter_for(project_);
+  f.limit = 2;
+  const auto page1 = in_tx([&](pqxx::work& tx) { return store::job_list(tx, f); });
+  ASSERT_EQ(page1.size(), 2u);
+  EXPECT_EQ(page1[0].id, ids[4]);
+  EXPECT_EQ(page1[1].id, ids[3]);
+  f.before_id = page1.back().id;
+  const auto page2 = in_tx([&](pqxx::work& tx) { return store::job_list(tx, f); });
+  ASSERT_EQ(page2.size(), 2u);
+  EXPECT_EQ(page2[0].id, ids[2]);
+  store::JobFilter running = filter_for(project_);
+  running.state = "running";
+  const auto r = in_tx([&](pqxx::work& tx) { return store::job_list(tx, running); });
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].id, ids[0]);
+  store::JobFilter bad = filter_for(project_);
+  bad.state = "paused";
+  EXPECT_THROW(in_tx([&](pqxx::work& tx) { return store::job_list(tx, bad); }), InvalidInput);
+}
+
+TEST_F(JobService, KeysAuthenticateUntilRevoked) {
+  const std::string hash = sha256_hex("secret-key");
+  const auto key = in_tx([&](pqxx::work& tx) {
+    return store::api_key_create(tx, {project_, hash, "fn_sec", {"read", "submit"}, "ci"});
+  });
+  const auto found = in_tx([&](pqxx::work& tx) { return store::api_key_authenticate(tx, hash); });
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->project_id, project_);
+  EXPECT_TRUE(found->has_scope("submit"));
+  EXPECT_FALSE(found->has_scope("admin"));
+  EXPECT_FALSE(in_tx([&](pqxx::work& tx) { return store::api_key_authenticate(tx, sha256_hex("other")); }).has_value());
+  EXPECT_TRUE(in_tx([&](pqxx::work& tx) { return store::api_key_revoke(tx, key.id); }));
+  EXPECT_FALSE(in_tx([&](pqxx::work& tx) { return store::api_key_authenticate(tx, hash); }).has_value());
+  EXPECT_THROW(in_tx([&](pqxx::work& tx) { return store::api_key_create(tx, {project_, hash, "x", {"root"}, ""}); }),
+               InvalidInput);
+}
+
+TEST_F(JobService, FilesAreScopedToTheirProject) {
+  store::NewStoredFile f{project_, "stories", "gguf", sha256_hex("x"), 1, "models/ab/abcd.gguf", {{"n_layers", 5}}};
+  const auto m = in_tx([&](pqxx::work& tx) { return store::file_insert(tx, store::FileKind::model, f); });
+  in_tx([&](pqxx::work& tx) {
+    EXPECT_TRUE(store::file_get(tx, store::FileKind::model, project_, m.id).has_value());
+    EXPECT_FALSE(store::file_get(tx, store::FileKind::model, other_project_, m.id).has_value());
+    EXPECT_FALSE(store::file_get(tx, store::FileKind::dataset, project_, m.id).has_value());
+    EXPECT_EQ(store::file_list(tx, store::FileKind::model, project_, std::nullopt, 10).size(), 1u);
+  });
+}
+
+TEST_F(JobService, FrontiersAreVersioned) {
+  const auto j = submit(sweep({1}));
+  in_tx([&](pqxx::work& tx) {
+    EXPECT_EQ(store::frontier_insert(tx, j.id, json::array({1})).version, 1);
+    EXPECT_EQ(store::frontier_insert(tx, j.id, json::array({1, 2})).version, 2);
+    EXPECT_EQ(store::frontier_latest(tx, j.id)->points.size(), 2u);
+  });
+}
+
+}  // namespace
+}  // namespace flashnas
