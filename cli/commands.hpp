@@ -20,6 +20,7 @@ struct Command {
 const std::vector<Command>& all_commands();
 
 int run_version(const Args& args);
+int run_migrate(const Args& args);  // cmd_migrate.cpp
 int run_bench_search(const Args& args);  // cmd_bench_search.cpp
 
 }  // namespace flashnas::cli
