@@ -169,7 +169,9 @@ void WorkerPool::run_task(pqxx::connection& conn, const store::Task& task) {
     TaskContext ctx{task, conn, options_.storage_dir, *lost};
     result = (*handler)(ctx);
   } catch (const InvalidInput& e) {
-    error = e.field().empty() ? e.what() : e.field() + ": " + e.what();
+    // Name the field unless the message already does.
+    const std::string what = e.what();
+    error = e.field().empty() || what.find(e.field()) != std::string::npos ? what : e.field() + ": " + what;
     failure = store::Failure::permanent;
   } catch (const std::exception& e) {
     error = e.what();
