@@ -82,11 +82,11 @@ std::vector<Eigen::VectorXd> propose_nehvi_batch(const SearchSpace& space, const
 
   std::unordered_set<std::string> exclude;
   for (Eigen::Index i = 0; i < baseline.rows(); ++i) exclude.insert(space.key(baseline.row(i).transpose()));
-  // Anchors: the observed points whose posterior means are non-dominated (where
-  // improvements are most likely); means, not observations, so a fixed model's
-  // objective needs no observed column and noise does not pick the anchors.
-  Eigen::MatrixXd means(in.observed_x.rows(), 2);
+  // Anchors: the observed non-dominated points, where improvements are most likely;
+  // a fixed model's objective is taken from the model (its column need not be observed).
+  Eigen::MatrixXd means = in.observed_y;
   for (int k = 0; k < 2; ++k) {
+    if (!in.objectives[k]) continue;
     Eigen::VectorXd mean, var;
     models[k]->posterior(in.observed_x, mean, var);
     means.col(k) = mean;
