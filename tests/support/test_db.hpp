@@ -51,11 +51,24 @@ class ScratchDatabase {
       tx.exec0("CREATE DATABASE " + tx.quote_name(name_));
     }
     url_ = url_with_database(admin_url_, name_);
-    if (migrated) store::migrate(url_, migrations_source_dir());
+    try {
+      if (migrated) store::migrate(url_, migrations_source_dir());
+    } catch (...) {
+      drop();  // the destructor will not run for a half-built fixture
+      throw;
+    }
   }
   ScratchDatabase(const ScratchDatabase&) = delete;
   ScratchDatabase& operator=(const ScratchDatabase&) = delete;
-  ~ScratchDatabase() {
+  ~ScratchDatabase() { drop(); }
+
+  const std::string& url() const { return url_; }
+  const std::string& name() const { return name_; }
+  // A connection with the store's prepared statements.
+  std::unique_ptr<pqxx::connection> connect() const { return store::open_connection(url_); }
+
+ private:
+  void drop() noexcept {
     try {
       pqxx::connection admin(admin_url_);
       pqxx::nontransaction tx(admin);
@@ -65,12 +78,6 @@ class ScratchDatabase {
     }
   }
 
-  const std::string& url() const { return url_; }
-  const std::string& name() const { return name_; }
-  // A connection with the store's prepared statements.
-  std::unique_ptr<pqxx::connection> connect() const { return store::open_connection(url_); }
-
- private:
   std::string admin_url_, url_, name_;
 };
 
