@@ -8,7 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <numeric>
 
+#include "engine/prune/prune_to_arch.hpp"
+#include "engine/runtime/evaluate.hpp"
 #include "engine/runtime/forward_observer.hpp"
 #include "engine/runtime/inference_session.hpp"
 #include "engine/util/error.hpp"
@@ -117,6 +120,41 @@ void check_options(const CalibrationOptions& o) {
   }
 }
 
+// Leave-one-out depth importance: calibration NLL without layer l minus the
+// full model's. Block influence alone misjudges the last layer of small models
+// (it looks like a mild rotation but maps the stream into the head's space);
+// the loss sees that. L extra forwards over the calibration tokens.
+std::vector<double> layer_removal_nll(const Model& backbone, const std::vector<int32_t>& tokens,
+                                      int64_t window, RuntimeContext& context) {
+  const ArchConfig& c = backbone.config;
+  std::vector<double> out(static_cast<size_t>(c.n_layers()), 0.0);
+  if (c.n_layers() < 2 || tokens.size() < 2) return out;
+  EvalOptions eval;
+  eval.ctx = window;
+  const double full = evaluate_nll(c, backbone.weights, tokens, eval, &context).nll;
+  const CandidateArch all = backbone_as_candidate(c);
+  for (int64_t l = 0; l < c.n_layers(); ++l) {
+    CandidateArch arch = all;
+    PrunePlan plan;
+    for (int64_t k = 0; k < c.n_layers(); ++k) {
+      if (k == l) continue;
+      plan.layers.push_back(k);
+      std::vector<int64_t> neurons(static_cast<size_t>(c.layers[static_cast<size_t>(k)].d_ffn));
+      std::iota(neurons.begin(), neurons.end(), 0);
+      plan.neurons.push_back(std::move(neurons));
+    }
+    plan.channels.resize(static_cast<size_t>(c.d_model));
+    std::iota(plan.channels.begin(), plan.channels.end(), 0);
+    arch.n_layers -= 1;
+    arch.d_ffn.erase(arch.d_ffn.begin() + l);
+    arch.layer_types.erase(arch.layer_types.begin() + l);
+    const Model without = apply_prune_plan(backbone, arch, plan);
+    out[static_cast<size_t>(l)] =
+        evaluate_nll(without.config, without.weights, tokens, eval, &context).nll - full;
+  }
+  return out;
+}
+
 CalibrationKey make_key(const CalibrationSource& source, size_t n_tokens,
                         const CalibrationOptions& options) {
   CalibrationKey key;
@@ -131,8 +169,9 @@ CalibrationKey make_key(const CalibrationSource& source, size_t n_tokens,
 
 std::vector<int32_t> tokens_for_text(const Tokenizer& tokenizer, const std::string& text,
                                      int64_t max_tokens, const std::string& field) {
-  std::vector<int32_t> tokens = tokenizer.encode(text, /*bos=*/true);
-  if (static_cast<int64_t>(tokens.size()) > max_tokens) tokens.resize(static_cast<size_t>(max_tokens));
+  // The evaluation protocol's tokenisation (CRLF normalised to LF), shared so
+  // calibration and evaluation see text the same way.
+  std::vector<int32_t> tokens = tokenize_eval_text(tokenizer, text, max_tokens);
   if (tokens.size() < 2) {
     throw InvalidInput(fmt::format("{}: text gives {} tokens, need at least 2", field, tokens.size()),
                        field);
@@ -161,6 +200,7 @@ CalibrationStats run_calibration(const Model& backbone, const std::vector<int32_
     session.prefill(std::span<const int32_t>(tokens.data() + start, static_cast<size_t>(len)), prefill);
   }
   CalibrationStats stats = observer.finish(backbone.config);
+  stats.layer_removal_nll = layer_removal_nll(backbone, tokens, options.window, *context);
   stats.key.n_tokens = n;
   stats.key.window = options.window;
   return stats;

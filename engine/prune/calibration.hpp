@@ -23,7 +23,8 @@ struct CalibrationOptions {
   int threads = 1;            // when no runtime context is passed
 };
 
-// BOS + encode(text), cut to max_tokens. Throws InvalidInput (field `field`) when
+// BOS + encode(text), cut to max_tokens, via the evaluation protocol's
+// tokenize_eval_text (runtime/evaluate.hpp: CRLF read as LF). Throws InvalidInput (field `field`) when
 // fewer than two tokens result.
 std::vector<int32_t> tokens_for_text(const Tokenizer& tokenizer, const std::string& text,
                                      int64_t max_tokens, const std::string& field);

@@ -14,7 +14,7 @@
 namespace flashnas {
 namespace {
 
-constexpr const char* kFormat = "flashnas-calibration-v1";
+constexpr const char* kFormat = "flashnas-calibration-v2";
 
 [[noreturn]] void bad(const std::string& what) {
   throw InvalidInput("calibration: " + what, "calibration");
@@ -51,6 +51,7 @@ void CalibrationStats::check_matches(const ArchConfig& b) const {
   require_size(ffn_input_energy, d_model, "ffn_input_energy");
   require_size(block_influence, n_layers, "block_influence");
   require_size(attn_influence, n_layers, "attn_influence");
+  require_size(layer_removal_nll, n_layers, "layer_removal_nll");
   if (static_cast<int64_t>(ffn_neuron_energy.size()) != n_layers) {
     bad(fmt::format("ffn_neuron_energy has {} layers, expected {}", ffn_neuron_energy.size(), n_layers));
   }
@@ -75,7 +76,8 @@ nlohmann::json calibration_stats_to_json(const CalibrationStats& s) {
           {"ffn_input_energy", s.ffn_input_energy},
           {"ffn_neuron_energy", s.ffn_neuron_energy},
           {"block_influence", s.block_influence},
-          {"attn_influence", s.attn_influence}};
+          {"attn_influence", s.attn_influence},
+          {"layer_removal_nll", s.layer_removal_nll}};
 }
 
 CalibrationStats calibration_stats_from_json(const nlohmann::json& j) {
@@ -98,6 +100,7 @@ CalibrationStats calibration_stats_from_json(const nlohmann::json& j) {
   s.ffn_input_energy = get_vector(j, "ffn_input_energy");
   s.block_influence = get_vector(j, "block_influence");
   s.attn_influence = get_vector(j, "attn_influence");
+  s.layer_removal_nll = get_vector(j, "layer_removal_nll");
   const auto& neurons = j.at("ffn_neuron_energy");
   if (!neurons.is_array()) bad("ffn_neuron_energy must be an array of arrays");
   for (const auto& row : neurons) {
@@ -115,6 +118,7 @@ CalibrationStats calibration_stats_from_json(const nlohmann::json& j) {
   require_size(s.ffn_input_energy, s.d_model, "ffn_input_energy");
   require_size(s.block_influence, s.n_layers, "block_influence");
   require_size(s.attn_influence, s.n_layers, "attn_influence");
+  require_size(s.layer_removal_nll, s.n_layers, "layer_removal_nll");
   if (static_cast<int64_t>(s.ffn_neuron_energy.size()) != s.n_layers) {
     bad("ffn_neuron_energy must have one entry per layer");
   }

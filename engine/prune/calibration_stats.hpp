@@ -45,6 +45,9 @@ struct CalibrationStats {
   // Mean over tokens of 1 - cos(input, output):
   std::vector<double> block_influence;  // (L) of the whole block
   std::vector<double> attn_influence;   // (L) of the attention sub-block alone (0 for skip)
+  // Calibration NLL of the backbone with layer l removed, minus the full
+  // backbone's (Minitron's LM-loss depth importance): what dropping it costs.
+  std::vector<double> layer_removal_nll;  // (L)
 
   // Throws InvalidInput (field "calibration") unless the shapes fit `backbone`.
   void check_matches(const ArchConfig& backbone) const;

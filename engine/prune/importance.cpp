@@ -2,6 +2,7 @@
 #include "engine/prune/importance.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 

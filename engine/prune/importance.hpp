@@ -4,10 +4,13 @@
 // weights (prune_to_arch.hpp).
 //
 // Which statistic ranks what, and why:
-//  - Layers: block influence, mean 1 - cos(block input, block output) (ShortGPT's
-//    "block influence", Men et al. 2024). A block whose output points where its
-//    input did only rescales the residual stream, and the next RMSNorm undoes a
-//    rescale, so it is the cheapest to drop.
+//  - Layers: block influence, mean 1 - cos(block input, block output) (ShortGPT,
+//    Men et al. 2024): a block whose output points where its input did only
+//    rescales the residual stream, which the next RMSNorm undoes. The stats also
+//    hold the leave-one-out loss change (Minitron's depth importance); on
+//    stories260K it ranked layers the same way at the top and did worse on the
+//    2-layer candidates, so block influence stays. Both misjudge 1-2 kept layers,
+//    where the last layer matters most (bench/README.md, prune section).
 //  - Model-dimension channels: residual-stream energy, mean x^2 over tokens and
 //    over the L+1 residual points (Minitron's width pruning, Muralidharan et al.
 //    2024, ranks channels by activation magnitude). Every tensor reads and writes
