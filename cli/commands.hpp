@@ -20,6 +20,8 @@ struct Command {
 const std::vector<Command>& all_commands();
 
 int run_version(const Args& args);
+int run_generate(const Args& args);  // cmd_generate.cpp
+int run_eval(const Args& args);  // cmd_eval.cpp
 int run_prune(const Args& args);  // cmd_prune.cpp
 int run_evaluate_candidate(const Args& args);  // cmd_evaluate_candidate.cpp
 int run_migrate(const Args& args);  // cmd_migrate.cpp

@@ -17,6 +17,8 @@ const std::vector<Command>& all_commands() {
       {"version", "print the version", run_version},
       {"migrate", "apply pending database migrations", run_migrate},
       {"bench-search", "benchmark the multi-objective optimisers on a test problem", run_bench_search},
+      {"generate", "continue a prompt with a model (greedy or sampled)", run_generate},
+      {"eval", "mean next-token NLL of a model on a text file", run_eval},
       {"prune", "prune the backbone to a candidate architecture and export it", run_prune},
       {"evaluate-candidate", "prune to a candidate and report its eval NLL and cost", run_evaluate_candidate},
   };

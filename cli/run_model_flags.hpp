@@ -1,0 +1,23 @@
+// Flags shared by the commands that run a model (generate, eval): loading the
+// checkpoint named by --model, overriding layer kinds with --layer-types and
+// reading --threads. Not the commands themselves (cmd_generate.cpp, cmd_eval.cpp).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cli/flags.hpp"
+#include "engine/model/model.hpp"
+
+namespace flashnas::cli {
+
+// The FlagSpecs of --model, --layer-types and --threads, to append to a command's own.
+std::vector<FlagSpec> run_model_flag_specs();
+
+// Loads --model (a GGUF file), requires a tokenizer, applies --layer-types.
+// Throws InvalidInput naming the flag.
+Model load_run_model(const Flags& flags);
+
+int threads_flag(const Flags& flags);  // --threads, default 1
+
+}  // namespace flashnas::cli
