@@ -20,6 +20,7 @@ struct Command {
 const std::vector<Command>& all_commands();
 
 int run_version(const Args& args);
+int run_info(const Args& args);  // cmd_info.cpp
 int run_generate(const Args& args);  // cmd_generate.cpp
 int run_eval(const Args& args);  // cmd_eval.cpp
 int run_prune(const Args& args);  // cmd_prune.cpp

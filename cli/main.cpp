@@ -15,6 +15,7 @@ namespace flashnas::cli {
 const std::vector<Command>& all_commands() {
   static const std::vector<Command> commands = {
       {"version", "print the version", run_version},
+      {"info", "show a model's config, parameter counts and per-layer table", run_info},
       {"migrate", "apply pending database migrations", run_migrate},
       {"bench-search", "benchmark the multi-objective optimisers on a test problem", run_bench_search},
       {"generate", "continue a prompt with a model (greedy or sampled)", run_generate},
