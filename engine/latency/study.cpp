@@ -1,0 +1,310 @@
+// The latency study driver: Sobol design, adaptive rounds, held-out accuracy.
+#include "engine/latency/study.hpp"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <random>
+#include <unordered_set>
+
+#include "engine/latency/features.hpp"
+#include "engine/latency/measure_latency.hpp"
+#include "engine/model/arch_cost.hpp"
+#include "engine/runtime/synthetic_model.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas::latency {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Draws a valid architecture not in `used` (tries a bounded number of times).
+bool draw_unused(const search::ArchSpace& space, std::mt19937_64& rng,
+                 const std::unordered_set<std::string>& used, CandidateArch* out) {
+  for (int tries = 0; tries < 200; ++tries) {
+    CandidateArch a = space.sample_arch(rng);
+    if (!used.count(candidate_arch_hash(a))) {
+      *out = std::move(a);
+      return true;
+    }
+  }
+  return false;
+}
+
+Eigen::MatrixXd features_of(const std::vector<StudyPoint>& points, const ModelShape& shape,
+                            int64_t P) {
+  Eigen::MatrixXd x(static_cast<Eigen::Index>(points.size()), kLatencyFeatureCount);
+  for (size_t i = 0; i < points.size(); ++i) {
+    x.row(static_cast<Eigen::Index>(i)) =
+        latency_features(shape_to_config(shape, points[i].arch), P).transpose();
+  }
+  return x;
+}
+
+LatencyModel fit_on(const std::vector<StudyPoint>& train, const ModelShape& shape, int64_t P,
+                    const LatencyModelOptions& options) {
+  Eigen::VectorXd ttft(static_cast<Eigen::Index>(train.size()));
+  Eigen::VectorXd decode(ttft.size());
+  for (size_t i = 0; i < train.size(); ++i) {
+    ttft(static_cast<Eigen::Index>(i)) = train[i].measured.ttft_ms;
+    decode(static_cast<Eigen::Index>(i)) = train[i].measured.decode_ms_per_token;
+  }
+  return LatencyModel::fit(features_of(train, shape, P), ttft, decode, options);
+}
+
+// Greedy batch of the pool points with the largest predictive sd of log latency
+// (the larger of prefill and decode). After each pick, both GPs are conditioned
+// on the pick at its predicted mean (same hyperparameters): the posterior
+// variance does not depend on the observed value, so this shrinks the variance
+// around the pick exactly as measuring it would.
+std::vector<std::pair<size_t, double>> select_batch(const LatencyModel& model,
+                                                    const Eigen::MatrixXd& pool_x, int64_t batch) {
+  search::GaussianProcess gps[2] = {model.prefill_gp(), model.decode_gp()};
+  std::vector<std::pair<size_t, double>> picks;
+  std::vector<bool> taken(static_cast<size_t>(pool_x.rows()), false);
+  for (int64_t b = 0; b < batch; ++b) {
+    Eigen::VectorXd score = Eigen::VectorXd::Zero(pool_x.rows());
+    Eigen::MatrixXd mean(pool_x.rows(), 2);
+    for (int t = 0; t < 2; ++t) {
+      const search::GpPrediction p = gps[t].predict(pool_x);
+      score = score.cwiseMax(p.variance.cwiseMax(0.0).cwiseSqrt());
+      mean.col(t) = p.mean;
+    }
+    Eigen::Index best = -1;
+    for (Eigen::Index i = 0; i < pool_x.rows(); ++i) {
+      if (taken[static_cast<size_t>(i)]) continue;
+      if (best < 0 || score(i) > score(best)) best = i;
+    }
+    if (best < 0) break;
+    taken[static_cast<size_t>(best)] = true;
+    picks.emplace_back(static_cast<size_t>(best), score(best));
+    if (b + 1 == batch) break;
+    for (int t = 0; t < 2; ++t) {
+      Eigen::MatrixXd x(gps[t].n_points() + 1, pool_x.cols());
+      x << gps[t].inputs(), pool_x.row(best);
+      Eigen::VectorXd y(x.rows());
+      y << gps[t].outputs(), mean(best, t);
+      const search::GpHyperparameters hyper = gps[t].hyperparameters();
+      gps[t].condition(x, y, hyper);
+    }
+  }
+  return picks;
+}
+
+nlohmann::json study_options_to_json(const LatencyStudyOptions& o) {
+  return {{"samples", o.samples}, {"holdout", o.holdout},       {"initial", o.initial},
+          {"batch", o.batch},     {"pool", o.pool},             {"prompt_len", o.prompt_len},
+          {"seed", o.seed},       {"gp", search::gp_options_to_json(o.model.gp)}};
+}
+
+}  // namespace
+
+LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field) {
+  if (text == "median") return LatencyStatistic::median;
+  if (text == "min") return LatencyStatistic::min;
+  throw InvalidInput(fmt::format("{} must be median or min, got '{}'", field, text), field);
+}
+
+LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_seed,
+                               LatencyStatistic statistic) {
+  options.validate();
+  return [options, weight_seed, statistic](const ArchConfig& config) {
+    const Model model = make_synthetic_model(config, weight_seed);
+    const LatencyMeasurement m = measure_latency(model, options);
+    const bool use_min = statistic == LatencyStatistic::min;
+    return MeasuredLatency{use_min ? m.ttft_ms.min : m.ttft_ms.median,
+                           use_min ? m.decode_ms_per_token.min : m.decode_ms_per_token.median,
+                           m.noisy, latency_measurement_to_json(m)};
+  };
+}
+
+void LatencyStudyOptions::validate() const {
+  auto range = [](int64_t v, int64_t lo, int64_t hi, const char* field) {
+    if (v < lo || v > hi) {
+      throw InvalidInput(fmt::format("{} must be in [{}, {}], got {}", field, lo, hi, v), field);
+    }
+  };
+  range(samples, 2, 100000, "samples");
+  range(holdout, 2, 100000, "holdout");
+  range(initial, -1, samples, "initial");
+  if (initial >= 0) range(initial, 2, samples, "initial");
+  range(batch, 1, 10000, "batch");
+  range(pool, 1, 1000000, "pool");
+  range(prompt_len, 1, 1 << 20, "prompt_len");
+}
+
+LatencyStudyResult run_latency_study(const search::ArchSpace& space, const ModelShape& shape,
+                                     const LatencyStudyOptions& o, const LatencyMeasurer& measure,
+                                     const StudyProgress& progress) {
+  o.validate();
+  const int64_t N = o.samples, M = o.holdout, P = o.prompt_len;
+  const int64_t n_init = o.initial < 0 ? std::max<int64_t>(2, N / 2) : o.initial;
+  std::unordered_set<std::string> used;
+  auto too_few = [&](const char* field) {
+    return InvalidInput(fmt::format("the space has too few distinct architectures for {} training "
+                                    "and {} held-out measurements",
+                                    N, M),
+                        field);
+  };
+
+  // Held-out architectures first, from their own random stream, so the training
+  // design (which avoids them) never measures one.
+  std::mt19937_64 holdout_rng(o.seed ^ 0x6a09e667f3bcc908ull);
+  std::vector<StudyPoint> holdout;
+  for (int64_t i = 0; i < M; ++i) {
+    StudyPoint p;
+    if (!draw_unused(space, holdout_rng, used, &p.arch)) throw too_few("holdout");
+    p.phase = "holdout";
+    used.insert(candidate_arch_hash(p.arch));
+    holdout.push_back(std::move(p));
+  }
+
+  std::vector<StudyPoint> train;
+  int64_t holdout_done = 0, noisy = 0;
+  double measure_seconds = 0.0, fit_seconds = 0.0;
+  auto measure_point = [&](StudyPoint& p) {
+    const ArchConfig config = shape_to_config(shape, p.arch);
+    p.params = count_parameters(config);
+    p.prefill_flops = prefill_flops(config, P);
+    p.decode_flops = decode_flops_per_token(config, P);
+    const auto t0 = Clock::now();
+    p.measured = measure(config);
+    measure_seconds += seconds_since(t0);
+    if (!(p.measured.ttft_ms > 0.0) || !(p.measured.decode_ms_per_token > 0.0)) {
+      throw Error(fmt::format("the measurer returned non-positive latencies for {}",
+                              candidate_arch_to_json(p.arch).dump()));
+    }
+    noisy += p.measured.noisy;
+    if (progress) {
+      progress(p, static_cast<int64_t>(train.size()) + holdout_done + 1, N + M);
+    }
+  };
+  // Keeps held-out measurements in step with training ones: after training
+  // point k of N, ceil(M k / N) held-out points have been measured.
+  auto catch_up_holdout = [&] {
+    const int64_t k = static_cast<int64_t>(train.size());
+    while (holdout_done < M && holdout_done * N < M * k) {
+      measure_point(holdout[static_cast<size_t>(holdout_done)]);
+      ++holdout_done;
+    }
+  };
+  auto add_training = [&](StudyPoint p) {
+    measure_point(p);
+    used.insert(candidate_arch_hash(p.arch));
+    train.push_back(std::move(p));
+    catch_up_holdout();
+  };
+
+  // 1. Scrambled Sobol design over the space (mapped to valid architectures).
+  std::mt19937_64 rng(o.seed);
+  const Eigen::MatrixXd design = space.initial_design(n_init, o.seed);
+  for (Eigen::Index i = 0; i < design.rows(); ++i) {
+    StudyPoint p;
+    p.arch = space.decode(design.row(i).transpose());
+    p.phase = "sobol";
+    if (used.count(candidate_arch_hash(p.arch)) && !draw_unused(space, rng, used, &p.arch)) {
+      throw too_few("samples");
+    }
+    add_training(std::move(p));
+  }
+
+  // 2. Adaptive rounds where the model is least sure.
+  for (int64_t round = 1; static_cast<int64_t>(train.size()) < N; ++round) {
+    auto t0 = Clock::now();
+    const LatencyModel model = fit_on(train, shape, P, o.model);
+    std::vector<StudyPoint> pool;
+    std::unordered_set<std::string> in_pool;
+    for (int64_t i = 0; i < o.pool; ++i) {
+      StudyPoint p;
+      if (!draw_unused(space, rng, used, &p.arch)) break;
+      if (!in_pool.insert(candidate_arch_hash(p.arch)).second) continue;
+      pool.push_back(std::move(p));
+    }
+    if (pool.empty()) throw too_few("samples");
+    const int64_t want = std::min<int64_t>(o.batch, N - static_cast<int64_t>(train.size()));
+    const auto picks = select_batch(model, features_of(pool, shape, P), want);
+    fit_seconds += seconds_since(t0);
+    spdlog::info("latency study: round {}: {} points from a pool of {}, top relative sd {:.3f}",
+                 round, picks.size(), pool.size(), picks.empty() ? 0.0 : picks.front().second);
+    for (const auto& [index, sd] : picks) {
+      StudyPoint p = pool[index];
+      p.phase = "adaptive";
+      p.round = round;
+      p.selection_log_sd = sd;
+      add_training(std::move(p));
+    }
+  }
+  while (holdout_done < M) {  // only when N rounding left some behind
+    measure_point(holdout[static_cast<size_t>(holdout_done)]);
+    ++holdout_done;
+  }
+
+  // 3. The final model and its accuracy on the held-out architectures.
+  const auto t0 = Clock::now();
+  LatencyModel model = fit_on(train, shape, P, o.model);
+  fit_seconds += seconds_since(t0);
+  const StudyAccuracy accuracy = evaluate_study_accuracy(model, shape, P, holdout);
+  model.metadata = {{"prompt_len", P},
+                    {"shape", model_shape_to_json(shape)},
+                    {"space", search::arch_space_options_to_json(space.options())},
+                    {"study", study_options_to_json(o)},
+                    {"accuracy", study_accuracy_to_json(accuracy)},
+                    {"noisy_measurements", noisy}};
+  return LatencyStudyResult{std::move(model), std::move(train), std::move(holdout), accuracy, noisy,
+                            measure_seconds, fit_seconds};
+}
+
+StudyAccuracy evaluate_study_accuracy(const LatencyModel& model, const ModelShape& shape,
+                                      int64_t prompt_len, std::vector<StudyPoint>& points) {
+  const LatencyPredictions pred = model.predict(features_of(points, shape, prompt_len));
+  std::vector<double> m_ttft, m_decode, p_ttft, p_decode, params, f_prefill, f_decode;
+  for (size_t i = 0; i < points.size(); ++i) {
+    StudyPoint& p = points[i];
+    p.predicted_ttft_ms = pred.ttft_ms(static_cast<Eigen::Index>(i));
+    p.predicted_decode_ms = pred.decode_ms_per_token(static_cast<Eigen::Index>(i));
+    m_ttft.push_back(p.measured.ttft_ms);
+    m_decode.push_back(p.measured.decode_ms_per_token);
+    p_ttft.push_back(p.predicted_ttft_ms);
+    p_decode.push_back(p.predicted_decode_ms);
+    params.push_back(static_cast<double>(p.params));
+    f_prefill.push_back(p.prefill_flops);
+    f_decode.push_back(p.decode_flops);
+  }
+  return {evaluate_target_accuracy(m_ttft, p_ttft, params, f_prefill),
+          evaluate_target_accuracy(m_decode, p_decode, params, f_decode)};
+}
+
+nlohmann::json study_accuracy_to_json(const StudyAccuracy& a) {
+  return {{"prefill", target_accuracy_to_json(a.prefill)},
+          {"decode", target_accuracy_to_json(a.decode)}};
+}
+
+nlohmann::json study_point_to_json(const StudyPoint& p) {
+  nlohmann::json j = {{"arch", candidate_arch_to_json(p.arch)},
+                      {"phase", p.phase},
+                      {"params", p.params},
+                      {"prefill_flops", p.prefill_flops},
+                      {"decode_flops", p.decode_flops},
+                      {"ttft_ms", p.measured.ttft_ms},
+                      {"decode_ms_per_token", p.measured.decode_ms_per_token},
+                      {"noisy", p.measured.noisy}};
+  if (p.phase == "adaptive") {
+    j["round"] = p.round;
+    j["selection_log_sd"] = p.selection_log_sd;
+  }
+  if (p.phase == "holdout") {
+    j["predicted_ttft_ms"] = p.predicted_ttft_ms;
+    j["predicted_decode_ms_per_token"] = p.predicted_decode_ms;
+  }
+  return j;
+}
+
+}  // namespace flashnas::latency

@@ -1,0 +1,116 @@
+// The latency study (stage 1 of the search): choose architectures of a search
+// space, measure them, fit the latency model and report its accuracy on
+// independently sampled held-out architectures.
+//   1. a scrambled Sobol design over the space (ArchSpace::initial_design);
+//   2. adaptive rounds: fit the model, draw a pool of random valid candidates,
+//      and measure the batch with the highest predictive standard deviation of
+//      log latency (relative uncertainty), chosen greedily: after each pick the
+//      pick is added as a fantasy observation at its predicted mean, so the
+//      variance near it shrinks and one batch does not cluster;
+//   3. the final model on every training point, scored on the held-out set.
+// Held-out points are measured spread evenly through the run, so slow drift of
+// the machine's load affects training and held-out measurements alike.
+// The measuring is a callback, so tests and other devices plug in their own;
+// no files are read or written here.
+//
+// Legend: N training points, M held-out points, D features.
+#pragma once
+
+#include <Eigen/Core>
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/latency/accuracy.hpp"
+#include "engine/latency/latency_model.hpp"
+#include "engine/latency/latency_options.hpp"
+#include "engine/latency/model_shape.hpp"
+#include "engine/model/candidate_arch.hpp"
+#include "engine/search/arch_space.hpp"
+
+namespace flashnas::latency {
+
+// What one measurement of one architecture gives the study.
+struct MeasuredLatency {
+  double ttft_ms = 0.0;              // median time to first token
+  double decode_ms_per_token = 0.0;  // median decode ms/token at context P
+  bool noisy = false;
+  nlohmann::json detail;             // the full measurement (samples, environment), kept in reports
+};
+
+// Measures the architecture whose full config is given (the study supplies the
+// prompt length through its own options, which the measurer was built with).
+using LatencyMeasurer = std::function<MeasuredLatency(const ArchConfig& config)>;
+
+// Which summary of the repeated runs the study learns from. The median is the
+// convention; on a machine shared with other work the minimum is the better
+// estimate of the undisturbed latency, since interference only adds time.
+enum class LatencyStatistic : uint8_t { median, min };
+LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field);
+
+// The measurer of this machine: random weights of the config's shape
+// (make_synthetic_model, fixed seed), then measure_latency with `options`.
+LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_seed = 1234,
+                               LatencyStatistic statistic = LatencyStatistic::median);
+
+struct LatencyStudyOptions {
+  int64_t samples = 200;    // N: training measurements (Sobol + adaptive)
+  int64_t holdout = 50;     // M: held-out measurements, sampled independently
+  int64_t initial = -1;     // Sobol design size; -1: half of samples
+  int64_t batch = 10;       // points per adaptive round
+  int64_t pool = 2000;      // random valid candidates scored per round
+  int64_t prompt_len = 256; // P of the features (the measurer must use the same)
+  uint64_t seed = 0;
+  LatencyModelOptions model;
+
+  void validate() const;  // throws InvalidInput naming the field
+};
+
+struct StudyPoint {
+  CandidateArch arch;
+  std::string phase;            // "sobol" | "adaptive" | "holdout"
+  int64_t round = 0;            // adaptive round (0 for sobol and holdout)
+  double selection_log_sd = 0;  // adaptive: predictive sd of log latency when chosen
+  MeasuredLatency measured;
+  int64_t params = 0;
+  double prefill_flops = 0, decode_flops = 0;
+  // held-out only: the final model's predictions
+  double predicted_ttft_ms = 0, predicted_decode_ms = 0;
+};
+
+struct StudyAccuracy {
+  TargetAccuracy prefill;
+  TargetAccuracy decode;
+};
+
+struct LatencyStudyResult {
+  LatencyModel model;
+  std::vector<StudyPoint> train;    // N, in measurement order
+  std::vector<StudyPoint> holdout;  // M
+  StudyAccuracy accuracy;
+  int64_t noisy_measurements = 0;
+  double measure_seconds = 0, fit_seconds = 0;
+};
+
+// Called after every measurement (for progress logs); may be empty.
+using StudyProgress = std::function<void(const StudyPoint& point, int64_t done, int64_t total)>;
+
+// Runs the study. Throws InvalidInput for bad options, or when the space has too
+// few distinct architectures for N + M measurements.
+LatencyStudyResult run_latency_study(const search::ArchSpace& space, const ModelShape& shape,
+                                     const LatencyStudyOptions& options,
+                                     const LatencyMeasurer& measure,
+                                     const StudyProgress& progress = {});
+
+// Accuracy of `model` on measured points (uses their measured values and proxies).
+StudyAccuracy evaluate_study_accuracy(const LatencyModel& model, const ModelShape& shape,
+                                      int64_t prompt_len, std::vector<StudyPoint>& points);
+
+nlohmann::json study_accuracy_to_json(const StudyAccuracy& a);
+nlohmann::json study_point_to_json(const StudyPoint& p);
+
+}  // namespace flashnas::latency

@@ -1,0 +1,74 @@
+// LatencyOptions validation names the offending field; JSON round-trips.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+
+#include "engine/latency/latency_options.hpp"
+#include "engine/util/error.hpp"
+
+using namespace flashnas::latency;
+
+namespace {
+
+std::string field_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const flashnas::InvalidInput& e) {
+    return e.field();
+  }
+  return "<no error>";
+}
+
+}  // namespace
+
+TEST(LatencyOptions, DefaultsAreValid) { EXPECT_NO_THROW(LatencyOptions{}.validate()); }
+
+TEST(LatencyOptions, ValidationNamesTheField) {
+  auto with = [](auto change) {
+    return [change] {
+      LatencyOptions o;
+      change(o);
+      o.validate();
+    };
+  };
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.prompt_len = 0; })), "prompt_len");
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.decode_tokens = 0; })), "decode_tokens");
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.threads = 0; })), "threads");
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.repeats = 0; })), "repeats");
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.warmup = -1; })), "warmup");
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.cv_threshold = 0.0; })), "cv_threshold");
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.max_extra_rounds = -1; })), "max_extra_rounds");
+}
+
+TEST(LatencyOptions, WeightFormatParsing) {
+  EXPECT_EQ(parse_weight_format("f32", "--weights"), WeightFormat::f32);
+  EXPECT_EQ(parse_weight_format("q8_0", "--weights"), WeightFormat::q8_0);
+  EXPECT_EQ(field_of([] { parse_weight_format("f16", "--weights"); }), "--weights");
+}
+
+TEST(LatencyOptions, JsonRoundTripAndRefusals) {
+  LatencyOptions o;
+  o.prompt_len = 64;
+  o.decode_tokens = 3;
+  o.threads = 2;
+  o.pin_threads = false;
+  o.repeats = 4;
+  o.warmup = 0;
+  o.weights = WeightFormat::q8_0;
+  o.cv_threshold = 0.1;
+  o.max_extra_rounds = 1;
+  o.token_seed = 99;
+  const nlohmann::json j = latency_options_to_json(o);
+  const LatencyOptions back = latency_options_from_json(j);
+  EXPECT_EQ(latency_options_to_json(back), j);
+
+  EXPECT_EQ(field_of([] { latency_options_from_json({{"prompt_lenn", 3}}); }), "prompt_lenn");
+  EXPECT_EQ(field_of([] { latency_options_from_json({{"repeats", "3"}}); }), "repeats");
+  EXPECT_EQ(field_of([] { latency_options_from_json({{"threads", 5000000000LL}}); }), "threads");
+  EXPECT_EQ(field_of([] { latency_options_from_json({{"token_seed", -1}}); }), "token_seed");
+  EXPECT_EQ(field_of([] { latency_options_from_json({{"weights", "int4"}}); }), "weights");
+  // Missing fields keep their defaults.
+  EXPECT_EQ(latency_options_from_json(nlohmann::json::object()).prompt_len, LatencyOptions{}.prompt_len);
+}
