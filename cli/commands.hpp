@@ -23,6 +23,8 @@ int run_version(const Args& args);
 int run_info(const Args& args);  // cmd_info.cpp
 int run_generate(const Args& args);  // cmd_generate.cpp
 int run_eval(const Args& args);  // cmd_eval.cpp
+int run_bench_latency(const Args& args);  // cmd_bench_latency.cpp
+int run_latency_study(const Args& args);  // cmd_latency_study.cpp
 int run_prune(const Args& args);  // cmd_prune.cpp
 int run_evaluate_candidate(const Args& args);  // cmd_evaluate_candidate.cpp
 int run_migrate(const Args& args);  // cmd_migrate.cpp

@@ -20,6 +20,8 @@ const std::vector<Command>& all_commands() {
       {"bench-search", "benchmark the multi-objective optimisers on a test problem", run_bench_search},
       {"generate", "continue a prompt with a model (greedy or sampled)", run_generate},
       {"eval", "mean next-token NLL of a model on a text file", run_eval},
+      {"bench-latency", "measure time to first token and decode ms/token of an architecture", run_bench_latency},
+      {"latency-study", "stage 1: measure sampled architectures and fit the latency model", run_latency_study},
       {"prune", "prune the backbone to a candidate architecture and export it", run_prune},
       {"evaluate-candidate", "prune to a candidate and report its eval NLL and cost", run_evaluate_candidate},
   };

@@ -1,0 +1,116 @@
+// `flashnas bench-latency`: measures one architecture on this machine (time to
+// first token and decode ms/token, with warm-up, repeats and the environment).
+// A thin wrapper over measure_latency (engine/latency/measure_latency.hpp); the
+// model has random weights of the architecture's shape, which times like the
+// real pruned model.
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/flags.hpp"
+#include "engine/latency/json_file.hpp"
+#include "engine/latency/measure_latency.hpp"
+#include "engine/latency/model_shape.hpp"
+#include "engine/model/candidate_arch.hpp"
+#include "engine/model/gguf_reader.hpp"
+#include "engine/runtime/synthetic_model.hpp"
+#include "engine/util/error.hpp"
+
+namespace flashnas::cli {
+
+namespace {
+
+std::vector<FlagSpec> bench_latency_flags() {
+  return {
+      {"arch", true, "ARCH.json: {n_layers, d_model, d_ffn, layer_types, sliding_window}"},
+      {"model", true, "backbone GGUF giving heads, head size and vocabulary (pruned shape)"},
+      {"shape", true, "SHAPE.json: {n_heads, n_kv_heads, head_dim, vocab_size} instead of --model"},
+      {"prompt-len", true, "P: prompt tokens prefilled; decode is timed at context P (default 256)"},
+      {"decode-tokens", true, "K: decode steps timed after each prefill (default 16)"},
+      {"threads", true, "threads (default 1)"},
+      {"repeats", true, "R: timed runs per round (default 5)"},
+      {"warmup", true, "W: untimed runs first (default 1)"},
+      {"weights", true, "f32 | q8_0 (default f32)"},
+      {"cv-threshold", true, "re-measure while the coefficient of variation is above (default 0.05)"},
+      {"max-extra-rounds", true, "re-measure at most this many extra rounds (default 2)"},
+      {"no-pin", false, "do not pin threads to CPUs"},
+      {"clock", true, "wall | thread_cpu (CPU time of the one thread; for shared machines)"},
+      {"seed", true, "seed of the random weights (default 1234)"},
+      {"json", false, "print the measurement as JSON"},
+      {"help", false, "show this help"},
+  };
+}
+
+}  // namespace
+
+// Reads the flags every latency command shares into LatencyOptions.
+latency::LatencyOptions latency_options_from_flags(const Flags& flags) {
+  latency::LatencyOptions o;
+  o.prompt_len = flags.integer("prompt-len", o.prompt_len, 1, 1 << 20);
+  o.decode_tokens = flags.integer("decode-tokens", o.decode_tokens, 1, 1 << 16);
+  o.threads = static_cast<int>(flags.integer("threads", o.threads, 1, 256));
+  if (flags.has("repeats")) o.repeats = flags.integer("repeats", o.repeats, 1, 10000);
+  if (flags.has("warmup")) o.warmup = flags.integer("warmup", o.warmup, 0, 10000);
+  if (flags.has("weights")) o.weights = latency::parse_weight_format(flags.require("weights"), "--weights");
+  if (flags.has("cv-threshold")) o.cv_threshold = flags.number("cv-threshold", o.cv_threshold, 1e-9, 1e9);
+  if (flags.has("max-extra-rounds")) {
+    o.max_extra_rounds = flags.integer("max-extra-rounds", o.max_extra_rounds, 0, 100);
+  }
+  o.pin_threads = !flags.has("no-pin");
+  if (flags.has("clock")) o.clock = latency::parse_latency_clock(flags.require("clock"), "--clock");
+  o.validate();
+  return o;
+}
+
+int run_bench_latency(const Args& args) {
+  const std::vector<FlagSpec> spec = bench_latency_flags();
+  const Flags flags(args, spec);
+  if (flags.has("help")) {
+    std::fprintf(stderr,
+                 "usage: flashnas bench-latency --arch ARCH.json (--model GGUF | --shape SHAPE.json) "
+                 "[flags]\n%s",
+                 Flags::usage(spec).c_str());
+    return 0;
+  }
+  if (flags.has("model") == flags.has("shape")) {
+    throw InvalidInput("give exactly one of --model and --shape", "--shape");
+  }
+  const latency::LatencyOptions options = latency_options_from_flags(flags);
+  const CandidateArch arch =
+      candidate_arch_from_json(latency::read_json_file(flags.require("arch"), "--arch"), "--arch: ");
+  ArchConfig config;
+  if (flags.has("model")) {
+    const ArchConfig backbone = load_gguf(flags.require("model")).config;
+    validate_against_backbone(arch, backbone, "--arch: ");
+    config = candidate_to_config(backbone, arch);
+  } else {
+    const latency::ModelShape shape = latency::model_shape_from_json(
+        latency::read_json_file(flags.require("shape"), "--shape"), "--shape: ");
+    config = latency::shape_to_config(shape, arch);
+  }
+  const uint64_t seed = static_cast<uint64_t>(flags.integer("seed", 1234, 0, INT64_MAX));
+  const Model model = make_synthetic_model(config, seed);
+  const latency::LatencyMeasurement m = latency::measure_latency(model, options);
+
+  if (flags.has("json")) {
+    nlohmann::json out = latency::latency_measurement_to_json(m);
+    out["arch"] = candidate_arch_to_json(arch);
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    std::printf("params            %lld\n", static_cast<long long>(m.params));
+    std::printf("ttft              %.3f ms (MAD %.3f, CV %.3f)\n", m.ttft_ms.median, m.ttft_ms.mad,
+                m.ttft_ms.cv);
+    std::printf("decode            %.3f ms/token (MAD %.3f, CV %.3f)\n", m.decode_ms_per_token.median,
+                m.decode_ms_per_token.mad, m.decode_ms_per_token.cv);
+    std::printf("runs              %lld in %lld round(s)%s\n",
+                static_cast<long long>(m.ttft_ms.samples.size()), static_cast<long long>(m.rounds),
+                m.noisy ? ", NOISY" : "");
+    std::printf("environment       %s, %d thread(s)%s, %s build, rev %s\n",
+                m.environment.cpu_model.c_str(), m.environment.threads,
+                m.environment.pinned ? " pinned" : "", m.environment.build_type.c_str(),
+                m.environment.git_revision.c_str());
+  }
+  return 0;
+}
+
+}  // namespace flashnas::cli

@@ -1,0 +1,190 @@
+// `flashnas latency-study`: stage 1 of the search on this CPU, end to end:
+// Sobol design + adaptive rounds over a search space, measurements, the fitted
+// latency model and its accuracy on held-out architectures, written to --out.
+// A thin wrapper over run_latency_study (engine/latency/study.hpp); it adds the
+// optional measurement log (--measurements), which makes a long study resumable:
+// a re-run with the same flags reuses every architecture already measured.
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.hpp"
+#include "cli/flags.hpp"
+#include "engine/latency/json_file.hpp"
+#include "engine/latency/study.hpp"
+#include "engine/util/error.hpp"
+#include "engine/util/sha256.hpp"
+
+namespace flashnas::cli {
+
+// Defined in cmd_bench_latency.cpp: the measurement flags both latency commands share.
+latency::LatencyOptions latency_options_from_flags(const Flags& flags);
+
+namespace {
+
+std::vector<FlagSpec> latency_study_flags() {
+  return {
+      {"space", true, "SPACE.json: the search space (engine/search/arch_space_options.hpp)"},
+      {"shape", true, "SHAPE.json: {n_heads, n_kv_heads, head_dim, vocab_size}"},
+      {"samples", true, "N: training measurements (default 200)"},
+      {"holdout", true, "M: held-out measurements, sampled independently (default 50)"},
+      {"initial", true, "Sobol design size (default N/2)"},
+      {"batch", true, "points per adaptive round (default 10)"},
+      {"pool", true, "random candidates scored per adaptive round (default 2000)"},
+      {"seed", true, "seed of the design, pool and held-out draws (default 0)"},
+      {"prompt-len", true, "P (default 256)"},
+      {"decode-tokens", true, "K (default 16)"},
+      {"threads", true, "threads (default 1)"},
+      {"repeats", true, "R: timed runs per round (default 5)"},
+      {"warmup", true, "W: untimed runs first (default 1)"},
+      {"weights", true, "f32 | q8_0 (default f32)"},
+      {"cv-threshold", true, "re-measure while the coefficient of variation is above (default 0.05)"},
+      {"max-extra-rounds", true, "re-measure at most this many extra rounds (default 2)"},
+      {"no-pin", false, "do not pin threads to CPUs"},
+      {"clock", true, "wall | thread_cpu (CPU time of the one thread; for shared machines)"},
+      {"statistic", true, "median | min of the repeats as the measured latency (default median)"},
+      {"measurements", true, "JSONL log of measurements: appended to, and reused on a re-run"},
+      {"out", true, "MODEL.json: the latency model with its accuracy report"},
+      {"json", false, "print the accuracy report as JSON"},
+      {"help", false, "show this help"},
+  };
+}
+
+// The identity of one measurement: architecture, shape, what was timed and
+// which statistic of the repeats is kept.
+std::string measurement_key(const ArchConfig& config, const latency::LatencyOptions& o,
+                            const std::string& statistic) {
+  nlohmann::json key = latency::latency_options_to_json(o);
+  key["config"] = arch_config_to_json(config);
+  key["statistic"] = statistic;
+  return sha256_hex(key.dump());
+}
+
+// Wraps `inner` with the --measurements log.
+latency::LatencyMeasurer logged_measurer(const std::string& path,
+                                         const latency::LatencyOptions& options,
+                                         const std::string& statistic,
+                                         latency::LatencyMeasurer inner) {
+  auto cache = std::make_shared<std::map<std::string, latency::MeasuredLatency>>();
+  std::ifstream in(path);
+  std::string line;
+  for (int64_t n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded() || !j.contains("key") || !j.contains("ttft_ms")) {
+      std::fprintf(stderr, "flashnas latency-study: %s:%lld: skipping a malformed line\n",
+                   path.c_str(), static_cast<long long>(n));
+      continue;
+    }
+    (*cache)[j.at("key").get<std::string>()] = latency::MeasuredLatency{
+        j.at("ttft_ms").get<double>(), j.at("decode_ms_per_token").get<double>(),
+        j.value("noisy", false), j.value("detail", nlohmann::json::object())};
+  }
+  if (!cache->empty()) {
+    std::fprintf(stderr, "flashnas latency-study: %zu measurements from %s\n", cache->size(),
+                 path.c_str());
+  }
+  auto log = std::make_shared<std::ofstream>(path, std::ios::app);
+  if (!*log) throw InvalidInput(fmt::format("--measurements: cannot append to '{}'", path), "--measurements");
+  return [cache, log, options, statistic, inner](const ArchConfig& config) {
+    const std::string key = measurement_key(config, options, statistic);
+    if (auto it = cache->find(key); it != cache->end()) return it->second;
+    latency::MeasuredLatency m = inner(config);
+    const nlohmann::json line = {{"key", key},
+                                 {"config", arch_config_to_json(config)},
+                                 {"ttft_ms", m.ttft_ms},
+                                 {"decode_ms_per_token", m.decode_ms_per_token},
+                                 {"noisy", m.noisy},
+                                 {"detail", m.detail}};
+    *log << line.dump() << '\n';
+    log->flush();
+    (*cache)[key] = m;
+    return m;
+  };
+}
+
+}  // namespace
+
+int run_latency_study(const Args& args) {
+  const std::vector<FlagSpec> spec = latency_study_flags();
+  const Flags flags(args, spec);
+  if (flags.has("help")) {
+    std::fprintf(stderr,
+                 "usage: flashnas latency-study --space SPACE.json --shape SHAPE.json --out "
+                 "MODEL.json [flags]\n%s",
+                 Flags::usage(spec).c_str());
+    return 0;
+  }
+  const latency::LatencyOptions measure = latency_options_from_flags(flags);
+  const search::ArchSpace space(search::arch_space_options_from_json(
+      latency::read_json_file(flags.require("space"), "--space")));
+  const latency::ModelShape shape = latency::model_shape_from_json(
+      latency::read_json_file(flags.require("shape"), "--shape"), "--shape: ");
+  const std::string out_path = flags.require("out");
+
+  latency::LatencyStudyOptions o;
+  o.samples = flags.integer("samples", o.samples, 2, 100000);
+  o.holdout = flags.integer("holdout", o.holdout, 2, 100000);
+  o.initial = flags.integer("initial", -1, 2, o.samples);
+  o.batch = flags.integer("batch", o.batch, 1, 10000);
+  o.pool = flags.integer("pool", o.pool, 1, 1000000);
+  o.seed = static_cast<uint64_t>(flags.integer("seed", 0, 0, INT64_MAX));
+  o.prompt_len = measure.prompt_len;
+  o.validate();
+
+  const std::string statistic_name = flags.get("statistic").value_or("median");
+  const latency::LatencyStatistic statistic =
+      latency::parse_latency_statistic(statistic_name, "--statistic");
+  latency::LatencyMeasurer measurer = latency::local_measurer(measure, 1234, statistic);
+  if (flags.has("measurements")) {
+    measurer = logged_measurer(flags.require("measurements"), measure, statistic_name,
+                               std::move(measurer));
+  }
+  auto progress = [](const latency::StudyPoint& p, int64_t done, int64_t total) {
+    std::fprintf(stderr, "[%lld/%lld] %-8s L=%lld C=%lld ttft %.2f ms, decode %.3f ms/token%s\n",
+                 static_cast<long long>(done), static_cast<long long>(total), p.phase.c_str(),
+                 static_cast<long long>(p.arch.n_layers), static_cast<long long>(p.arch.d_model),
+                 p.measured.ttft_ms, p.measured.decode_ms_per_token,
+                 p.measured.noisy ? " (noisy)" : "");
+  };
+  latency::LatencyStudyResult r = latency::run_latency_study(space, shape, o, measurer, progress);
+
+  nlohmann::json train = nlohmann::json::array(), holdout = nlohmann::json::array();
+  for (const auto& p : r.train) train.push_back(latency::study_point_to_json(p));
+  for (const auto& p : r.holdout) holdout.push_back(latency::study_point_to_json(p));
+  r.model.metadata["measurement"] = latency::latency_options_to_json(measure);
+  r.model.metadata["measurement"]["statistic"] = statistic_name;
+  if (!r.train.empty() && r.train.front().measured.detail.contains("environment")) {
+    r.model.metadata["environment"] = r.train.front().measured.detail.at("environment");
+  }
+  r.model.metadata["train_points"] = train;
+  r.model.metadata["holdout_points"] = holdout;
+  latency::write_json_file(out_path, r.model.to_json(), -1);
+
+  const nlohmann::json report = {
+      {"out", out_path},
+      {"samples", r.train.size()},
+      {"holdout", r.holdout.size()},
+      {"noisy_measurements", r.noisy_measurements},
+      {"measure_seconds", r.measure_seconds},
+      {"fit_seconds", r.fit_seconds},
+      {"measurement", r.model.metadata["measurement"]},
+      {"environment", r.model.metadata.value("environment", nlohmann::json::object())},
+      {"accuracy", latency::study_accuracy_to_json(r.accuracy)}};
+  if (flags.has("json")) {
+    std::printf("%s\n", report.dump(2).c_str());
+  } else {
+    for (const auto& [name, a] : {std::pair{"prefill", r.accuracy.prefill},
+                                  std::pair{"decode", r.accuracy.decode}}) {
+      std::printf("%-8s R^2 %.4f  RMSPE %.2f%%  within 5%% %.2f  within 10%% %.2f  "
+                  "tau model %.3f  params %.3f  flops %.3f\n",
+                  name, a.r2, a.rmspe_percent, a.within_5, a.within_10, a.kendall_tau_model,
+                  a.kendall_tau_params, a.kendall_tau_flops);
+    }
+    std::printf("model written to %s\n", out_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace flashnas::cli
