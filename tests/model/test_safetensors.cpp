@@ -78,7 +78,7 @@ TEST(HfRoundTrip, HalfPrecisionDtypesDecodeToTheEncodersValues) {
     ArchConfig c = back.config;
     auto got = list_tensors(c, const_cast<ModelWeights&>(back.weights));
     auto want = list_tensors(c, const_cast<ModelWeights&>(m.weights));
-    // Norms are exact in neither format; compare one untouched tensor fully.
+    // The token embedding is never permuted: it must equal encode-then-decode exactly.
     const TensorView& g = got[0];  // token embedding (never permuted)
     std::vector<uint8_t> bytes(static_cast<size_t>(tensor_bytes(type, g.numel())));
     encode_tensor(bytes, type, {want[0].data, static_cast<size_t>(g.numel())});
