@@ -21,6 +21,7 @@ const std::vector<Command>& all_commands();
 
 int run_version(const Args& args);
 int run_info(const Args& args);  // cmd_info.cpp
+int run_admin(const Args& args);  // cmd_admin.cpp
 int run_generate(const Args& args);  // cmd_generate.cpp
 int run_eval(const Args& args);  // cmd_eval.cpp
 int run_bench_latency(const Args& args);  // cmd_bench_latency.cpp

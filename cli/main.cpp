@@ -17,6 +17,7 @@ const std::vector<Command>& all_commands() {
       {"version", "print the version", run_version},
       {"info", "show a model's config, parameter counts and per-layer table", run_info},
       {"migrate", "apply pending database migrations", run_migrate},
+      {"admin", "create API keys; register models and datasets from an allowed folder", run_admin},
       {"bench-search", "benchmark the multi-objective optimisers on a test problem", run_bench_search},
       {"generate", "continue a prompt with a model (greedy or sampled)", run_generate},
       {"eval", "mean next-token NLL of a model on a text file", run_eval},
