@@ -40,6 +40,12 @@ TEST(LatencyOptions, ValidationNamesTheField) {
   EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.warmup = -1; })), "warmup");
   EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.cv_threshold = 0.0; })), "cv_threshold");
   EXPECT_EQ(field_of(with([](LatencyOptions& o) { o.max_extra_rounds = -1; })), "max_extra_rounds");
+  // Thread CPU time only measures the calling thread.
+  EXPECT_EQ(field_of(with([](LatencyOptions& o) {
+              o.clock = LatencyClock::thread_cpu;
+              o.threads = 2;
+            })),
+            "clock");
 }
 
 TEST(LatencyOptions, WeightFormatParsing) {
@@ -52,7 +58,8 @@ TEST(LatencyOptions, JsonRoundTripAndRefusals) {
   LatencyOptions o;
   o.prompt_len = 64;
   o.decode_tokens = 3;
-  o.threads = 2;
+  o.threads = 1;
+  o.clock = LatencyClock::thread_cpu;
   o.pin_threads = false;
   o.repeats = 4;
   o.warmup = 0;
@@ -69,6 +76,7 @@ TEST(LatencyOptions, JsonRoundTripAndRefusals) {
   EXPECT_EQ(field_of([] { latency_options_from_json({{"threads", 5000000000LL}}); }), "threads");
   EXPECT_EQ(field_of([] { latency_options_from_json({{"token_seed", -1}}); }), "token_seed");
   EXPECT_EQ(field_of([] { latency_options_from_json({{"weights", "int4"}}); }), "weights");
+  EXPECT_EQ(field_of([] { latency_options_from_json({{"clock", "cycles"}}); }), "clock");
   // Missing fields keep their defaults.
   EXPECT_EQ(latency_options_from_json(nlohmann::json::object()).prompt_len, LatencyOptions{}.prompt_len);
 }

@@ -74,6 +74,17 @@ TEST(MeasureLatency, MuchLargerModelIsNotFaster) {
   EXPECT_GT(l.decode_ms_per_token.median, s.decode_ms_per_token.median);
 }
 
+TEST(MeasureLatency, ThreadCpuClockGivesSaneOrderedFigures) {
+  LatencyOptions o = quick_options();
+  o.clock = LatencyClock::thread_cpu;
+  const LatencyMeasurement s = measure_latency(model_of(1, 32, 64), o);
+  const LatencyMeasurement l = measure_latency(model_of(4, 256, 1024), o);
+  expect_sane(s.ttft_ms, 3);
+  expect_sane(l.decode_ms_per_token, 3);
+  EXPECT_GT(l.ttft_ms.median, s.ttft_ms.median);
+  EXPECT_GT(l.decode_ms_per_token.median, s.decode_ms_per_token.median);
+}
+
 TEST(MeasureLatency, NoiseGateAddsRoundsAndFlags) {
   const Model model = model_of(1, 32, 64);
   LatencyOptions o = quick_options();
