@@ -12,8 +12,8 @@
 namespace flashnas::latency {
 
 // 1 - SS_res / SS_tot of `predicted` against `measured` (same length >= 2).
-// SS_tot of a constant `measured` is zero: the result is then 1 for a perfect
-// prediction and -inf-like (a large negative number is avoided: throws) otherwise.
+// For constant `measured` (SS_tot = 0) R^2 is 1 for a perfect prediction and
+// undefined otherwise: then it throws rather than return -inf.
 double r_squared(const std::vector<double>& measured, const std::vector<double>& predicted);
 
 // sqrt(mean((p - m)^2)), in the unit of the inputs.
