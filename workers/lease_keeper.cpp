@@ -107,14 +107,17 @@ int LeaseKeeper::release_all() {
     // A separate connection: the keeper thread may be mid-heartbeat on its own.
     auto conn = store::open_connection(options_.database_url);
     for (const auto& [id, h] : snapshot) {
-      h.lost->store(true);
       pqxx::work tx(*conn);
       if (store::task_release(tx, id, h.token)) ++released;
       tx.commit();
+      // Only now tell the handler: told earlier, it could finish and complete the
+      // task with its still-valid token before the release commits.
+      h.lost->store(true);
     }
   } catch (const std::exception& e) {
     spdlog::error("releasing held tasks: {} (their leases will expire and be rescued)", e.what());
   }
+  for (const auto& [id, h] : snapshot) h.lost->store(true);  // any left unreleased stop too
   return released;
 }
 

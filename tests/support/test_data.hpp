@@ -25,9 +25,15 @@ inline std::string data_path(const std::string& name) {
   return path.string();
 }
 
-// A fresh directory under the build tree for one test's files.
+// A fresh directory under the build tree for one test's files. ctest runs each
+// test in its own process, in parallel, so the directory is keyed by the running
+// test's full name as well: two tests asking for the same `name` never collide.
 inline std::filesystem::path scratch_dir(const std::string& name) {
-  auto dir = std::filesystem::path(FLASHNAS_BINARY_DIR) / "test-scratch" / name;
+  auto dir = std::filesystem::path(FLASHNAS_BINARY_DIR) / "test-scratch";
+  if (const auto* info = ::testing::UnitTest::GetInstance()->current_test_info()) {
+    dir /= std::string(info->test_suite_name()) + "." + info->name();
+  }
+  dir /= name;
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
