@@ -6,6 +6,7 @@
 // Prints one JSON document (and writes it to --output when given).
 //
 //   bench_runtime [--model stories260K.gguf] [--threads 1,2] [--repeats 7] [--output FILE]
+//                 [--cases stories260K,synthetic-15M,synthetic-110M]
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
@@ -129,12 +130,15 @@ std::string default_model_path() {
 int main(int argc, char** argv) {
   std::string model_path = default_model_path(), output;
   std::vector<int> thread_counts = {1, 2};
+  std::string only_cases;  // comma list of case names; empty = all
   int repeats = 7;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--model" && has_value) {
       model_path = argv[++i];
+    } else if (arg == "--cases" && has_value) {
+      only_cases = "," + std::string(argv[++i]) + ",";
     } else if (arg == "--output" && has_value) {
       output = argv[++i];
     } else if (arg == "--repeats" && has_value) {
@@ -150,7 +154,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_runtime [--model stories260K.gguf] [--threads 1,2] "
-                   "[--repeats N] [--output FILE]\n");
+                   "[--repeats N] [--output FILE] [--cases a,b]\n");
       return 2;
     }
   }
@@ -164,10 +168,17 @@ int main(int argc, char** argv) {
       Model model;
       int64_t decode_steps;
     };
+    auto wanted = [&](const std::string& name) {
+      return only_cases.empty() || only_cases.find("," + name + ",") != std::string::npos;
+    };
     std::vector<Case> cases;
-    cases.push_back({"stories260K", load_gguf(model_path), 256});
-    cases.push_back({"synthetic-15M", make_synthetic_model(llama_shape(6, 288, 6, 6, 768, 32000), 1), 64});
-    cases.push_back({"synthetic-110M", make_synthetic_model(llama_shape(12, 768, 12, 12, 2048, 32000), 2), 16});
+    if (wanted("stories260K")) cases.push_back({"stories260K", load_gguf(model_path), 256});
+    if (wanted("synthetic-15M")) {
+      cases.push_back({"synthetic-15M", make_synthetic_model(llama_shape(6, 288, 6, 6, 768, 32000), 1), 64});
+    }
+    if (wanted("synthetic-110M")) {
+      cases.push_back({"synthetic-110M", make_synthetic_model(llama_shape(12, 768, 12, 12, 2048, 32000), 2), 16});
+    }
 
     nlohmann::json results = nlohmann::json::array();
     for (const Case& c : cases) {

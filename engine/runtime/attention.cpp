@@ -1,7 +1,8 @@
 // Grouped-query causal / sliding-window attention (see attention.hpp).
 // Prefill works on blocks of queries per head with Eigen products
 // (scores = Q K^T, out = P V) over just the key range the block can see;
-// decode (one query) uses dot products and axpys over the span.
+// decode (one query), and prefill of heads too small for a GEMM, work one
+// query row at a time with 8-keys-at-once dot products (simd::dot_rows).
 #include "engine/runtime/attention.hpp"
 
 #include <Eigen/Core>
@@ -22,6 +23,9 @@ using ConstStrided = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
 using Strided = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 
 constexpr int64_t kBlockRows = 32;  // queries per prefill task
+// Heads smaller than this run prefill row by row (attend_one): a GEMM with an
+// inner dimension of 8 or 16 spends its time packing, not multiplying.
+constexpr int64_t kMinBlockHeadSize = 32;
 // Below this many multiply-adds the whole attention runs on the calling thread.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
 
@@ -32,7 +36,11 @@ struct Geometry {
   int64_t pos0, T, NH, KVH, HS, W;
   float scale;
   int64_t q_dim() const { return NH * HS; }
-  int64_t kv_dim() const { return KVH * HS; }
+  int64_t ld() const { return kv->row_stride; }
+  // Span row j (HS floats) of kv head kvh in the keys or values.
+  const float* row(const float* base, int64_t kvh, int64_t j) const {
+    return base + kvh * kv->head_stride + j * kv->row_stride;
+  }
   // First and last span index a query at position p may attend to.
   int64_t lo(int64_t p) const {
     const int64_t first = W > 0 ? std::max<int64_t>(0, p - W + 1) : 0;
@@ -41,7 +49,9 @@ struct Geometry {
   int64_t hi(int64_t p) const { return p - kv->first; }
 };
 
-// One query (decode): scores by dot products, output by axpys.
+// One query row t of head h (decode, and prefill of small heads):
+//   scores (S) = q k^T * scale over the visible keys, p = exp(scores - max),
+//   out (HS) = (p V) / sum(p)   (normalising the HS outputs, not the S scores).
 void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
   const int64_t kvh = h / (g.NH / g.KVH);
   const float* qh = g.q + t * g.q_dim() + h * g.HS;
@@ -49,12 +59,14 @@ void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
   const int64_t p = g.pos0 + t;
   const int64_t lo = g.lo(p), hi = g.hi(p);
   const int64_t S = hi - lo + 1;
-  const float* k = g.kv->k + lo * g.kv_dim() + kvh * g.HS;
-  const float* v = g.kv->v + lo * g.kv_dim() + kvh * g.HS;
-  for (int64_t j = 0; j < S; ++j) scores[j] = simd::dot(qh, k + j * g.kv_dim(), g.HS) * g.scale;
-  softmax_forward(scores, S);
-  std::fill(oh, oh + g.HS, 0.0f);
-  for (int64_t j = 0; j < S; ++j) simd::axpy(oh, scores[j], v + j * g.kv_dim(), g.HS);
+  const float* k = g.row(g.kv->k, kvh, lo);
+  const float* v = g.row(g.kv->v, kvh, lo);
+  simd::dot_rows(scores, qh, k, g.ld(), S, g.HS);
+  for (int64_t j = 0; j < S; ++j) scores[j] *= g.scale;
+  const double sum = simd::exp_shifted_sum(scores, simd::max_value(scores, S), S);
+  simd::weighted_row_sum(oh, scores, v, g.ld(), S, g.HS);
+  const float inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < g.HS; ++i) oh[i] *= inv;
 }
 
 // Queries [t0, t1) of head h: one GEMM for the scores over the key range the
@@ -66,10 +78,8 @@ void attend_block(const Geometry& g, int64_t t0, int64_t t1, int64_t h, float* s
   const int64_t S = hi - lo + 1;
   const int64_t R = t1 - t0;
   ConstStrided q(g.q + t0 * g.q_dim() + h * g.HS, R, g.HS, Eigen::OuterStride<>(g.q_dim()));
-  ConstStrided k(g.kv->k + lo * g.kv_dim() + kvh * g.HS, S, g.HS,
-                 Eigen::OuterStride<>(g.kv_dim()));
-  ConstStrided v(g.kv->v + lo * g.kv_dim() + kvh * g.HS, S, g.HS,
-                 Eigen::OuterStride<>(g.kv_dim()));
+  ConstStrided k(g.row(g.kv->k, kvh, lo), S, g.HS, Eigen::OuterStride<>(g.ld()));
+  ConstStrided v(g.row(g.kv->v, kvh, lo), S, g.HS, Eigen::OuterStride<>(g.ld()));
   Strided s(scores, R, S, Eigen::OuterStride<>(S));
   s.noalias() = (q * k.transpose()) * g.scale;
   for (int64_t r = 0; r < R; ++r) {
@@ -113,6 +123,8 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
       const int64_t b = i / g.NH, h = i % g.NH;
       if (T == 1) {
         attend_one(g, 0, h, scores);
+      } else if (g.HS < kMinBlockHeadSize) {
+        for (int64_t t = b * block; t < std::min(T, (b + 1) * block); ++t) attend_one(g, t, h, scores);
       } else {
         attend_block(g, b * block, std::min(T, (b + 1) * block), h, scores);
       }

@@ -51,7 +51,8 @@ InferenceSession::InferenceSession(const ArchConfig& config, const ModelWeights&
 
   rope_ = make_rope_table(config_.head_dim, config_.rope_theta, config_.rope_layout,
                           options_.max_positions);
-  const KvCacheOptions kv{config_.kv_dim(), options_.max_positions, options_.max_batch};
+  const KvCacheOptions kv{config_.kv_dim(), config_.head_dim, options_.max_positions,
+                          options_.max_batch};
   for (const LayerConfig& lc : config_.layers) caches_.push_back(make_kv_cache(lc, kv));
 
   const int64_t B = options_.max_batch, C = config_.d_model;

@@ -89,9 +89,7 @@ void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
 }
 
 void softmax_forward(float* x, int64_t n) {
-  float max = x[0];
-  for (int64_t i = 1; i < n; ++i) max = std::max(max, x[i]);
-  const double sum = simd::exp_shifted_sum(x, max, n);
+  const double sum = simd::exp_shifted_sum(x, simd::max_value(x, n), n);
   const float inv = static_cast<float>(1.0 / sum);
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }

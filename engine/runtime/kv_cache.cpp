@@ -21,8 +21,10 @@ void check_append(int64_t pos0, int64_t T, int64_t stored, int64_t max_batch) {
                  max_batch);
 }
 
-// Every position, in order. Storage doubles as it grows (no per-token
-// allocation in decode) but never beyond max_positions.
+// Every position, in order, head-major: kv head h of position p at
+// (h*capacity + p)*HS, so decode reads one head's keys as one contiguous run.
+// Storage doubles as it grows (no per-token allocation in decode; each growth
+// re-lays the heads out) but never beyond max_positions.
 class FullKvCache final : public KvCache {
  public:
   explicit FullKvCache(const KvCacheOptions& o) : o_(o) {}
@@ -34,10 +36,16 @@ class FullKvCache final : public KvCache {
                               o_.max_positions));
     }
     reserve(n_ + T);
-    copy_rows(k_.data() + n_ * o_.kv_dim, k, T, o_.kv_dim);
-    copy_rows(v_.data() + n_ * o_.kv_dim, v, T, o_.kv_dim);
+    const int64_t HS = o_.head_dim, KVH = o_.kv_dim / HS;
+    for (int64_t t = 0; t < T; ++t) {  // row t (KVH*HS) -> head h, position n_+t
+      for (int64_t h = 0; h < KVH; ++h) {
+        const int64_t dst = (h * capacity_ + n_ + t) * HS;
+        copy_rows(k_.data() + dst, k + t * o_.kv_dim + h * HS, 1, HS);
+        copy_rows(v_.data() + dst, v + t * o_.kv_dim + h * HS, 1, HS);
+      }
+    }
     n_ += T;
-    return {k_.data(), v_.data(), 0, n_};
+    return {k_.data(), v_.data(), 0, n_, HS, capacity_ * HS};
   }
   void clear() override { n_ = 0; }
   int64_t positions() const override { return n_; }
@@ -47,18 +55,25 @@ class FullKvCache final : public KvCache {
 
  private:
   void reserve(int64_t rows) {
-    const int64_t have = static_cast<int64_t>(k_.size()) / std::max<int64_t>(1, o_.kv_dim);
-    if (rows <= have) return;
-    int64_t grow = std::max<int64_t>(64, have);
+    if (rows <= capacity_) return;
+    int64_t grow = std::max<int64_t>(64, capacity_);
     while (grow < rows) grow *= 2;
     grow = std::min(grow, o_.max_positions);
-    k_.resize(static_cast<size_t>(grow * o_.kv_dim));
-    v_.resize(k_.size());
+    const int64_t HS = o_.head_dim, KVH = o_.kv_dim / HS;
+    std::vector<float> k(static_cast<size_t>(grow * o_.kv_dim)), v(k.size());
+    for (int64_t h = 0; h < KVH; ++h) {  // the n_ stored positions of each head move to h*grow
+      copy_rows(k.data() + h * grow * HS, k_.data() + h * capacity_ * HS, n_, HS);
+      copy_rows(v.data() + h * grow * HS, v_.data() + h * capacity_ * HS, n_, HS);
+    }
+    k_ = std::move(k);
+    v_ = std::move(v);
+    capacity_ = grow;
   }
 
   KvCacheOptions o_;
   int64_t n_ = 0;
-  std::vector<float> k_;  // (rows, KVH*HS), rows <= max_positions
+  int64_t capacity_ = 0;  // positions per head that k_ and v_ hold
+  std::vector<float> k_;  // (KVH, capacity, HS)
   std::vector<float> v_;
 };
 
@@ -88,6 +103,8 @@ class SlidingKvCache final : public KvCache {
       const int64_t slot = span.first % w_;
       span.k = ring_k_.data() + slot * D;
       span.v = ring_v_.data() + slot * D;
+      span.row_stride = D;
+      span.head_stride = o_.head_dim;
       return span;
     }
     const int64_t before = std::min(w_ - 1, n_);  // earlier positions the batch still sees
@@ -99,7 +116,7 @@ class SlidingKvCache final : public KvCache {
     const int64_t keep = std::min(w_, T);  // older batch rows fall out of the window
     write_ring(k + (T - keep) * D, v + (T - keep) * D, pos0 + T - keep, keep);
     n_ = pos0 + T;
-    return {stage_k_.data(), stage_v_.data(), pos0 - before, before + T};
+    return {stage_k_.data(), stage_v_.data(), pos0 - before, before + T, D, o_.head_dim};
   }
   void clear() override { n_ = 0; }
   int64_t positions() const override { return n_; }
@@ -143,9 +160,10 @@ class NoKvCache final : public KvCache {
 }  // namespace
 
 std::unique_ptr<KvCache> make_kv_cache(const LayerConfig& layer, const KvCacheOptions& options) {
-  FLASHNAS_CHECK(options.kv_dim > 0 && options.max_positions > 0 && options.max_batch > 0,
-                 "bad KV cache options (kv_dim {}, max_positions {}, max_batch {})",
-                 options.kv_dim, options.max_positions, options.max_batch);
+  FLASHNAS_CHECK(options.kv_dim > 0 && options.max_positions > 0 && options.max_batch > 0 &&
+                     options.head_dim > 0 && options.kv_dim % options.head_dim == 0,
+                 "bad KV cache options (kv_dim {}, head_dim {}, max_positions {}, max_batch {})",
+                 options.kv_dim, options.head_dim, options.max_positions, options.max_batch);
   switch (layer.kind) {
     case LayerKind::full:
       return std::make_unique<FullKvCache>(options);

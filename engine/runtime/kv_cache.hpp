@@ -1,7 +1,7 @@
 // KV caches: what each attention layer keeps of past keys and values between
 // forward calls. One small interface, three kinds (llama.cpp's memory
 // interface idea), so a layer holds only what its attention kind needs:
-//   full: every position, growing up to a fixed capacity;
+//   full: every position, growing up to a fixed capacity, head-major;
 //   sliding window W: a ring of the last W positions (memory independent of context);
 //   skip: nothing.
 // Keys are stored after RoPE, so a cached key never needs re-rotating.
@@ -17,13 +17,19 @@
 
 namespace flashnas {
 
-// Keys and values of consecutive positions [first, first + count), contiguous
-// rows of KVH*HS floats. Valid until the cache's next append or clear.
+// Keys and values of consecutive positions [first, first + count). The HS
+// floats of position first+j, kv head h start at k + h*head_stride + j*row_stride
+// (likewise v): row-major (count, KVH*HS) has row_stride KVH*HS and head_stride
+// HS; head-major (KVH, capacity, HS) has row_stride HS, so one head's keys are
+// contiguous and decode attention streams them without touching other heads.
+// Valid until the cache's next append or clear.
 struct KvSpan {
-  const float* k = nullptr;  // (count, KVH*HS)
-  const float* v = nullptr;  // (count, KVH*HS)
+  const float* k = nullptr;
+  const float* v = nullptr;
   int64_t first = 0;
   int64_t count = 0;
+  int64_t row_stride = 0;   // floats between consecutive positions
+  int64_t head_stride = 0;  // floats between consecutive kv heads
 };
 
 class KvCache {
@@ -42,6 +48,7 @@ class KvCache {
 
 struct KvCacheOptions {
   int64_t kv_dim = 0;         // KVH*HS
+  int64_t head_dim = 0;       // HS (divides kv_dim); a full cache keeps each head contiguous
   int64_t max_positions = 0;  // capacity of a full cache; appends beyond it throw
   int64_t max_batch = 0;      // most positions one append may carry
 };

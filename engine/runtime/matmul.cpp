@@ -1,9 +1,10 @@
-// GEMM (Eigen) and streaming GEMV kernels, split across threads by output rows.
+// GEMM (packed AVX2 kernel, Eigen without AVX2) and streaming GEMV kernels, split across threads by output rows.
 #include "engine/runtime/matmul.hpp"
 
 #include <Eigen/Core>
 #include <algorithm>
 
+#include "engine/runtime/sgemm.hpp"
 #include "engine/runtime/thread_pool.hpp"
 #include "engine/runtime/vector_math.hpp"
 
@@ -21,10 +22,14 @@ constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 // outputs, and whole 4-row GEMV blocks).
 constexpr int64_t kRowAlign = 16;
 
-// out[:, n0:n1] (=|+=) inp W[n0:n1]^T.
+// out[:, n0:n1] (=|+=) inp W[n0:n1]^T: the packed AVX2 kernel (sgemm.hpp),
+// or Eigen's GEMM on machines without AVX2.
 void gemm_rows(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
                int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
   if (n1 <= n0) return;
+#ifdef FLASHNAS_AVX2
+  sgemm_nt(out, inp, weight, T, K, N, n0, n1, mode);
+#else
   ConstRowMap x(inp, T, K);
   ConstRowMap w(weight + n0 * K, n1 - n0, K);
   StridedRowMap y(out + n0, T, n1 - n0, Eigen::OuterStride<>(N));
@@ -33,6 +38,7 @@ void gemm_rows(float* out, const float* inp, const float* weight, int64_t T, int
   } else {
     y.noalias() += x * w.transpose();
   }
+#endif
 }
 
 // Four rows of W at a time so each load of x feeds four FMAs; two accumulators

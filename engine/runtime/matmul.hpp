@@ -1,6 +1,7 @@
 // Matrix products of the forward pass: out = inp W^T with W a row-major
 // checkpoint matrix (N, K). Most of the runtime's time is spent here.
-//   prefill (T > 1): Eigen GEMM through row-major Maps (packs and blocks for cache).
+//   prefill (T > 1): the packed 6x16 AVX2 SGEMM of sgemm.hpp (Eigen's GEMM
+//                    through row-major Maps on machines without AVX2).
 //   decode (T == 1): a matrix-vector product that streams W exactly once.
 // Threads split the output columns (rows of W) into fixed contiguous ranges,
 // so a result depends only on the thread count, never on timing. Products too

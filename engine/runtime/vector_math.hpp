@@ -83,6 +83,95 @@ inline void axpy(float* y, float alpha, const float* x, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
+#ifdef FLASHNAS_AVX2
+// r[i] = hsum(a[i]) for 8 vectors at once: the horizontal sums of eight dot
+// products in one register (two rounds of pairwise adds, then the halves).
+inline __m256 hsum8(const __m256 a[8]) {
+  const __m256 t0 = _mm256_hadd_ps(a[0], a[1]);  // a0 01,23  a1 01,23 | a0 45,67  a1 45,67
+  const __m256 t1 = _mm256_hadd_ps(a[2], a[3]);
+  const __m256 t2 = _mm256_hadd_ps(a[4], a[5]);
+  const __m256 t3 = _mm256_hadd_ps(a[6], a[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1);  // a0..a3 lanes 0-3 | a0..a3 lanes 4-7
+  const __m256 u1 = _mm256_hadd_ps(t2, t3);  // a4..a7 likewise
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+#endif
+
+// out[j] = dot(x, rows + j*ld) for j in [0, S): x (n), rows (S, ld) with n <= ld.
+// The attention scores of one query against S keys. With AVX2 and n a
+// multiple of 8, eight rows at a time share each load of x and their eight
+// sums leave in one register (hsum8), instead of eight scalar reductions.
+inline void dot_rows(float* out, const float* x, const float* rows, int64_t ld, int64_t S,
+                     int64_t n) {
+  int64_t j = 0;
+#ifdef FLASHNAS_AVX2
+  if (n % 8 == 0) {
+    for (; j + 8 <= S; j += 8) {
+      const float* r = rows + j * ld;
+      __m256 acc[8];
+      for (__m256& a : acc) a = _mm256_setzero_ps();
+      for (int64_t i = 0; i < n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i);
+        for (int64_t k = 0; k < 8; ++k) {
+          acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r + k * ld + i), xv, acc[k]);
+        }
+      }
+      _mm256_storeu_ps(out + j, hsum8(acc));
+    }
+  }
+#endif
+  for (; j < S; ++j) out[j] = dot(x, rows + j * ld, n);
+}
+
+// y[i] = sum_j alpha[j] * rows[j*ld + i] for i in [0, n): y (n), alpha (S),
+// rows (S, ld). The attention output p^T V of one query. With AVX2 each
+// 8-wide column strip keeps four accumulators in registers over the rows (an
+// axpy per row would make every FMA wait on the previous store).
+inline void weighted_row_sum(float* y, const float* alpha, const float* rows, int64_t ld,
+                             int64_t S, int64_t n) {
+  int64_t i = 0;
+#ifdef FLASHNAS_AVX2
+  for (; i + 8 <= n; i += 8) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    const float* r = rows + i;
+    int64_t j = 0;
+    for (; j + 4 <= S; j += 4) {
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(alpha[j]), _mm256_loadu_ps(r + j * ld), a0);
+      a1 = _mm256_fmadd_ps(_mm256_set1_ps(alpha[j + 1]), _mm256_loadu_ps(r + (j + 1) * ld), a1);
+      a2 = _mm256_fmadd_ps(_mm256_set1_ps(alpha[j + 2]), _mm256_loadu_ps(r + (j + 2) * ld), a2);
+      a3 = _mm256_fmadd_ps(_mm256_set1_ps(alpha[j + 3]), _mm256_loadu_ps(r + (j + 3) * ld), a3);
+    }
+    for (; j < S; ++j) {
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(alpha[j]), _mm256_loadu_ps(r + j * ld), a0);
+    }
+    _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  }
+#endif
+  for (; i < n; ++i) {
+    float sum = 0.0f;
+    for (int64_t j = 0; j < S; ++j) sum += alpha[j] * rows[j * ld + i];
+    y[i] = sum;
+  }
+}
+
+// max_i x[i] (n >= 1).
+inline float max_value(const float* x, int64_t n) {
+  int64_t i = 0;
+  float m = x[0];
+#ifdef FLASHNAS_AVX2
+  if (n >= 8) {
+    __m256 mv = _mm256_loadu_ps(x);
+    for (i = 8; i + 8 <= n; i += 8) mv = _mm256_max_ps(mv, _mm256_loadu_ps(x + i));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, mv);
+    for (float lane : lanes) m = lane > m ? lane : m;
+  }
+#endif
+  for (; i < n; ++i) m = x[i] > m ? x[i] : m;
+  return m;
+}
+
 // x[i] = exp(x[i] - shift) for every i; returns the sum of the results in double.
 inline double exp_shifted_sum(float* x, float shift, int64_t n) {
   int64_t i = 0;

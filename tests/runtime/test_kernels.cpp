@@ -12,6 +12,7 @@
 #include "engine/runtime/kv_cache.hpp"
 #include "engine/runtime/matmul.hpp"
 #include "engine/runtime/sampler.hpp"
+#include "engine/runtime/sgemm.hpp"
 #include "engine/runtime/thread_pool.hpp"
 #include "engine/util/error.hpp"
 
@@ -104,6 +105,38 @@ TEST(Kernels, MatmulMatchesNaiveForEveryPathAndThreadCount) {
   }
 }
 
+// The packed kernel on shapes that are not multiples of its 6x16 tile or its
+// 256-wide K block, on column sub-ranges (as threads call it), both modes,
+// against a double-precision naive product; and the scalar reference path.
+TEST(Kernels, PackedSgemmMatchesNaiveOnOddShapes) {
+  struct Shape { int64_t M, K, N, n0, n1; };
+  for (Shape s : {Shape{1, 1, 3, 0, 3}, Shape{5, 7, 17, 0, 17}, Shape{6, 8, 16, 0, 16},
+                  Shape{7, 300, 40, 16, 40}, Shape{13, 513, 33, 0, 32}, Shape{20, 64, 172, 0, 172},
+                  Shape{3, 257, 9, 2, 9}}) {
+    auto x = random_floats(s.M * s.K, 21), w = random_floats(s.N * s.K, 22);
+    const auto init = random_floats(s.M * s.N, 23);
+    for (MatmulMode mode : {MatmulMode::overwrite, MatmulMode::accumulate}) {
+      auto packed = init, reference = init;
+      sgemm_nt(packed.data(), x.data(), w.data(), s.M, s.K, s.N, s.n0, s.n1, mode);
+      sgemm_nt_reference(reference.data(), x.data(), w.data(), s.M, s.K, s.N, s.n0, s.n1, mode);
+      for (int64_t m = 0; m < s.M; ++m)
+        for (int64_t n = 0; n < s.N; ++n) {
+          const size_t i = static_cast<size_t>(m * s.N + n);
+          if (n < s.n0 || n >= s.n1) {  // outside the range: untouched
+            ASSERT_EQ(packed[i], init[i]);
+            ASSERT_EQ(reference[i], init[i]);
+            continue;
+          }
+          double want = mode == MatmulMode::accumulate ? init[i] : 0.0;
+          for (int64_t k = 0; k < s.K; ++k) want += double(x[m * s.K + k]) * w[n * s.K + k];
+          const double tol = 1e-5 * std::sqrt(double(s.K)) * (1 + std::abs(want));
+          ASSERT_NEAR(packed[i], want, tol) << s.M << "x" << s.K << "x" << s.N << " at " << m << "," << n;
+          ASSERT_NEAR(reference[i], want, tol) << s.M << "x" << s.K << "x" << s.N;
+        }
+    }
+  }
+}
+
 // Brute-force attention for one query over explicit key/value rows.
 void naive_attention(float* out, const float* q, const float* k, const float* v, int64_t p,
                      int64_t first, int64_t NH, int64_t KVH, int64_t HS, int64_t W) {
@@ -127,23 +160,29 @@ void naive_attention(float* out, const float* q, const float* k, const float* v,
 }
 
 TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
-  const int64_t NH = 6, KVH = 2, HS = 16;
+  const int64_t NH = 6, KVH = 2;
   ThreadPool pool({2, false});
-  struct Case { int64_t first, pos0, T, W; };
-  for (Case c : {Case{0, 0, 70, 0}, Case{0, 0, 70, 5}, Case{3, 10, 40, 9}, Case{0, 90, 1, 0},
-                 Case{80, 90, 1, 11}}) {
-    const int64_t count = c.pos0 + c.T - c.first;
-    auto k = random_floats(count * KVH * HS, 10), v = random_floats(count * KVH * HS, 11);
-    auto q = random_floats(c.T * NH * HS, 12, 3.0f);
-    const KvSpan span{k.data(), v.data(), c.first, count};
-    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-      std::vector<float> out(q.size()), want(NH * HS);
-      AttentionScratch scratch;
-      attention_forward(out.data(), q.data(), span, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p);
-      for (int64_t t = 0; t < c.T; ++t) {
-        naive_attention(want.data(), q.data() + t * NH * HS, k.data(), v.data(), c.pos0 + t,
-                        c.first, NH, KVH, HS, c.W);
-        for (int64_t i = 0; i < NH * HS; ++i) ASSERT_NEAR(out[t * NH * HS + i], want[i], 1e-5);
+  // HS 8: the row-by-row prefill path with 8-wide dot rows; 6: its scalar
+  // fallback; 16 and 40: the blocked GEMM prefill (40 with a scalar tail).
+  for (int64_t HS : {8, 6, 16, 40}) {
+    struct Case { int64_t first, pos0, T, W; };
+    for (Case c : {Case{0, 0, 70, 0}, Case{0, 0, 70, 5}, Case{3, 10, 40, 9}, Case{0, 90, 1, 0},
+                   Case{80, 90, 1, 11}}) {
+      const int64_t count = c.pos0 + c.T - c.first;
+      auto k = random_floats(count * KVH * HS, 10), v = random_floats(count * KVH * HS, 11);
+      auto q = random_floats(c.T * NH * HS, 12, 3.0f);
+      const KvSpan span{k.data(), v.data(), c.first, count, KVH * HS, HS};  // row-major
+      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+        std::vector<float> out(q.size()), want(NH * HS);
+        AttentionScratch scratch;
+        attention_forward(out.data(), q.data(), span, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p);
+        for (int64_t t = 0; t < c.T; ++t) {
+          naive_attention(want.data(), q.data() + t * NH * HS, k.data(), v.data(), c.pos0 + t,
+                          c.first, NH, KVH, HS, c.W);
+          for (int64_t i = 0; i < NH * HS; ++i) {
+            ASSERT_NEAR(out[t * NH * HS + i], want[i], 1e-5) << "HS " << HS << " t " << t;
+          }
+        }
       }
     }
   }
@@ -151,7 +190,7 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
 
 TEST(KvCache, SlidingWindowKeepsExactlyTheWindow) {
   const int64_t D = 3, W = 4;
-  auto cache = make_kv_cache({LayerKind::swa, W, 0}, {D, 1000, 6});
+  auto cache = make_kv_cache({LayerKind::swa, W, 0}, {D, D, 1000, 6});
   auto row = [&](int64_t p) { return std::vector<float>{float(p), float(p) + 0.5f, -float(p)}; };
   int64_t pos = 0;
   for (int64_t T : {1, 1, 6, 1, 1, 1, 5, 2, 1}) {  // batched and single appends, wrapping
@@ -174,11 +213,38 @@ TEST(KvCache, SlidingWindowKeepsExactlyTheWindow) {
   }
   EXPECT_EQ(cache->positions(), pos);
   EXPECT_THROW(cache->append(nullptr, nullptr, pos + 1, 1), Error);  // not the next position
-  auto full = make_kv_cache({LayerKind::full, 0, 0}, {D, 2, 2});
+  auto full = make_kv_cache({LayerKind::full, 0, 0}, {D, D, 2, 2});
   std::vector<float> two(2 * D);
   full->append(two.data(), two.data(), 0, 2);
   EXPECT_THROW(full->append(two.data(), two.data(), 2, 1), Error);  // capacity
-  EXPECT_EQ(make_kv_cache({LayerKind::skip, 0, 0}, {D, 100, 4})->bytes(), 0);
+  EXPECT_EQ(make_kv_cache({LayerKind::skip, 0, 0}, {D, D, 100, 4})->bytes(), 0);
+}
+
+// The full cache is head-major and re-lays its heads out when it grows (past
+// 64, 128 positions here): every element must stay reachable through the strides.
+TEST(KvCache, FullCacheKeepsEveryPositionThroughGrowth) {
+  const int64_t KVH = 3, HS = 4, D = KVH * HS;
+  auto cache = make_kv_cache({LayerKind::full, 0, 0}, {D, HS, 300, 50});
+  auto value = [](int64_t p, int64_t i) { return float(p * 100 + i); };
+  int64_t pos = 0;
+  for (int64_t T : {1, 50, 13, 1, 50, 50, 1}) {
+    std::vector<float> k(static_cast<size_t>(T * D)), v(k.size());
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t i = 0; i < D; ++i) {
+        k[t * D + i] = value(pos + t, i);
+        v[t * D + i] = -value(pos + t, i);
+      }
+    const KvSpan s = cache->append(k.data(), v.data(), pos, T);
+    pos += T;
+    ASSERT_EQ(s.first, 0);
+    ASSERT_EQ(s.count, pos);
+    for (int64_t p = 0; p < pos; ++p)
+      for (int64_t h = 0; h < KVH; ++h)
+        for (int64_t i = 0; i < HS; ++i) {
+          ASSERT_EQ(s.k[h * s.head_stride + p * s.row_stride + i], value(p, h * HS + i));
+          ASSERT_EQ(s.v[h * s.head_stride + p * s.row_stride + i], -value(p, h * HS + i));
+        }
+  }
 }
 
 TEST(Sampler, GreedyTemperatureAndTopP) {

@@ -1,0 +1,164 @@
+// Packed AVX2/FMA SGEMM (see sgemm.hpp). The structure follows BLIS:
+//
+//   for each K block [k0, k0+KC)                        (A block (M, KC) stays in L2)
+//     for each 16-column panel of W^T in [n0, n1)
+//       pack W[p0:p0+16, k0:k0+KC] into panel (KC, 16)   (16 KiB: stays in L1)
+//       for each 6-row tile of inp
+//         out[m:m+6, p0:p0+16] (+)= inp[m:m+6, k0:k0+KC] · panel
+//
+// The 6x16 micro-kernel holds the output tile in 12 ymm accumulators; each k
+// step loads two 8-wide panel vectors and broadcasts six inp scalars, feeding
+// 12 FMAs (2 FMA pipes: 6 cycles, with 8 loads well inside the load ports).
+#include "engine/runtime/sgemm.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/runtime/vector_math.hpp"
+
+namespace flashnas {
+
+void sgemm_nt_reference(float* out, const float* inp, const float* weight, int64_t M, int64_t K,
+                        int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* a = inp + m * K;
+    for (int64_t n = n0; n < n1; ++n) {
+      const float* w = weight + n * K;
+      float sum = 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += a[k] * w[k];
+      float& y = out[m * N + n];
+      y = mode == MatmulMode::overwrite ? sum : y + sum;
+    }
+  }
+}
+
+#ifdef FLASHNAS_AVX2
+
+namespace {
+
+constexpr int64_t kMR = 6;    // micro-tile rows (tokens)
+constexpr int64_t kNR = 16;   // micro-tile columns (outputs): two ymm
+constexpr int64_t kKC = 256;  // K block: panel kKC*kNR floats = 16 KiB
+
+// c (MR, 16) (=|+=) a (MR, kc) · panel (kc, 16); a rows lda apart, c rows ldc apart.
+template <int MR>
+void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, float* c,
+                 int64_t ldc, bool load_c) {
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    c0[r] = load_c ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
+    c1[r] = load_c ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_load_ps(panel + k * kNR);
+    const __m256 b1 = _mm256_load_ps(panel + k * kNR + 8);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r * lda + k);
+      c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    _mm256_storeu_ps(c + r * ldc, c0[r]);
+    _mm256_storeu_ps(c + r * ldc + 8, c1[r]);
+  }
+}
+
+void kernel_rows(int64_t rows, int64_t kc, const float* a, int64_t lda, const float* panel,
+                 float* c, int64_t ldc, bool load_c) {
+  switch (rows) {
+    case 6: kernel_mx16<6>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 5: kernel_mx16<5>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 4: kernel_mx16<4>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 3: kernel_mx16<3>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 2: kernel_mx16<2>(kc, a, lda, panel, c, ldc, load_c); break;
+    default: kernel_mx16<1>(kc, a, lda, panel, c, ldc, load_c); break;
+  }
+}
+
+// panel[k*16 + j] = W[p0+j, k0+k] for j < nr, zero for nr <= j < 16 (a partial
+// last panel computes zeros that are never stored). panel (kc, 16).
+void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_t nr, int64_t k0,
+                int64_t kc) {
+  int64_t j = 0;
+  for (; j + 8 <= nr; j += 8) {  // 8 rows x 8 k at a time: an 8x8 transpose in registers
+    const float* w = weight + (p0 + j) * K + k0;
+    int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      __m256 r[8];
+      for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(w + i * K + k);
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+      const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+      const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+      const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+      const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+      const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+      // Column k+i of the 8 rows: low halves from s0..s3, high halves from s4..s7.
+      const __m256 col[8] = {_mm256_permute2f128_ps(s0, s4, 0x20), _mm256_permute2f128_ps(s1, s5, 0x20),
+                             _mm256_permute2f128_ps(s2, s6, 0x20), _mm256_permute2f128_ps(s3, s7, 0x20),
+                             _mm256_permute2f128_ps(s0, s4, 0x31), _mm256_permute2f128_ps(s1, s5, 0x31),
+                             _mm256_permute2f128_ps(s2, s6, 0x31), _mm256_permute2f128_ps(s3, s7, 0x31)};
+      for (int i = 0; i < 8; ++i) _mm256_store_ps(panel + (k + i) * kNR + j, col[i]);
+    }
+    for (; k < kc; ++k) {
+      for (int64_t i = 0; i < 8; ++i) panel[k * kNR + j + i] = w[i * K + k];
+    }
+  }
+  for (; j < nr; ++j) {  // remaining rows one by one
+    const float* w = weight + (p0 + j) * K + k0;
+    for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = w[k];
+  }
+  for (; j < kNR; ++j) {  // zero columns past nr
+    for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = 0.0f;
+  }
+}
+
+}  // namespace
+
+void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
+              int64_t n0, int64_t n1, MatmulMode mode) {
+  alignas(32) float panel[kKC * kNR];  // (kKC, 16)
+  alignas(32) float edge[kMR * kNR];   // (6, 16) tile of a partial last panel
+  for (int64_t k0 = 0; k0 < K; k0 += kKC) {
+    const int64_t kc = std::min(kKC, K - k0);
+    // The first K block overwrites unless the caller accumulates.
+    const bool load_c = k0 > 0 || mode == MatmulMode::accumulate;
+    for (int64_t p0 = n0; p0 < n1; p0 += kNR) {
+      const int64_t nr = std::min(kNR, n1 - p0);
+      pack_panel(panel, weight, K, p0, nr, k0, kc);
+      for (int64_t m = 0; m < M; m += kMR) {
+        const int64_t rows = std::min(kMR, M - m);
+        const float* a = inp + m * K + k0;
+        float* c = out + m * N + p0;
+        if (nr == kNR) {
+          kernel_rows(rows, kc, a, K, panel, c, N, load_c);
+          continue;
+        }
+        // Partial panel: run the tile in `edge` and move only nr columns.
+        for (int64_t r = 0; r < rows && load_c; ++r) {
+          std::memcpy(edge + r * kNR, c + r * N, static_cast<size_t>(nr) * sizeof(float));
+        }
+        kernel_rows(rows, kc, a, K, panel, edge, kNR, load_c);
+        for (int64_t r = 0; r < rows; ++r) {
+          std::memcpy(c + r * N, edge + r * kNR, static_cast<size_t>(nr) * sizeof(float));
+        }
+      }
+    }
+  }
+}
+
+#else  // no AVX2: the plain loops
+
+void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
+              int64_t n0, int64_t n1, MatmulMode mode) {
+  sgemm_nt_reference(out, inp, weight, M, K, N, n0, n1, mode);
+}
+
+#endif
+
+}  // namespace flashnas

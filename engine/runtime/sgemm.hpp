@@ -1,0 +1,29 @@
+// Packed single-precision GEMM for the prefill matrix products, BLIS / llm.c
+// style: the weight operand is packed into 16-column panels per K block, and
+// a 6x16 register-blocked AVX2/FMA micro-kernel computes each tile of the
+// output. Not the decode GEMV (matmul.cpp) and not a general BLAS: only the
+// "activations times a row-major checkpoint matrix transposed" form the
+// forward pass needs.
+//
+// Legend: M rows of activations (tokens), K input width, N output width.
+#pragma once
+
+#include <cstdint>
+
+#include "engine/runtime/matmul.hpp"
+
+namespace flashnas {
+
+// out[:, n0:n1] (=|+=) inp W[n0:n1]^T.
+// out (M, N) row-major, inp (M, K) row-major, weight (N, K) row-major.
+// Each output element sums its K products in the same order whatever
+// [n0, n1) is, so splitting N across threads never changes a result.
+void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
+              int64_t n0, int64_t n1, MatmulMode mode);
+
+// The same product with plain loops (float accumulation in k order): the
+// portable fallback without AVX2 and the reference the tests compare against.
+void sgemm_nt_reference(float* out, const float* inp, const float* weight, int64_t M, int64_t K,
+                        int64_t N, int64_t n0, int64_t n1, MatmulMode mode);
+
+}  // namespace flashnas
