@@ -4,14 +4,16 @@
 #include <filesystem>
 
 #include "engine/model/arch_config.hpp"
-#include "engine/model/gguf_reader.hpp"
+#include "engine/model/model_io.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas::cli {
 
 std::vector<FlagSpec> run_model_flag_specs() {
   return {
-      {"model", true, "checkpoint to run (GGUF)"},
+      {"model", true,
+       "checkpoint to run: a GGUF file or a Hugging Face directory (config.json + "
+       "model.safetensors)"},
       {"layer-types", true,
        "override every layer's attention kind, e.g. full,skip,swa:16,full,skip (one per layer)"},
       {"threads", true, "worker threads including the caller (default 1)"},
@@ -20,10 +22,10 @@ std::vector<FlagSpec> run_model_flag_specs() {
 
 Model load_run_model(const Flags& flags) {
   const std::string path = flags.require("model");
-  if (!std::filesystem::is_regular_file(path)) {
-    throw InvalidInput(fmt::format("--model: no such file '{}'", path), "--model");
+  if (!std::filesystem::exists(path)) {
+    throw InvalidInput(fmt::format("--model: no such file or directory '{}'", path), "--model");
   }
-  Model model = load_gguf(path);
+  Model model = load_model(path);  // recognises GGUF or safetensors by content
   if (!model.tokenizer) {
     throw InvalidInput(fmt::format("--model: '{}' has no tokenizer", path), "--model");
   }

@@ -106,18 +106,22 @@ std::span<const float> InferenceSession::prefill(std::span<const int32_t> tokens
   for (int64_t t0 = 0; t0 < T; t0 += options_.max_batch) {
     const int64_t n = std::min(options_.max_batch, T - t0);
     float* out = options.all_logits ? logits_.data() + t0 * V : logits_.data();
-    forward(tokens.data() + t0, n, options.all_logits, options.observer, out);
+    // Last-only: chunks before the last need no head at all.
+    const HeadRows head = options.all_logits ? HeadRows::all
+                          : t0 + n == T      ? HeadRows::last
+                                             : HeadRows::none;
+    forward(tokens.data() + t0, n, head, options.observer, out);
   }
   return {logits_.data(), sz(options.all_logits ? T * V : V)};
 }
 
 std::span<const float> InferenceSession::decode(int32_t token) {
   check_tokens({&token, 1});
-  forward(&token, 1, false, nullptr, logits_.data());
+  forward(&token, 1, HeadRows::last, nullptr, logits_.data());
   return {logits_.data(), sz(config_.vocab_size)};
 }
 
-void InferenceSession::forward(const int32_t* tokens, int64_t T, bool all_rows,
+void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
                                ForwardObserver* obs, float* logits) {
   const ArchConfig& c = config_;
   const int64_t C = c.d_model, QD = c.q_dim(), KVD = c.kv_dim(), V = c.vocab_size;
@@ -171,6 +175,7 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, bool all_rows,
   position_ += T;
 
   // Head: every row for evaluation or an observer, otherwise only the last.
+  const bool all_rows = head == HeadRows::all;
   const bool every_row = all_rows || obs;
   const int64_t r0 = every_row ? 0 : T - 1;
   const int64_t rows = T - r0;
@@ -181,8 +186,13 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, bool all_rows,
   }
   if (all_rows) {
     matmul_forward(logits, xb, weights_.output, T, C, V, pool);
-  } else {
-    matmul_forward(logits, xb + r0 * C, weights_.output, 1, C, V, pool);
+  } else if (head == HeadRows::last) {
+    // Only the last row (time to first token, as llama.cpp does). In a batch,
+    // through the GEMM kernel so it equals the last row of the all-rows head
+    // bit for bit; decode (T == 1) keeps the GEMV.
+    const MatmulPath path = T > 1 ? MatmulPath::gemm : MatmulPath::by_rows;
+    matmul_forward(logits, xb + r0 * C, weights_.output, 1, C, V, pool, MatmulMode::overwrite,
+                   path);
   }
 }
 

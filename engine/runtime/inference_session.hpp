@@ -34,7 +34,10 @@ struct SessionOptions {
 };
 
 struct PrefillOptions {
-  bool all_logits = false;              // logits of every position (evaluation) or only the last
+  // false: logits of the last position only (time to first token; generation
+  // and latency measurement), bit-identical to the last row with true.
+  // true: logits of every position (evaluation needs each next-token NLL).
+  bool all_logits = false;
   ForwardObserver* observer = nullptr;  // calibration hook; null costs nothing
 };
 
@@ -63,9 +66,10 @@ class InferenceSession {
   const ArchConfig& config() const { return config_; }
 
  private:
-  // Runs T <= max_batch tokens at position_; writes logits of the last row
-  // (or of every row when all_rows) to `logits` (rows, V).
-  void forward(const int32_t* tokens, int64_t T, bool all_rows, ForwardObserver* observer,
+  enum class HeadRows : uint8_t { none, last, all };  // which rows get logits
+  // Runs T <= max_batch tokens at position_; writes the logits of `head` rows
+  // to `logits` (rows, V).
+  void forward(const int32_t* tokens, int64_t T, HeadRows head, ForwardObserver* observer,
                float* logits);
   void check_tokens(std::span<const int32_t> tokens) const;
 

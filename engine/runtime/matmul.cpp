@@ -100,8 +100,8 @@ void gemv_rows(float* y, const float* x, const float* weight, int64_t K, int64_t
 }
 
 void matmul_rows(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
-                 int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
-  if (T == 1) {
+                 int64_t N, int64_t n0, int64_t n1, MatmulMode mode, MatmulPath path) {
+  if (T == 1 && path == MatmulPath::by_rows) {
     gemv_rows(out, inp, weight, K, n0, n1, mode);
   } else {
     gemm_rows(out, inp, weight, T, K, N, n0, n1, mode);
@@ -116,10 +116,10 @@ void matvec_forward(float* y, const float* x, const float* weight, int64_t K, in
 }
 
 void matmul_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
-                    int64_t N, ThreadPool* pool, MatmulMode mode) {
+                    int64_t N, ThreadPool* pool, MatmulMode mode, MatmulPath path) {
   const int n_threads = pool ? pool->size() : 1;
   if (n_threads == 1 || T * K * N < kMinParallelMacs || N < 2 * kRowAlign) {
-    matmul_rows(out, inp, weight, T, K, N, 0, N, mode);
+    matmul_rows(out, inp, weight, T, K, N, 0, N, mode, path);
     return;
   }
   // Fixed partition: thread i owns rows [i*chunk, (i+1)*chunk) of W.
@@ -128,7 +128,7 @@ void matmul_forward(float* out, const float* inp, const float* weight, int64_t T
   pool->run([&](int i) {
     const int64_t n0 = std::min<int64_t>(N, i * chunk);
     const int64_t n1 = std::min<int64_t>(N, n0 + chunk);
-    matmul_rows(out, inp, weight, T, K, N, n0, n1, mode);
+    matmul_rows(out, inp, weight, T, K, N, n0, n1, mode, path);
   });
 }
 

@@ -21,10 +21,17 @@ enum class MatmulMode : uint8_t {
   accumulate,  // out += inp W^T (the residual adds of the block)
 };
 
+enum class MatmulPath : uint8_t {
+  by_rows,  // GEMV when T == 1, GEMM otherwise
+  gemm,     // GEMM even for T == 1: each output row is then bit-identical to the
+            // same row of a batched product (GEMM rows never depend on other rows)
+};
+
 // out (T, N), inp (T, K), weight (N, K). out must not alias inp or weight.
 // `pool` may be null (single thread).
 void matmul_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
-                    int64_t N, ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite);
+                    int64_t N, ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite,
+                    MatmulPath path = MatmulPath::by_rows);
 
 // Single-threaded y = W x (or y += W x) for rows [0, N): the decode kernel.
 // y (N), x (K), weight (N, K).

@@ -111,6 +111,29 @@ INSTANTIATE_TEST_SUITE_P(Runtime, LayerMix,
                          ::testing::Values("full,full,full,full", "swa:3,full,swa:5,full",
                                            "full,skip,swa:3,skip", "skip,swa:1,full,swa:4"));
 
+// Prefill for time to first token computes only the last position's logits;
+// they must equal the last row of the all-logits prefill bit for bit (one
+// batch or several chunks, 1 or 2 threads, a 1-token prompt).
+TEST(Session, LastOnlyPrefillEqualsLastRowOfAllLogits) {
+  Model m = make_synthetic_model(tiny_config("full,swa:3,skip,full"), 23);
+  const int64_t V = m.config.vocab_size;
+  for (int64_t n : {1, 2, 29}) {
+    const auto tokens = random_tokens(n, V, 5);
+    for (int threads : {1, 2}) {
+      for (int64_t max_batch : {256, 7}) {
+        const auto all = prefill_all(m.config, m.weights, tokens, threads, max_batch);
+        RuntimeContext ctx({threads, false});
+        InferenceSession s(m, ctx, {256, max_batch});
+        const auto last = s.prefill(tokens);  // default: last position only
+        ASSERT_EQ(last.size(), static_cast<size_t>(V));
+        const std::vector<float> want(all.end() - V, all.end());
+        EXPECT_EQ(std::vector<float>(last.begin(), last.end()), want)
+            << n << " tokens, " << threads << " threads, batch " << max_batch;
+      }
+    }
+  }
+}
+
 TEST(Session, WideWindowEqualsFull) {
   Model m = make_synthetic_model(tiny_config(), 19);
   const auto tokens = random_tokens(30, m.config.vocab_size, 5);
