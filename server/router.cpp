@@ -111,27 +111,34 @@ const std::string& RequestContext::body() {
     body_ = req_.body;
     return *body_;
   }
-  // Refuse before reading when the declared length is already too large; the
-  // connection is closed since the unread body is still on the socket.
+  // A body over the limit is refused with 413, but a moderately oversized one is
+  // still read (and discarded) first: closing a socket that has unread data makes
+  // the kernel send a reset, which can destroy the 413 before the client reads it
+  // (cpp-httplib's client, for one, writes the whole body before reading). Past
+  // kDrainBytes the connection is closed instead of paying for the transfer.
+  constexpr uint64_t kDrainBytes = 16 << 20;
   if (req_.has_header("Content-Length")) {
     const auto declared = req_.get_header_value<uint64_t>("Content-Length");
-    if (declared > static_cast<uint64_t>(body_limit_)) {
+    if (declared > static_cast<uint64_t>(body_limit_) + kDrainBytes) {
       res_.set_header("Connection", "close");
       throw payload_too_large(body_limit_);
     }
   }
   std::string data;
   bool too_large = false;
+  uint64_t discarded = 0;
   const bool ok = (*reader_)([&](const char* chunk, size_t n) {
-    if (static_cast<int64_t>(data.size() + n) > body_limit_) {
+    if (too_large || static_cast<int64_t>(data.size() + n) > body_limit_) {
       too_large = true;
-      return false;
+      data.clear();
+      discarded += n;
+      return discarded <= kDrainBytes;
     }
     data.append(chunk, n);
     return true;
   });
   if (too_large) {
-    res_.set_header("Connection", "close");
+    if (!ok) res_.set_header("Connection", "close");  // stopped draining: the rest is unread
     throw payload_too_large(body_limit_);
   }
   if (!ok) throw bad_request("the request body could not be read completely");

@@ -143,6 +143,24 @@ class ApiTest : public DbTest {
     return out;
   }
 
+  // Every table's row count and a digest of its contents, so a refused request
+  // can be shown to have changed nothing at all (not just added no rows). The
+  // one column a read legitimately writes, api_keys.last_used_at (refreshed by
+  // authentication), is left out.
+  std::map<std::string, std::string> table_contents() {
+    std::map<std::string, std::string> out;
+    pool_->transact([&](pqxx::transaction_base& tx) {
+      for (const char* t : {"projects", "api_keys", "models", "datasets", "jobs", "trials", "tasks", "devices",
+                            "latency_measurements", "latency_models", "frontiers", "job_events"}) {
+        const auto r = tx.exec1(std::string("SELECT count(*), coalesce(md5(string_agg(j, '|' ORDER BY j)), '') "
+                                            "FROM (SELECT (to_jsonb(x) - 'last_used_at')::text AS j FROM ") +
+                                t + " x) rows");
+        out[t] = r[0].as<std::string>() + " rows, md5 " + r[1].as<std::string>();
+      }
+    });
+    return out;
+  }
+
   int64_t upload_limit_ = 64 << 20;
   std::unique_ptr<store::ConnectionPool> pool_;
   std::unique_ptr<server::ApiServer> server_;

@@ -64,11 +64,11 @@ TEST_F(ApiJobs, SafetensorsUploadIsATarLoadedByTheEngine) {
   run_command("tar -C " + (dir / "bad").string() + " -cf " + (dir / "bad.tar").string() +
               " config.json model.safetensors");
   const std::string bad = read_file((dir / "bad.tar").string());
-  const auto before = row_counts();
+  const auto before = table_contents();
   const auto refused = send("POST", "/v1/models?name=bad&format=safetensors", key, bad, "application/octet-stream");
   EXPECT_EQ(refused.status, 400) << refused.body;
   EXPECT_EQ(refused.body.find(storage_.string()), std::string::npos);  // no host path in the answer
-  EXPECT_EQ(row_counts(), before);
+  EXPECT_EQ(table_contents(), before);
   EXPECT_TRUE(std::filesystem::is_empty(storage_ / "tmp"));
 }
 
@@ -125,17 +125,17 @@ TEST_F(ApiJobs, IdempotentSubmission) {
   const httplib::Headers idem = {{"Idempotency-Key", "retry-1"}};
   const auto first = post_json("/v1/jobs", key, body, idem);
   ASSERT_EQ(first.status, 201) << first.body;
-  const auto counts = row_counts();
+  const auto counts = table_contents();
   const auto second = post_json("/v1/jobs", key, body, idem);
   ASSERT_EQ(second.status, 200) << second.body;
   EXPECT_EQ(second.json().at("id"), first.json().at("id"));
-  EXPECT_EQ(row_counts(), counts);  // nothing created by the retry
+  EXPECT_EQ(table_contents(), counts);  // nothing created by the retry
 
   auto other = body;
   other["name"] = "another";
   const auto reused = post_json("/v1/jobs", key, other, idem);
   EXPECT_EQ(reused.status, 409) << reused.body;
-  EXPECT_EQ(row_counts(), counts);
+  EXPECT_EQ(table_contents(), counts);
 
   // The same key in another project is another job; no key means a new job each time.
   const std::string beta = make_key("beta", {"read", "submit"});
@@ -204,7 +204,7 @@ TEST_F(ApiJobs, ProjectsCannotSeeEachOther) {
   const auto a = upload_assets(alpha);
   const auto job = post_json("/v1/jobs", alpha, sweep_body(a)).json();
   const std::string job_path = "/v1/jobs/" + std::to_string(job.at("id").get<int64_t>());
-  const auto before = row_counts();
+  const auto before = table_contents();
 
   EXPECT_TRUE(get("/v1/jobs", beta).json().at("items").empty());
   EXPECT_TRUE(get("/v1/models", beta).json().at("items").empty());
@@ -219,7 +219,7 @@ TEST_F(ApiJobs, ProjectsCannotSeeEachOther) {
   // Beta cannot build on alpha's files either.
   const auto r = post_json("/v1/jobs", beta, sweep_body(a));
   EXPECT_EQ(r.status, 400);
-  EXPECT_EQ(row_counts(), before);
+  EXPECT_EQ(table_contents(), before);
   EXPECT_EQ(get(job_path, alpha).json().at("state"), "queued");
 }
 

@@ -30,7 +30,7 @@ void expect_problem(const Reply& r, int status, const std::string& what) {
 TEST_F(ApiValidation, AuthenticationAndScopes) {
   const std::string reader = make_key("alpha", {"read"});
   const std::string submitter = make_key("alpha", {"submit"});
-  const auto before = row_counts();
+  const auto before = table_contents();
 
   expect_problem(get("/v1/jobs", ""), 401, "no key");
   expect_problem(send("GET", "/v1/jobs", "", "", "", {{"Authorization", "Basic abc"}}), 401, "not bearer");
@@ -39,21 +39,22 @@ TEST_F(ApiValidation, AuthenticationAndScopes) {
   expect_problem(post_json("/v1/jobs", reader, {{"kind", "sweep"}}), 403, "read key submitting");
   expect_problem(send("POST", "/v1/datasets?name=x", reader, "text", "text/plain"), 403, "read key uploading");
   EXPECT_EQ(get("/v1/jobs", reader).status, 200);
+  EXPECT_EQ(table_contents(), before);
 
   // A revoked key stops working (the cache is off in tests).
   pool_->transact([&](pqxx::transaction_base& tx) {
     tx.exec0("UPDATE api_keys SET revoked_at = now() WHERE key_hash = " + tx.quote(sha256_hex(reader)));
   });
+  const auto revoked = table_contents();
   expect_problem(get("/v1/jobs", reader), 401, "revoked key");
-  auto after = row_counts();
-  EXPECT_EQ(before, after);
+  EXPECT_EQ(table_contents(), revoked);
 }
 
 TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
   const std::string key = make_key("alpha", {"read", "submit"});
   const auto ids = upload_assets(key);
   const nlohmann::json good = sweep_body(ids);
-  const auto before = row_counts();
+  const auto before = table_contents();
 
   struct Case {
     std::string what, body;
@@ -99,7 +100,7 @@ TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
   std::string huge = good.dump();
   huge.insert(huge.size() - 1, ",\"pad\":\"" + std::string(1 << 20, 'x') + "\"");
   expect_problem(send("POST", "/v1/jobs", key, huge), 413, "over 1 MiB");
-  EXPECT_EQ(row_counts(), before);
+  EXPECT_EQ(table_contents(), before);
 
   // And the good body is accepted, so the cases above failed for their own reason.
   EXPECT_EQ(post_json("/v1/jobs", key, good).status, 201);
@@ -107,7 +108,7 @@ TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
 
 TEST_F(ApiValidation, BadIdsAndRoutes) {
   const std::string key = make_key("alpha", {"read", "submit"});
-  const auto before = row_counts();
+  const auto before = table_contents();
   for (const std::string id : {"abc", "0", "-1", "01", "1.5", "99999999999999999999"}) {
     const auto r = get("/v1/jobs/" + id, key);
     expect_problem(r, 400, "job id " + id);
@@ -128,12 +129,12 @@ TEST_F(ApiValidation, BadIdsAndRoutes) {
   expect_problem(get("/v1/jobs?limit=0", key), 400, "limit 0");
   expect_problem(get("/v1/jobs?cursor=zz", key), 400, "bad cursor");
   expect_problem(get("/v1/jobs/1/trials?after=-1", key), 400, "negative after");
-  EXPECT_EQ(row_counts(), before);
+  EXPECT_EQ(table_contents(), before);
 }
 
 TEST_F(ApiValidation, RefusedUploadsStoreNothing) {
   const std::string key = make_key("alpha", {"read", "submit"});
-  const auto before = row_counts();
+  const auto before = table_contents();
   const auto bad_model = send("POST", "/v1/models?name=junk&format=gguf", key, std::string(4096, 'j'),
                               "application/octet-stream");
   expect_problem(bad_model, 400, "not a GGUF");
@@ -152,7 +153,7 @@ TEST_F(ApiValidation, RefusedUploadsStoreNothing) {
   expect_problem(bad_text, 400, "invalid UTF-8");
   EXPECT_NE(bad_text.json().at("detail").get<std::string>().find("offset 2"), std::string::npos);
   expect_problem(send("POST", "/v1/datasets?name=empty", key, "", "text/plain"), 400, "empty dataset");
-  EXPECT_EQ(row_counts(), before);
+  EXPECT_EQ(table_contents(), before);
   EXPECT_FALSE(std::filesystem::exists(storage_ / "models"));
   EXPECT_FALSE(std::filesystem::exists(storage_ / "datasets"));
 }
@@ -164,11 +165,11 @@ class ApiSmallUploads : public ApiTest {
 
 TEST_F(ApiSmallUploads, UploadsAboveTheLimitAre413) {
   const std::string key = make_key("alpha", {"submit"});
-  const auto before = row_counts();
+  const auto before = table_contents();
   const auto r = send("POST", "/v1/models?name=big&format=gguf", key, read_file(data_path("stories260K.gguf")),
                       "application/octet-stream");
   expect_problem(r, 413, "model over the limit");
-  EXPECT_EQ(row_counts(), before);
+  EXPECT_EQ(table_contents(), before);
   // The server still answers afterwards.
   EXPECT_EQ(get("/healthz", "").status, 200);
 }

@@ -36,9 +36,11 @@ class SweepE2E : public ApiTest {
     const std::string worker = std::string(FLASHNAS_BINARY_DIR) + "/workers/flashnas-worker";
     ASSERT_TRUE(std::filesystem::exists(worker)) << worker << " not built";
     for (int i = 0; i < n; ++i) {
+      std::string id = "w";  // appended, not "w" + ...: GCC 12 warns falsely (-Wrestrict) on that
+      id += std::to_string(i);
       workers_.push_back(std::make_unique<ChildProcess>(std::vector<std::string>{
           worker, "--roles", "evaluate,latency", "--concurrency", "1", "--database", db_->url(),
-          "--storage", storage_.string(), "--worker-id", "w" + std::to_string(i), "--lease-seconds",
+          "--storage", storage_.string(), "--worker-id", id, "--lease-seconds",
           std::to_string(lease_seconds), "--heartbeat-seconds", "1", "--rescue-seconds", "1",
           "--poll-seconds", "0.2", "--grace-seconds", "5"}));
     }
@@ -137,10 +139,10 @@ TEST_F(SweepE2E, ASigkilledWorkerLosesNothing) {
   auto body = sweep_body(ids);
   body["candidates"] = six_candidates();
   const int64_t job_id = post_json("/v1/jobs", key, body).json().at("id");
-  // Kill worker w0 while it holds a task.
+  // Kill worker w0 while it holds a task (its threads claim as "w0/<thread>").
   bool killed = false;
   for (int i = 0; i < 3000 && !killed; ++i) {
-    if (scalar("SELECT count(*) FROM tasks WHERE state = 'running' AND worker_id = 'w0'") > 0) {
+    if (scalar("SELECT count(*) FROM tasks WHERE state = 'running' AND worker_id LIKE 'w0/%'") > 0) {
       workers_[0]->stop(SIGKILL);
       killed = true;
     } else {
@@ -148,7 +150,7 @@ TEST_F(SweepE2E, ASigkilledWorkerLosesNothing) {
     }
   }
   ASSERT_TRUE(killed) << "w0 never held a task";
-  const int64_t orphaned = scalar("SELECT count(*) FROM tasks WHERE state = 'running' AND worker_id = 'w0'");
+  const int64_t orphaned = scalar("SELECT count(*) FROM tasks WHERE state = 'running' AND worker_id LIKE 'w0/%'");
   EXPECT_GE(orphaned, 1);
   const auto job = wait_for_job(key, job_id, 900s);
   ASSERT_EQ(job.at("state"), "succeeded") << job.dump();
@@ -160,6 +162,10 @@ TEST_F(SweepE2E, ASigkilledWorkerLosesNothing) {
                    "GROUP BY 1, 2 HAVING count(*) <> 1) d"), 0);
   EXPECT_GE(scalar("SELECT max(attempts) FROM tasks WHERE job_id = " + std::to_string(job_id)), 2);
   EXPECT_EQ(scalar("SELECT count(*) FROM trials WHERE eval_nll IS NULL OR prefill_ms IS NULL"), 0);
+  // One latency measurement per trial: a re-run latency task recorded its figures once.
+  EXPECT_EQ(scalar("SELECT count(*) FROM latency_measurements WHERE job_id = " + std::to_string(job_id)), 6);
+  EXPECT_EQ(scalar("SELECT count(DISTINCT trial_id) FROM latency_measurements WHERE job_id = " +
+                   std::to_string(job_id)), 6);
 }
 
 }  // namespace
