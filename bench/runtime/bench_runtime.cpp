@@ -2,11 +2,13 @@
 // tokens/s (at context 256) for stories260K and for random-weight models of
 // the 15M and 110M Llama shapes, at each requested thread count; the median of
 // several repeats after a warm-up. Also measures this machine's single-core
-// SGEMM peak (1024^3 Eigen GEMM) so prefill GFLOP/s can be read against it.
+// SGEMM peak (1024^3 Eigen GEMM, and the runtime's packed kernel on the 110M
+// FFN shape) so prefill GFLOP/s can be read against it, and the streaming
+// read bandwidth, the ceiling of decode (reported as GB per CPU second).
 // Prints one JSON document (and writes it to --output when given).
 //
 //   bench_runtime [--model stories260K.gguf] [--threads 1,2] [--repeats 7] [--output FILE]
-//                 [--cases stories260K,synthetic-15M,synthetic-110M]
+//                 [--cases stories260K,synthetic-15M,synthetic-110M] [--skip-peaks]
 #include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
@@ -24,6 +26,7 @@
 #include "engine/model/arch_cost.hpp"
 #include "engine/model/gguf_reader.hpp"
 #include "engine/runtime/inference_session.hpp"
+#include "engine/runtime/matmul.hpp"
 #include "engine/runtime/synthetic_model.hpp"
 
 namespace {
@@ -59,17 +62,53 @@ double relative_mad(const std::vector<double>& v) {
   return m > 0 ? median(dev) / m : 0.0;
 }
 
-double sgemm_peak_gflops() {
-  const int n = 1024;
-  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
-  c.noalias() = a * b;  // warm-up
+// Best of 5 runs of fn(); returns the shortest time in seconds.
+template <class F>
+double best_seconds(F&& fn) {
+  fn();  // warm-up
   double best = 1e30;
   for (int r = 0; r < 5; ++r) {
     const auto t0 = Clock::now();
-    c.noalias() = a * b;
+    fn();
     best = std::min(best, seconds(t0, Clock::now()));
   }
-  return 2.0 * n * n * n / best / 1e9;
+  return best;
+}
+
+double sgemm_peak_gflops() {
+  const int n = 1024;
+  Eigen::MatrixXf a = Eigen::MatrixXf::Random(n, n), b = Eigen::MatrixXf::Random(n, n), c(n, n);
+  return 2.0 * n * n * n / best_seconds([&] { c.noalias() = a * b; }) / 1e9;
+}
+
+// The runtime's own packed SGEMM on the 110M FFN shape (256 tokens x 768 ->
+// 2048), single thread: what prefill's matrix products can reach here.
+double packed_sgemm_gflops() {
+  const int64_t M = 256, K = 768, N = 2048;
+  std::vector<float> a(static_cast<size_t>(M * K), 0.5f), w(static_cast<size_t>(N * K), 0.25f),
+      c(static_cast<size_t>(M * N));
+  return 2.0 * M * K * N /
+         best_seconds([&] { matmul_forward(c.data(), a.data(), w.data(), M, K, N, nullptr); }) / 1e9;
+}
+
+// Single-thread streaming read bandwidth: a sum over 256 MiB (far past the
+// 32 MiB L3), eight 8-wide accumulators. The ceiling for decode, which must
+// read every weight once per token.
+double stream_read_gb_s() {
+  const size_t n = size_t{64} << 20;  // floats
+  std::vector<float> data(n, 1.0f);
+  volatile float sink = 0.0f;
+  const double s = best_seconds([&] {
+    float lanes[64] = {};
+    for (size_t i = 0; i + 64 <= n; i += 64) {
+      for (int k = 0; k < 64; ++k) lanes[k] += data[i + static_cast<size_t>(k)];
+    }
+    float total = 0.0f;
+    for (float l : lanes) total += l;
+    sink = total;
+  });
+  (void)sink;
+  return static_cast<double>(n * sizeof(float)) / s / 1e9;
 }
 
 struct Measurement {
@@ -131,12 +170,15 @@ int main(int argc, char** argv) {
   std::string model_path = default_model_path(), output;
   std::vector<int> thread_counts = {1, 2};
   std::string only_cases;  // comma list of case names; empty = all
+  bool skip_peaks = false;  // no SGEMM / bandwidth measurements (quick A/B runs of the models)
   int repeats = 7;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--model" && has_value) {
       model_path = argv[++i];
+    } else if (arg == "--skip-peaks") {
+      skip_peaks = true;
     } else if (arg == "--cases" && has_value) {
       only_cases = "," + std::string(argv[++i]) + ",";
     } else if (arg == "--output" && has_value) {
@@ -154,15 +196,20 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_runtime [--model stories260K.gguf] [--threads 1,2] "
-                   "[--repeats N] [--output FILE] [--cases a,b]\n");
+                   "[--repeats N] [--output FILE] [--cases a,b] [--skip-peaks]\n");
       return 2;
     }
   }
 
   try {
     const bool pinned_main = pin_calling_thread();
-    const double peak = sgemm_peak_gflops();
-    std::fprintf(stderr, "single-core SGEMM peak (Eigen 1024^3, best of 5): %.1f GFLOP/s\n", peak);
+    const double peak = skip_peaks ? 0.0 : sgemm_peak_gflops();
+    const double packed = skip_peaks ? 0.0 : packed_sgemm_gflops();
+    const double stream = skip_peaks ? 0.0 : stream_read_gb_s();
+    std::fprintf(stderr,
+                 "single-core SGEMM: Eigen 1024^3 %.1f GFLOP/s, runtime packed 256x768x2048 %.1f "
+                 "GFLOP/s; streaming read %.1f GB/s\n",
+                 peak, packed, stream);
     struct Case {
       std::string name;
       Model model;
@@ -186,6 +233,12 @@ int main(int argc, char** argv) {
       for (int threads : thread_counts) {
         const Measurement m = measure(c.model, threads, repeats, c.decode_steps);
         const double gflops = flops * m.prefill_tok_s / static_cast<double>(kPrompt) / 1e9;
+        // Bytes one decode step must read: every weight once plus the KV cache
+        // at the middle of the measured context.
+        const double decode_bytes =
+            weight_bytes_per_decode_token(c.model.config) +
+            kv_bytes_read_per_decode(c.model.config, kPrompt + c.decode_steps / 2);
+        const double decode_gb_s = decode_bytes * m.decode_cpu_tok_s / 1e9;
         results.push_back({{"model", c.name},
                            {"parameters", cost_parameters(c.model.config)},
                            {"threads", threads},
@@ -193,18 +246,22 @@ int main(int argc, char** argv) {
                            {"prefill_tok_s", m.prefill_tok_s},
                            {"prefill_rel_mad", m.prefill_spread},
                            {"prefill_gflop_s", gflops},
+                           {"prefill_gflop_per_cpu_s",
+                            flops * m.prefill_cpu_tok_s / static_cast<double>(kPrompt) / 1e9},
                            {"decode_context", kPrompt},
                            {"decode_steps", c.decode_steps},
                            {"decode_tok_s", m.decode_tok_s},
                            {"decode_rel_mad", m.decode_spread},
                            {"prefill_tok_per_cpu_s", m.prefill_cpu_tok_s},
                            {"decode_tok_per_cpu_s", m.decode_cpu_tok_s},
+                           {"decode_bytes_per_token", decode_bytes},
+                           {"decode_gb_per_cpu_s", decode_gb_s},
                            {"workers_pinned", m.pinned}});
         std::fprintf(stderr,
                      "%-15s %d thread(s): prefill %9.0f tok/s (%5.1f GFLOP/s, %9.0f per CPU s)  "
-                     "decode %8.0f tok/s (%8.0f per CPU s)\n",
+                     "decode %8.0f tok/s (%8.0f per CPU s, %5.1f GB/CPU s)\n",
                      c.name.c_str(), threads, m.prefill_tok_s, gflops, m.prefill_cpu_tok_s,
-                     m.decode_tok_s, m.decode_cpu_tok_s);
+                     m.decode_tok_s, m.decode_cpu_tok_s, decode_gb_s);
       }
     }
     const nlohmann::json doc = {
@@ -217,6 +274,8 @@ int main(int argc, char** argv) {
           {"repeats", repeats},
           {"statistic", "median after one warm-up; spread = MAD / median"}}},
         {"sgemm_peak_gflop_s_1thread", peak},
+        {"packed_sgemm_gflop_s_1thread", packed},
+        {"stream_read_gb_s_1thread", stream},
         {"results", results}};
     const std::string text = doc.dump(2);
     std::printf("%s\n", text.c_str());

@@ -19,7 +19,7 @@ using StridedRowMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
 // Below this many multiply-adds a fork-join region costs more than it saves.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 // Thread ranges start on multiples of this many rows (a cache line of W rows'
-// outputs, and whole 4-row GEMV blocks).
+// outputs, whole 8-row GEMV blocks and whole 16-column GEMM panels).
 constexpr int64_t kRowAlign = 16;
 
 // out[:, n0:n1] (=|+=) inp W[n0:n1]^T: the packed AVX2 kernel (sgemm.hpp),
@@ -41,61 +41,22 @@ void gemm_rows(float* out, const float* inp, const float* weight, int64_t T, int
 #endif
 }
 
-// Four rows of W at a time so each load of x feeds four FMAs; two accumulators
-// per row hide the FMA latency.
+// y[n] (=|+=) dot(W[n], x) for rows [n0, n1): simd::dot_rows, eight rows of W
+// at a time, in strips of kGemvStrip outputs (a stack buffer for accumulate).
+// Decode is bound by the bandwidth of streaming W, so the loop's job is to
+// keep eight sequential row streams in flight with few instructions per byte.
 void gemv_rows(float* y, const float* x, const float* weight, int64_t K, int64_t n0, int64_t n1,
                MatmulMode mode) {
-  int64_t n = n0;
-#ifdef FLASHNAS_AVX2
-  for (; n + 4 <= n1; n += 4) {
-    const float* w0 = weight + n * K;
-    const float* w1 = w0 + K;
-    const float* w2 = w1 + K;
-    const float* w3 = w2 + K;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-    __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    __m256 b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
-    __m256 b2 = _mm256_setzero_ps(), b3 = _mm256_setzero_ps();
-    int64_t k = 0;
-    for (; k + 16 <= K; k += 16) {
-      const __m256 xa = _mm256_loadu_ps(x + k);
-      const __m256 xb = _mm256_loadu_ps(x + k + 8);
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), xa, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), xa, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), xa, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), xa, a3);
-      b0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k + 8), xb, b0);
-      b1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k + 8), xb, b1);
-      b2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k + 8), xb, b2);
-      b3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k + 8), xb, b3);
-    }
-    for (; k + 8 <= K; k += 8) {
-      const __m256 xa = _mm256_loadu_ps(x + k);
-      a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k), xa, a0);
-      a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + k), xa, a1);
-      a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + k), xa, a2);
-      a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + k), xa, a3);
-    }
-    float s0 = simd::hsum(_mm256_add_ps(a0, b0));
-    float s1 = simd::hsum(_mm256_add_ps(a1, b1));
-    float s2 = simd::hsum(_mm256_add_ps(a2, b2));
-    float s3 = simd::hsum(_mm256_add_ps(a3, b3));
-    for (; k < K; ++k) {
-      s0 += w0[k] * x[k];
-      s1 += w1[k] * x[k];
-      s2 += w2[k] * x[k];
-      s3 += w3[k] * x[k];
-    }
+  constexpr int64_t kGemvStrip = 256;
+  alignas(32) float strip[kGemvStrip];
+  for (int64_t n = n0; n < n1; n += kGemvStrip) {
+    const int64_t rows = std::min(kGemvStrip, n1 - n);
     if (mode == MatmulMode::overwrite) {
-      y[n] = s0, y[n + 1] = s1, y[n + 2] = s2, y[n + 3] = s3;
-    } else {
-      y[n] += s0, y[n + 1] += s1, y[n + 2] += s2, y[n + 3] += s3;
+      simd::dot_rows(y + n, x, weight + n * K, K, rows, K);
+      continue;
     }
-  }
-#endif
-  for (; n < n1; ++n) {
-    const float s = simd::dot(weight + n * K, x, K);
-    y[n] = mode == MatmulMode::overwrite ? s : y[n] + s;
+    simd::dot_rows(strip, x, weight + n * K, K, rows, K);
+    for (int64_t i = 0; i < rows; ++i) y[n + i] += strip[i];
   }
 }
 

@@ -98,26 +98,38 @@ inline __m256 hsum8(const __m256 a[8]) {
 #endif
 
 // out[j] = dot(x, rows + j*ld) for j in [0, S): x (n), rows (S, ld) with n <= ld.
-// The attention scores of one query against S keys. With AVX2 and n a
-// multiple of 8, eight rows at a time share each load of x and their eight
-// sums leave in one register (hsum8), instead of eight scalar reductions.
+// The attention scores of one query against S keys, and the decode GEMV
+// (rows of W). With AVX2, eight rows at a time: eight independent FMA chains
+// (enough to cover the FMA latency on two pipes) share each load of x, and
+// their eight sums leave in one register (hsum8) instead of eight scalar
+// reductions; the n % 8 tail is added per row in scalar.
 inline void dot_rows(float* out, const float* x, const float* rows, int64_t ld, int64_t S,
                      int64_t n) {
   int64_t j = 0;
 #ifdef FLASHNAS_AVX2
-  if (n % 8 == 0) {
-    for (; j + 8 <= S; j += 8) {
-      const float* r = rows + j * ld;
-      __m256 acc[8];
-      for (__m256& a : acc) a = _mm256_setzero_ps();
-      for (int64_t i = 0; i < n; i += 8) {
-        const __m256 xv = _mm256_loadu_ps(x + i);
-        for (int64_t k = 0; k < 8; ++k) {
-          acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r + k * ld + i), xv, acc[k]);
-        }
+  const int64_t n8 = n - n % 8;
+  for (; j + 8 <= S; j += 8) {
+    const float* r = rows + j * ld;
+    __m256 acc[8];
+    for (__m256& a : acc) a = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n8; i += 8) {
+      const __m256 xv = _mm256_loadu_ps(x + i);
+#pragma GCC unroll 8
+      for (int64_t k = 0; k < 8; ++k) {
+        acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(r + k * ld + i), xv, acc[k]);
       }
-      _mm256_storeu_ps(out + j, hsum8(acc));
     }
+    __m256 sums = hsum8(acc);
+    if (n8 < n) {
+      alignas(32) float tail[8];
+      for (int64_t k = 0; k < 8; ++k) {
+        float t = 0.0f;
+        for (int64_t i = n8; i < n; ++i) t += r[k * ld + i] * x[i];
+        tail[k] = t;
+      }
+      sums = _mm256_add_ps(sums, _mm256_load_ps(tail));
+    }
+    _mm256_storeu_ps(out + j, sums);
   }
 #endif
   for (; j < S; ++j) out[j] = dot(x, rows + j * ld, n);
