@@ -48,20 +48,21 @@ class JsonLineFormatter final : public spdlog::formatter {
 
 }  // namespace
 
-void setup_logging(const std::string& format, const std::string& level) {
+void setup_logging(const std::string& format, const std::string& level, const std::string& logger_name) {
   const auto lvl = spdlog::level::from_str(level);
   if (lvl == spdlog::level::off && level != "off") {
     throw InvalidInput("unknown log level '" + level + "' (trace, debug, info, warn, error)",
                        "--log-level");
   }
-  spdlog::drop("flashnas");  // idempotent: tests and main() may both call this
-  auto logger = spdlog::stderr_color_mt("flashnas");
+  if (format != "json" && format != "text") {
+    throw InvalidInput("unknown log format '" + format + "' (text, json)", "--log-format");
+  }
+  spdlog::drop(logger_name);  // idempotent: tests and main() may both call this
+  auto logger = spdlog::stderr_color_mt(logger_name);
   if (format == "json") {
     logger->set_formatter(std::make_unique<JsonLineFormatter>());
-  } else if (format == "text") {
-    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   } else {
-    throw InvalidInput("unknown log format '" + format + "' (text, json)", "--log-format");
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
   }
   logger->set_level(lvl);
   spdlog::set_default_logger(logger);

@@ -86,7 +86,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "flashnas-server: error: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "flashnas-server: error: %s\n", e.what());
+    // Through the logger, so a --log-format json process stays one JSON object per line.
+    spdlog::critical("{}: error: {}", "flashnas-server", e.what());
     return 1;
   }
 }

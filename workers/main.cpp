@@ -11,6 +11,7 @@
 
 #include "cli/flags.hpp"
 #include "engine/util/error.hpp"
+#include "server/log_setup.hpp"
 #include "store/database.hpp"
 #include "workers/engine_handlers.hpp"
 #include "workers/worker_pool.hpp"
@@ -52,7 +53,9 @@ int run(int argc, char** argv) {
       {"grace-seconds", true, "on SIGTERM, time running tasks get before release (default 30)"},
       {"threads", true, "engine threads per task (default 1)"},
       {"calibration-cache", true, "calibration artifacts directory (default <storage>/cache/calibration)"},
-      {"verbose", false, "log every task"},
+      {"log-format", true, "text | json: one JSON object per line (default text)"},
+      {"log-level", true, "trace | debug | info | warn | error (default warn; info logs every task)"},
+      {"verbose", false, "log every task (same as --log-level info)"},
       {"help", false, "show this help"},
   };
   const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
@@ -60,7 +63,9 @@ int run(int argc, char** argv) {
     std::printf("usage: flashnas-worker --roles evaluate,latency [flags]\n%s", Flags::usage(spec).c_str());
     return 0;
   }
-  spdlog::set_level(flags.has("verbose") ? spdlog::level::info : spdlog::level::warn);
+  flashnas::server::setup_logging(flags.get("log-format").value_or("text"),
+                                  flags.get("log-level").value_or(flags.has("verbose") ? "info" : "warn"),
+                                  "flashnas-worker");
 
   flashnas::worker::WorkerOptions o;
   o.database_url = flashnas::store::database_url(flags.get("database"));
@@ -111,7 +116,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "flashnas-worker: error: %s\n", e.what());
     return 2;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "flashnas-worker: error: %s\n", e.what());
+    // Through the logger, so a --log-format json process stays one JSON object per line.
+    spdlog::critical("{}: error: {}", "flashnas-worker", e.what());
     return 1;
   }
 }
