@@ -27,6 +27,7 @@
 #include "engine/model/gguf_reader.hpp"
 #include "engine/runtime/inference_session.hpp"
 #include "engine/runtime/matmul.hpp"
+#include "engine/runtime/vector_math.hpp"
 #include "engine/runtime/synthetic_model.hpp"
 
 namespace {
@@ -73,6 +74,33 @@ double best_seconds(F&& fn) {
     best = std::min(best, seconds(t0, Clock::now()));
   }
   return best;
+}
+
+// The core's FMA peak: twelve independent 8-wide FMA chains in registers (two
+// FMA pipes x 4 cycles latency need at least eight), no memory traffic. No
+// SGEMM can exceed this.
+double fma_peak_gflops() {
+  const int64_t steps = 50'000'000;
+  std::vector<float> out(8);
+  const double s = best_seconds([&] {
+#ifdef FLASHNAS_AVX2
+    __m256 acc[12];
+    for (int k = 0; k < 12; ++k) acc[k] = _mm256_set1_ps(0.001f * static_cast<float>(k));
+    const __m256 b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(0.0001f);
+    for (int64_t i = 0; i < steps; ++i) {
+#pragma GCC unroll 12
+      for (int k = 0; k < 12; ++k) acc[k] = _mm256_fmadd_ps(acc[k], b, c);
+    }
+    __m256 t = acc[0];
+    for (int k = 1; k < 12; ++k) t = _mm256_add_ps(t, acc[k]);
+    _mm256_storeu_ps(out.data(), t);
+#endif
+  });
+#ifdef FLASHNAS_AVX2
+  return static_cast<double>(steps) * 12 * 16 / s / 1e9;
+#else
+  return 0.0;
+#endif
 }
 
 double sgemm_peak_gflops() {
@@ -203,13 +231,14 @@ int main(int argc, char** argv) {
 
   try {
     const bool pinned_main = pin_calling_thread();
+    const double fma_peak = skip_peaks ? 0.0 : fma_peak_gflops();
     const double peak = skip_peaks ? 0.0 : sgemm_peak_gflops();
     const double packed = skip_peaks ? 0.0 : packed_sgemm_gflops();
     const double stream = skip_peaks ? 0.0 : stream_read_gb_s();
     std::fprintf(stderr,
-                 "single-core SGEMM: Eigen 1024^3 %.1f GFLOP/s, runtime packed 256x768x2048 %.1f "
-                 "GFLOP/s; streaming read %.1f GB/s\n",
-                 peak, packed, stream);
+                 "single core: FMA peak %.1f GFLOP/s; SGEMM Eigen 1024^3 %.1f, runtime packed "
+                 "256x768x2048 %.1f GFLOP/s; streaming read %.1f GB/s\n",
+                 fma_peak, peak, packed, stream);
     struct Case {
       std::string name;
       Model model;
@@ -273,6 +302,7 @@ int main(int argc, char** argv) {
           {"build", FLASHNAS_BENCH_BUILD},
           {"repeats", repeats},
           {"statistic", "median after one warm-up; spread = MAD / median"}}},
+        {"fma_peak_gflop_s_1thread", fma_peak},
         {"sgemm_peak_gflop_s_1thread", peak},
         {"packed_sgemm_gflop_s_1thread", packed},
         {"stream_read_gb_s_1thread", stream},

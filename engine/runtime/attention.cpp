@@ -1,11 +1,11 @@
 // Grouped-query causal / sliding-window attention (see attention.hpp).
-// Prefill works on blocks of queries per head with Eigen products
-// (scores = Q K^T, out = P V) over just the key range the block can see;
-// decode (one query), and prefill of heads too small for a GEMM, work one
-// query row at a time with 8-keys-at-once dot products (simd::dot_rows).
+// Every query row is computed on its own (attend_one) with 8-keys-at-once dot
+// products (simd::dot_rows) over just the keys it can see: decode and
+// prefill share one kernel, so a row's output does not depend on how many
+// rows are computed with it (the last-row-only prefill relies on this), and a
+// causal prefill does no masked work.
 #include "engine/runtime/attention.hpp"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
 
@@ -18,14 +18,7 @@ namespace flashnas {
 
 namespace {
 
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstStrided = Eigen::Map<const RowMatrix, 0, Eigen::OuterStride<>>;
-using Strided = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
-
-constexpr int64_t kBlockRows = 32;  // queries per prefill task
-// Heads smaller than this run prefill row by row (attend_one): a GEMM with an
-// inner dimension of 8 or 16 spends its time packing, not multiplying.
-constexpr int64_t kMinBlockHeadSize = 32;
+constexpr int64_t kBlockRows = 32;  // queries per prefill task (contiguous, for locality)
 // Below this many multiply-adds the whole attention runs on the calling thread.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
 
@@ -69,31 +62,6 @@ void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
   for (int64_t i = 0; i < g.HS; ++i) oh[i] *= inv;
 }
 
-// Queries [t0, t1) of head h: one GEMM for the scores over the key range the
-// block can see, masked row softmax, one GEMM for the output.
-void attend_block(const Geometry& g, int64_t t0, int64_t t1, int64_t h, float* scores) {
-  const int64_t kvh = h / (g.NH / g.KVH);
-  const int64_t lo = g.lo(g.pos0 + t0);
-  const int64_t hi = g.hi(g.pos0 + t1 - 1);
-  const int64_t S = hi - lo + 1;
-  const int64_t R = t1 - t0;
-  ConstStrided q(g.q + t0 * g.q_dim() + h * g.HS, R, g.HS, Eigen::OuterStride<>(g.q_dim()));
-  ConstStrided k(g.row(g.kv->k, kvh, lo), S, g.HS, Eigen::OuterStride<>(g.ld()));
-  ConstStrided v(g.row(g.kv->v, kvh, lo), S, g.HS, Eigen::OuterStride<>(g.ld()));
-  Strided s(scores, R, S, Eigen::OuterStride<>(S));
-  s.noalias() = (q * k.transpose()) * g.scale;
-  for (int64_t r = 0; r < R; ++r) {
-    const int64_t p = g.pos0 + t0 + r;
-    const int64_t a = g.lo(p) - lo, b = g.hi(p) - lo;  // visible columns [a, b]
-    float* row = scores + r * S;
-    std::fill(row, row + a, 0.0f);
-    softmax_forward(row + a, b - a + 1);
-    std::fill(row + b + 1, row + S, 0.0f);
-  }
-  Strided o(g.out + t0 * g.q_dim() + h * g.HS, R, g.HS, Eigen::OuterStride<>(g.q_dim()));
-  o.noalias() = s * v;
-}
-
 }  // namespace
 
 void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos0, int64_t T,
@@ -109,10 +77,10 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
   const int64_t block = T == 1 ? 1 : kBlockRows;
   const int64_t n_blocks = (T + block - 1) / block;
   const int64_t n_tasks = n_blocks * g.NH;
-  const int64_t max_keys = std::min(kv.count, block + (g.W > 0 ? g.W : kv.count));
+  const int64_t max_keys = std::min(kv.count, g.W > 0 ? g.W : kv.count);  // keys one query sees
   int n_threads = pool ? pool->size() : 1;
   if (T * kv.count * g.NH * g.HS < kMinParallelMacs) n_threads = 1;
-  const size_t per_thread = static_cast<size_t>(block * max_keys);
+  const size_t per_thread = static_cast<size_t>(max_keys);
   if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
     scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));
   }
@@ -121,13 +89,7 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
     float* scores = scratch.scores.data() + per_thread * static_cast<size_t>(r);
     for (int64_t i = r; i < n_tasks; i += n_threads) {
       const int64_t b = i / g.NH, h = i % g.NH;
-      if (T == 1) {
-        attend_one(g, 0, h, scores);
-      } else if (g.HS < kMinBlockHeadSize) {
-        for (int64_t t = b * block; t < std::min(T, (b + 1) * block); ++t) attend_one(g, t, h, scores);
-      } else {
-        attend_block(g, b * block, std::min(T, (b + 1) * block), h, scores);
-      }
+      for (int64_t t = b * block; t < std::min(T, (b + 1) * block); ++t) attend_one(g, t, h, scores);
     }
   };
   if (n_threads == 1) {

@@ -25,7 +25,7 @@ struct AttentionShape {
 
 // Scratch for scores; sized on first use and reused (no allocation once warm).
 struct AttentionScratch {
-  std::vector<float> scores;  // (threads, block rows, S)
+  std::vector<float> scores;  // (threads, S)
 };
 
 // out (T, NH*HS) = softmax(q k^T / sqrt(HS) + causal/window mask) v, per head,

@@ -136,9 +136,21 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
                 sz(C) * sizeof(float));
   }
 
+  // Without all-rows logits (or an observer), the last layer needs the keys
+  // and values of every row but the rest of its work only for the rows that
+  // reach the head: the last one, or none for a chunk before the last. Those
+  // rows go through the same kernels as in a full pass (GEMM even for one
+  // row, row-wise attention), so their values do not change.
+  const bool trim_last_layer = head != HeadRows::all && !obs;
   for (int64_t l = 0; l < c.n_layers(); ++l) {
     const LayerConfig& lc = c.layers[sz(l)];
     const LayerWeights& w = weights_.layers[sz(l)];
+    // Rows [r0, T) of this layer's output are needed; R of them.
+    const int64_t r0 = trim_last_layer && l + 1 == c.n_layers()
+                           ? (head == HeadRows::none ? T : T - 1)
+                           : 0;
+    const int64_t R = T - r0;
+    const MatmulPath path = R < T ? MatmulPath::gemm : MatmulPath::by_rows;
     if (obs) {
       if (x_in_.size() < x_.size()) x_in_.resize(x_.size());
       std::memcpy(x_in_.data(), x, sz(T * C) * sizeof(float));
@@ -146,33 +158,44 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
     }
 
     if (lc.kind != LayerKind::skip) {  // attention sub-block
-      rmsnorm_forward(xb, x, w.attn_norm, T, C, c.norm_eps);
+      rmsnorm_forward(xb, x, w.attn_norm, T, C, c.norm_eps);  // every row: K and V need it
       if (obs) obs->attention_norm(l, view(xb, C));
-      matmul_forward(q_.data(), xb, w.wq, T, C, QD, pool);
       matmul_forward(k_.data(), xb, w.wk, T, C, KVD, pool);
       matmul_forward(v_.data(), xb, w.wv, T, C, KVD, pool);
-      rope_forward(q_.data(), rope_, pos0, T, c.n_heads);
       rope_forward(k_.data(), rope_, pos0, T, c.n_kv_heads);
       const KvSpan kv = caches_[sz(l)]->append(k_.data(), v_.data(), pos0, T);
-      const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
-                                 lc.kind == LayerKind::swa ? lc.window : 0};
-      attention_forward(att_.data(), q_.data(), kv, pos0, T, shape, attention_scratch_, pool);
-      matmul_forward(x, att_.data(), w.wo, T, QD, C, pool, MatmulMode::accumulate);
+      if (R > 0) {
+        float* q = q_.data() + r0 * QD;  // (R, NH*HS)
+        float* att = att_.data() + r0 * QD;
+        matmul_forward(q, xb + r0 * C, w.wq, R, C, QD, pool, MatmulMode::overwrite, path);
+        rope_forward(q, rope_, pos0 + r0, R, c.n_heads);
+        const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
+                                   lc.kind == LayerKind::swa ? lc.window : 0};
+        attention_forward(att, q, kv, pos0 + r0, R, shape, attention_scratch_, pool);
+        matmul_forward(x + r0 * C, att, w.wo, R, QD, C, pool, MatmulMode::accumulate, path);
+      }
       if (obs) obs->attention_residual(l, view(x_in_.data(), C), view(x, C));
     }
+    if (R == 0) continue;
 
-    // Feed-forward sub-block (SwiGLU).
+    // Feed-forward sub-block (SwiGLU) on rows [r0, T).
     const int64_t FF = lc.d_ffn;
-    rmsnorm_forward(xb, x, w.ffn_norm, T, C, c.norm_eps);
+    float* xr = x + r0 * C;
+    float* xbr = xb + r0 * C;
+    rmsnorm_forward(xbr, xr, w.ffn_norm, R, C, c.norm_eps);
     if (obs) obs->ffn_norm(l, view(xb, C));
-    matmul_forward(gate_.data(), xb, w.w_gate, T, C, FF, pool);
-    matmul_forward(up_.data(), xb, w.w_up, T, C, FF, pool);
-    swiglu_forward(gate_.data(), gate_.data(), up_.data(), T * FF);
+    matmul_forward(gate_.data(), xbr, w.w_gate, R, C, FF, pool, MatmulMode::overwrite, path);
+    matmul_forward(up_.data(), xbr, w.w_up, R, C, FF, pool, MatmulMode::overwrite, path);
+    for (int64_t t = 0; t < R; ++t) {  // per row, so a row's values never depend on R
+      float* g = gate_.data() + t * FF;
+      swiglu_forward(g, g, up_.data() + t * FF, FF);
+    }
     if (obs) obs->ffn_hidden(l, view(gate_.data(), FF));
-    matmul_forward(x, gate_.data(), w.w_down, T, FF, C, pool, MatmulMode::accumulate);
+    matmul_forward(xr, gate_.data(), w.w_down, R, FF, C, pool, MatmulMode::accumulate, path);
     if (obs) obs->layer_output(l, view(x_in_.data(), C), view(x, C));
   }
   position_ += T;
+  if (head == HeadRows::none && !obs) return;
 
   // Head: every row for evaluation or an observer, otherwise only the last.
   const bool all_rows = head == HeadRows::all;
