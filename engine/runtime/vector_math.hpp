@@ -135,14 +135,43 @@ inline void dot_rows(float* out, const float* x, const float* rows, int64_t ld, 
   for (; j < S; ++j) out[j] = dot(x, rows + j * ld, n);
 }
 
+#ifdef FLASHNAS_AVX2
+// weighted_row_sum for n == 8*NC, 4 <= NC <= 8: rows outer, the NC strips of
+// y in registers, so each row costs one broadcast, NC loads and NC FMAs (NC
+// independent chains cover the FMA latency).
+template <int NC>
+inline void weighted_row_sum_wide(float* y, const float* alpha, const float* rows, int64_t ld,
+                                  int64_t S) {
+  __m256 acc[NC];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    const __m256 a = _mm256_set1_ps(alpha[j]);
+    const float* r = rows + j * ld;
+#pragma GCC unroll 8
+    for (int c = 0; c < NC; ++c) acc[c] = _mm256_fmadd_ps(a, _mm256_loadu_ps(r + 8 * c), acc[c]);
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < NC; ++c) _mm256_storeu_ps(y + 8 * c, acc[c]);
+}
+#endif
+
 // y[i] = sum_j alpha[j] * rows[j*ld + i] for i in [0, n): y (n), alpha (S),
-// rows (S, ld). The attention output p^T V of one query. With AVX2 each
-// 8-wide column strip keeps four accumulators in registers over the rows (an
+// rows (S, ld). The attention output p^T V of one query. With AVX2, heads of
+// 32 to 64 keep all of y in registers over the rows (weighted_row_sum_wide);
+// otherwise each 8-wide strip of y keeps four accumulators over the rows (an
 // axpy per row would make every FMA wait on the previous store).
 inline void weighted_row_sum(float* y, const float* alpha, const float* rows, int64_t ld,
                              int64_t S, int64_t n) {
   int64_t i = 0;
 #ifdef FLASHNAS_AVX2
+  switch (n) {
+    case 32: return weighted_row_sum_wide<4>(y, alpha, rows, ld, S);
+    case 40: return weighted_row_sum_wide<5>(y, alpha, rows, ld, S);
+    case 48: return weighted_row_sum_wide<6>(y, alpha, rows, ld, S);
+    case 56: return weighted_row_sum_wide<7>(y, alpha, rows, ld, S);
+    case 64: return weighted_row_sum_wide<8>(y, alpha, rows, ld, S);
+    default: break;
+  }
   for (; i + 8 <= n; i += 8) {
     __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
     __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();

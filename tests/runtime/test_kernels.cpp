@@ -162,9 +162,9 @@ void naive_attention(float* out, const float* q, const float* k, const float* v,
 TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
   const int64_t NH = 6, KVH = 2;
   ThreadPool pool({2, false});
-  // HS 8: the row-by-row prefill path with 8-wide dot rows; 6: its scalar
-  // fallback; 16 and 40: the blocked GEMM prefill (40 with a scalar tail).
-  for (int64_t HS : {8, 6, 16, 40}) {
+  // HS 8 and 16: 8-wide dot rows, output strips over the rows; 6: the scalar
+  // fallback; 40 and 64: the whole output in registers (weighted_row_sum_wide).
+  for (int64_t HS : {8, 6, 16, 40, 64}) {
     struct Case { int64_t first, pos0, T, W; };
     for (Case c : {Case{0, 0, 70, 0}, Case{0, 0, 70, 5}, Case{3, 10, 40, 9}, Case{0, 90, 1, 0},
                    Case{80, 90, 1, 11}}) {
