@@ -58,12 +58,10 @@ int run_prune(const Args& args) {
   const CalibrationStats stats = calibrate_from_files(
       backbone, model_path, calib_path, calib, flags.get("cache-dir").value_or(""), &context, &cached);
 
-  const std::optional<int64_t> seed =
-      flags.has("random-importance")
-          ? std::optional<int64_t>(flags.integer("random-importance", 0, 0, INT64_MAX))
-          : std::nullopt;
-  const ImportanceScores scores = seed ? random_importance(backbone.config, static_cast<uint64_t>(*seed))
-                                       : importance_from_stats(stats, backbone.config);
+  const bool random = flags.has("random-importance");
+  const int64_t seed = random ? flags.integer("random-importance", 0, 0, INT64_MAX) : 0;
+  const ImportanceScores scores = random ? random_importance(backbone.config, static_cast<uint64_t>(seed))
+                                         : importance_from_stats(stats, backbone.config);
   const PrunePlan plan = plan_pruning(backbone.config, scores, arch);
   const Model pruned = apply_prune_plan(backbone, arch, plan);
 
@@ -78,7 +76,7 @@ int run_prune(const Args& args) {
       {"arch_hash", candidate_arch_hash(arch)},
       {"format", std::string(model_format_name(format))},
       {"model", model_out},
-      {"importance", seed ? fmt::format("random:{}", *seed) : "calibrated"},
+      {"importance", random ? fmt::format("random:{}", seed) : "calibrated"},
       {"calibration",
        {{"backbone_sha256", stats.key.backbone_sha256},
         {"text_sha256", stats.key.text_sha256},

@@ -120,38 +120,78 @@ void check_options(const CalibrationOptions& o) {
   }
 }
 
-// Leave-one-out depth importance: calibration NLL without layer l minus the
-// full model's. Block influence alone misjudges the last layer of small models
-// (it looks like a mild rotation but maps the stream into the head's space);
-// the loss sees that. L extra forwards over the calibration tokens.
-std::vector<double> layer_removal_nll(const Model& backbone, const std::vector<int32_t>& tokens,
-                                      int64_t window, RuntimeContext& context) {
+// The backbone restricted to the layers in `keep` (ascending), every channel and
+// neuron kept.
+Model backbone_with_layers(const Model& backbone, const std::vector<int64_t>& keep) {
   const ArchConfig& c = backbone.config;
-  std::vector<double> out(static_cast<size_t>(c.n_layers()), 0.0);
-  if (c.n_layers() < 2 || tokens.size() < 2) return out;
+  const CandidateArch all = backbone_as_candidate(c);
+  CandidateArch arch = all;
+  arch.n_layers = static_cast<int64_t>(keep.size());
+  arch.d_ffn.clear();
+  arch.layer_types.clear();
+  PrunePlan plan;
+  plan.channels.resize(static_cast<size_t>(c.d_model));
+  std::iota(plan.channels.begin(), plan.channels.end(), 0);
+  for (int64_t k : keep) {
+    const size_t i = static_cast<size_t>(k);
+    arch.d_ffn.push_back(all.d_ffn[i]);
+    arch.layer_types.push_back(all.layer_types[i]);
+    plan.layers.push_back(k);
+    std::vector<int64_t> neurons(static_cast<size_t>(c.layers[i].d_ffn));
+    std::iota(neurons.begin(), neurons.end(), 0);
+    plan.neurons.push_back(std::move(neurons));
+  }
+  return apply_prune_plan(backbone, arch, plan);
+}
+
+// Depth importance by loss, in two forms (Minitron's LM-loss depth importance,
+// made iterative as in Kim et al. 2024, "Shortened LLaMA"):
+//  - removal_nll[l]: calibration NLL without layer l minus the full model's
+//    (the first round of the elimination below);
+//  - elimination_order: greedy backward elimination, each round dropping the
+//    layer whose removal raises the NLL least. Keeping the last k eliminated
+//    layers is what pruning to k layers wants; a one-shot ranking is not, since
+//    a layer that matters next to its neighbours (layer 0 of stories260K) can be
+//    useless alone, where the last layer that maps into the head's space is not.
+// Costs L(L+1)/2 - 1 forwards over the calibration tokens, once per backbone
+// (the stats are cached).
+struct DepthImportance {
+  std::vector<double> removal_nll;         // (L)
+  std::vector<int64_t> elimination_order;  // (L) first eliminated first
+};
+
+DepthImportance depth_importance(const Model& backbone, const std::vector<int32_t>& tokens,
+                                 int64_t window, RuntimeContext& context) {
+  const int64_t L = backbone.config.n_layers();
+  DepthImportance out;
+  out.removal_nll.assign(static_cast<size_t>(L), 0.0);
+  std::vector<int64_t> kept(static_cast<size_t>(L));
+  std::iota(kept.begin(), kept.end(), 0);
+  if (tokens.size() < 2) {
+    out.elimination_order = kept;
+    return out;
+  }
   EvalOptions eval;
   eval.ctx = window;
-  const double full = evaluate_nll(c, backbone.weights, tokens, eval, &context).nll;
-  const CandidateArch all = backbone_as_candidate(c);
-  for (int64_t l = 0; l < c.n_layers(); ++l) {
-    CandidateArch arch = all;
-    PrunePlan plan;
-    for (int64_t k = 0; k < c.n_layers(); ++k) {
-      if (k == l) continue;
-      plan.layers.push_back(k);
-      std::vector<int64_t> neurons(static_cast<size_t>(c.layers[static_cast<size_t>(k)].d_ffn));
-      std::iota(neurons.begin(), neurons.end(), 0);
-      plan.neurons.push_back(std::move(neurons));
+  const double full = evaluate_nll(backbone.config, backbone.weights, tokens, eval, &context).nll;
+  while (kept.size() > 1) {
+    size_t best = 0;
+    double best_nll = 0.0;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      std::vector<int64_t> without = kept;
+      without.erase(without.begin() + static_cast<std::ptrdiff_t>(i));
+      const Model m = backbone_with_layers(backbone, without);
+      const double nll = evaluate_nll(m.config, m.weights, tokens, eval, &context).nll;
+      if (static_cast<int64_t>(kept.size()) == L) out.removal_nll[i] = nll - full;
+      if (i == 0 || nll < best_nll) {  // ties go to the lower layer index
+        best = i;
+        best_nll = nll;
+      }
     }
-    plan.channels.resize(static_cast<size_t>(c.d_model));
-    std::iota(plan.channels.begin(), plan.channels.end(), 0);
-    arch.n_layers -= 1;
-    arch.d_ffn.erase(arch.d_ffn.begin() + l);
-    arch.layer_types.erase(arch.layer_types.begin() + l);
-    const Model without = apply_prune_plan(backbone, arch, plan);
-    out[static_cast<size_t>(l)] =
-        evaluate_nll(without.config, without.weights, tokens, eval, &context).nll - full;
+    out.elimination_order.push_back(kept[best]);
+    kept.erase(kept.begin() + static_cast<std::ptrdiff_t>(best));
   }
+  out.elimination_order.push_back(kept.front());
   return out;
 }
 
@@ -200,7 +240,9 @@ CalibrationStats run_calibration(const Model& backbone, const std::vector<int32_
     session.prefill(std::span<const int32_t>(tokens.data() + start, static_cast<size_t>(len)), prefill);
   }
   CalibrationStats stats = observer.finish(backbone.config);
-  stats.layer_removal_nll = layer_removal_nll(backbone, tokens, options.window, *context);
+  DepthImportance depth = depth_importance(backbone, tokens, options.window, *context);
+  stats.layer_removal_nll = std::move(depth.removal_nll);
+  stats.layer_elimination_order = std::move(depth.elimination_order);
   stats.key.n_tokens = n;
   stats.key.window = options.window;
   return stats;

@@ -14,7 +14,10 @@
 namespace flashnas {
 namespace {
 
-constexpr const char* kFormat = "flashnas-calibration-v2";
+// The format version is also part of the cache file name, so artifacts of an
+// older version are recomputed instead of refused.
+constexpr const char* kFormat = "flashnas-calibration-v3";
+constexpr const char* kCacheTag = "v3";
 
 [[noreturn]] void bad(const std::string& what) {
   throw InvalidInput("calibration: " + what, "calibration");
@@ -26,6 +29,20 @@ void require_size(const std::vector<double>& v, int64_t n, const char* name) {
   }
   for (double x : v) {
     if (!std::isfinite(x)) bad(fmt::format("{} holds a non-finite value", name));
+  }
+}
+
+// `order` must be a permutation of 0..n-1.
+void require_permutation(const std::vector<int64_t>& order, int64_t n, const char* name) {
+  if (static_cast<int64_t>(order.size()) != n) {
+    bad(fmt::format("{} has {} entries, expected {}", name, order.size(), n));
+  }
+  std::vector<bool> seen(static_cast<size_t>(n), false);
+  for (int64_t i : order) {
+    if (i < 0 || i >= n || seen[static_cast<size_t>(i)]) {
+      bad(fmt::format("{} must be a permutation of 0..{}", name, n - 1));
+    }
+    seen[static_cast<size_t>(i)] = true;
   }
 }
 
@@ -52,6 +69,7 @@ void CalibrationStats::check_matches(const ArchConfig& b) const {
   require_size(block_influence, n_layers, "block_influence");
   require_size(attn_influence, n_layers, "attn_influence");
   require_size(layer_removal_nll, n_layers, "layer_removal_nll");
+  require_permutation(layer_elimination_order, n_layers, "layer_elimination_order");
   if (static_cast<int64_t>(ffn_neuron_energy.size()) != n_layers) {
     bad(fmt::format("ffn_neuron_energy has {} layers, expected {}", ffn_neuron_energy.size(), n_layers));
   }
@@ -77,7 +95,8 @@ nlohmann::json calibration_stats_to_json(const CalibrationStats& s) {
           {"ffn_neuron_energy", s.ffn_neuron_energy},
           {"block_influence", s.block_influence},
           {"attn_influence", s.attn_influence},
-          {"layer_removal_nll", s.layer_removal_nll}};
+          {"layer_removal_nll", s.layer_removal_nll},
+          {"layer_elimination_order", s.layer_elimination_order}};
 }
 
 CalibrationStats calibration_stats_from_json(const nlohmann::json& j) {
@@ -101,6 +120,12 @@ CalibrationStats calibration_stats_from_json(const nlohmann::json& j) {
   s.block_influence = get_vector(j, "block_influence");
   s.attn_influence = get_vector(j, "attn_influence");
   s.layer_removal_nll = get_vector(j, "layer_removal_nll");
+  for (const double x : get_vector(j, "layer_elimination_order")) {
+    if (x != std::floor(x) || x < 0 || x >= static_cast<double>(s.n_layers)) {
+      bad("layer_elimination_order must hold layer indices");
+    }
+    s.layer_elimination_order.push_back(static_cast<int64_t>(x));
+  }
   const auto& neurons = j.at("ffn_neuron_energy");
   if (!neurons.is_array()) bad("ffn_neuron_energy must be an array of arrays");
   for (const auto& row : neurons) {
@@ -119,6 +144,7 @@ CalibrationStats calibration_stats_from_json(const nlohmann::json& j) {
   require_size(s.block_influence, s.n_layers, "block_influence");
   require_size(s.attn_influence, s.n_layers, "attn_influence");
   require_size(s.layer_removal_nll, s.n_layers, "layer_removal_nll");
+  require_permutation(s.layer_elimination_order, s.n_layers, "layer_elimination_order");
   if (static_cast<int64_t>(s.ffn_neuron_energy.size()) != s.n_layers) {
     bad("ffn_neuron_energy must have one entry per layer");
   }
@@ -158,7 +184,7 @@ CalibrationStats load_calibration_stats(const std::string& path) {
 
 std::string calibration_cache_path(const std::string& cache_dir, const CalibrationKey& key) {
   auto prefix = [](const std::string& hex) { return hex.substr(0, std::min<size_t>(16, hex.size())); };
-  const std::string name = fmt::format("calib-{}-{}-{}-w{}.json", prefix(key.backbone_sha256),
+  const std::string name = fmt::format("calib-{}-{}-{}-{}-w{}.json", kCacheTag, prefix(key.backbone_sha256),
                                        prefix(key.text_sha256), key.n_tokens, key.window);
   return (std::filesystem::path(cache_dir) / name).string();
 }

@@ -48,6 +48,9 @@ struct CalibrationStats {
   // Calibration NLL of the backbone with layer l removed, minus the full
   // backbone's (Minitron's LM-loss depth importance): what dropping it costs.
   std::vector<double> layer_removal_nll;  // (L)
+  // Greedy backward elimination by calibration NLL: layer indices in the order
+  // they were dropped, the most expendable first (a permutation of 0..L-1).
+  std::vector<int64_t> layer_elimination_order;  // (L)
 
   // Throws InvalidInput (field "calibration") unless the shapes fit `backbone`.
   void check_matches(const ArchConfig& backbone) const;
@@ -62,7 +65,7 @@ void save_calibration_stats(const CalibrationStats& stats, const std::string& pa
 CalibrationStats load_calibration_stats(const std::string& path);  // throws on bad files
 
 // The artifact's file name inside a cache directory:
-// calib-<backbone sha[:16]>-<text sha[:16]>-<n_tokens>-w<window>.json
+// calib-<format tag>-<backbone sha[:16]>-<text sha[:16]>-<n_tokens>-w<window>.json
 std::string calibration_cache_path(const std::string& cache_dir, const CalibrationKey& key);
 
 // The cached stats for `key` if the file exists and its full key matches, else

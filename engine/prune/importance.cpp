@@ -13,7 +13,12 @@ namespace flashnas {
 ImportanceScores importance_from_stats(const CalibrationStats& stats, const ArchConfig& backbone) {
   stats.check_matches(backbone);
   ImportanceScores s;
-  s.layer = stats.block_influence;
+  // A layer's score is the round greedy elimination dropped it in: keeping the
+  // top k keeps the k layers that survived longest.
+  s.layer.assign(static_cast<size_t>(backbone.n_layers()), 0.0);
+  for (size_t round = 0; round < stats.layer_elimination_order.size(); ++round) {
+    s.layer[static_cast<size_t>(stats.layer_elimination_order[round])] = static_cast<double>(round);
+  }
   s.channel = stats.residual_energy;
   s.neuron = stats.ffn_neuron_energy;
   return s;

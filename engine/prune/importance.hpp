@@ -4,13 +4,12 @@
 // weights (prune_to_arch.hpp).
 //
 // Which statistic ranks what, and why:
-//  - Layers: block influence, mean 1 - cos(block input, block output) (ShortGPT,
-//    Men et al. 2024): a block whose output points where its input did only
-//    rescales the residual stream, which the next RMSNorm undoes. The stats also
-//    hold the leave-one-out loss change (Minitron's depth importance); on
-//    stories260K it ranked layers the same way at the top and did worse on the
-//    2-layer candidates, so block influence stays. Both misjudge 1-2 kept layers,
-//    where the last layer matters most (bench/README.md, prune section).
+//  - Layers: greedy backward elimination by calibration loss (calibration.cpp:
+//    drop, round after round, the layer whose removal raises the NLL least).
+//    One-shot rankings, block influence (1 - cos of block input and output,
+//    ShortGPT) or the leave-one-out loss (Minitron), both keep layer 0 of
+//    stories260K when only 1-2 layers remain, which scores far worse than the
+//    last layer (bench/README.md, prune section); both stay in the stats.
 //  - Model-dimension channels: residual-stream energy, mean x^2 over tokens and
 //    over the L+1 residual points (Minitron's width pruning, Muralidharan et al.
 //    2024, ranks channels by activation magnitude). Every tensor reads and writes

@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
 #include "engine/model/tokenizer.hpp"
 #include "engine/prune/calibration.hpp"
+#include "engine/runtime/evaluate.hpp"
 #include "engine/runtime/synthetic_model.hpp"
 #include "engine/util/error.hpp"
 #include "tests/support/test_data.hpp"
@@ -109,6 +112,61 @@ TEST(Calibration, JsonRoundTripIsExactAndShapesAreChecked) {
   j["residual_energy"].erase(0);
   EXPECT_THROW(calibration_stats_from_json(j), InvalidInput);
   EXPECT_THROW(load_calibration_stats((dir / "absent.json").string()), InvalidInput);
+}
+
+// The depth ranking against an independent reference: a layer whose output
+// projections (wo, w_down) are zero passes the residual stream through
+// unchanged, so "the model without layer l" is the same weights with those
+// zeroed. Greedy elimination replayed that way must give the same order, and its
+// first round the same leave-one-out NLL changes.
+TEST(Calibration, LayerEliminationMatchesZeroedLayerReference) {
+  const Model m = make_synthetic_model(llama_shape(4, 8, 2, 1, 12, 32), 5);
+  std::vector<int32_t> tokens(48);
+  for (int i = 0; i < 48; ++i) tokens[i] = (i * 7 + 3) % 32;
+  CalibrationOptions opt;
+  opt.window = 16;
+  const CalibrationStats s = run_calibration(m, tokens, opt);
+
+  auto nll_without = [&](const std::vector<int64_t>& removed) {
+    Model z = make_synthetic_model(m.config, 5);  // same seed, same weights
+    for (int64_t l : removed) {
+      LayerWeights& lw = z.weights.layers[static_cast<size_t>(l)];
+      std::memset(lw.wo, 0, sizeof(float) * static_cast<size_t>(m.config.d_model * m.config.q_dim()));
+      std::memset(lw.w_down, 0, sizeof(float) * static_cast<size_t>(m.config.d_model * m.config.layers[l].d_ffn));
+    }
+    EvalOptions eval;
+    eval.ctx = opt.window;
+    return evaluate_nll(z.config, z.weights, tokens, eval).nll;
+  };
+  const double full = nll_without({});
+  std::vector<int64_t> removed, expected;
+  for (int round = 0; round < 3; ++round) {
+    int64_t best = -1;
+    double best_nll = 0;
+    for (int64_t l = 0; l < 4; ++l) {
+      if (std::find(removed.begin(), removed.end(), l) != removed.end()) continue;
+      std::vector<int64_t> r = removed;
+      r.push_back(l);
+      const double nll = nll_without(r);
+      if (round == 0) EXPECT_NEAR(s.layer_removal_nll[static_cast<size_t>(l)], nll - full, 1e-4) << l;
+      if (best < 0 || nll < best_nll) {
+        best = l;
+        best_nll = nll;
+      }
+    }
+    removed.push_back(best);
+  }
+  for (int64_t l = 0; l < 4; ++l) {
+    if (std::find(removed.begin(), removed.end(), l) == removed.end()) removed.push_back(l);
+  }
+  EXPECT_EQ(s.layer_elimination_order, removed);
+
+  // The artifact refuses an order that is not a permutation of the layers.
+  auto j = calibration_stats_to_json(s);
+  j["layer_elimination_order"] = {0, 0, 1, 2};
+  EXPECT_THROW(calibration_stats_from_json(j), InvalidInput);
+  j["layer_elimination_order"] = {0, 1, 2, 1e30};
+  EXPECT_THROW(calibration_stats_from_json(j), InvalidInput);
 }
 
 TEST(Calibration, SecondRunLoadsTheCachedArtifact) {

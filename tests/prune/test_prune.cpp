@@ -146,7 +146,8 @@ TEST(Prune, ImportanceKeepsWhatTheConstructedModelMakesImportant) {
   const ArchConfig& c = m.config;
   const int64_t C = c.d_model, FF = c.layers[0].d_ffn;
   // Layers 1 and 3 become identities (attention and FFN outputs zero): their
-  // block influence is exactly 0, so keeping 3 of 5 keeps 0, 2, 4.
+  // block influence is exactly 0. (Which layers survive is decided by the loss,
+  // which random weights do not make meaningful: PruneStories tests that.)
   for (int64_t l : {1, 3}) {
     LayerWeights& lw = m.weights.layers[static_cast<size_t>(l)];
     std::memset(lw.wo, 0, sizeof(float) * static_cast<size_t>(C * c.q_dim()));
@@ -166,7 +167,6 @@ TEST(Prune, ImportanceKeepsWhatTheConstructedModelMakesImportant) {
   EXPECT_GT(stats.block_influence[2], 1e-3);
   const PrunePlan plan =
       plan_pruning(c, importance_from_stats(stats, c), candidate(3, 3, 2));
-  EXPECT_EQ(plan.layers, (std::vector<int64_t>{0, 2, 4}));
   EXPECT_EQ(plan.channels, (std::vector<int64_t>{3, 7, 12}));
   EXPECT_EQ(plan.neurons[1], (std::vector<int64_t>{2, 19}));
 

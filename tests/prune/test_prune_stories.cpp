@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -54,6 +55,41 @@ std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens
   opt.all_logits = true;
   auto logits = session.prefill(tokens, opt);
   return {logits.begin(), logits.end()};
+}
+
+// On the trained backbone every layer earns its keep, so a layer made an
+// identity (zero attention and FFN output projections) costs nothing to remove
+// and the loss-driven depth ranking must drop those first: keeping 3 of 5 keeps
+// the three real layers. Block influence agrees (0 for the identities).
+TEST(PruneStories, DepthRankingDropsIdentityLayersFirst) {
+  const Stories& s = stories();
+  Model m;
+  m.config = s.backbone.config;
+  m.tokenizer = s.backbone.tokenizer;
+  m.weights = clone_weights(m.config, s.backbone.weights);
+  const ArchConfig& c = m.config;
+  for (int64_t l : {1, 3}) {
+    LayerWeights& lw = m.weights.layers[static_cast<size_t>(l)];
+    std::memset(lw.wo, 0, sizeof(float) * static_cast<size_t>(c.d_model * c.q_dim()));
+    std::memset(lw.w_down, 0, sizeof(float) * static_cast<size_t>(c.d_model * c.layers[1].d_ffn));
+  }
+  CalibrationOptions opt;
+  opt.max_tokens = 512;
+  const CalibrationStats stats = run_calibration(
+      m,
+      tokens_for_text(*m.tokenizer, read_text_file(test::data_path("tinystories-train-sample.txt"), "calib"),
+                      opt.max_tokens, "calib"),
+      opt);
+  EXPECT_NEAR(stats.block_influence[1], 0.0, 1e-12);
+  EXPECT_NEAR(stats.block_influence[3], 0.0, 1e-12);
+  EXPECT_EQ(stats.layer_removal_nll[1], 0.0);
+  EXPECT_EQ(stats.layer_removal_nll[3], 0.0);
+  for (int64_t l : {0, 2, 4}) EXPECT_GT(stats.layer_removal_nll[static_cast<size_t>(l)], 0.0) << l;
+  CandidateArch arch = backbone_as_candidate(c);
+  arch.n_layers = 3;
+  arch.d_ffn.resize(3);
+  arch.layer_types.resize(3);
+  EXPECT_EQ(plan_pruning(c, importance_from_stats(stats, c), arch).layers, (std::vector<int64_t>{0, 2, 4}));
 }
 
 TEST(PruneStories, OwnArchitectureGivesTheBackbonesNll) {
