@@ -25,7 +25,7 @@ int run_bench_search(const Args& args) {
       {"samples", true, "NEHVI posterior samples (default 128)"},
       {"pool", true, "NEHVI acquisition pool size (default 512)"},
       {"local-starts", true, "NEHVI hill-climbing starts per proposal (default 4)"},
-      {"local-rounds", true, "NEHVI hill-climbing rounds (default 8)"},
+      {"local-rounds", true, "NEHVI hill-climbing rounds (default 16)"},
       {"json", false, "print JSON (the only output format)"},
       {"help", false, "show this help"},
   };

@@ -25,7 +25,7 @@ struct AcquisitionSearchOptions {
   int64_t pool_size = 512;       // Sobol-design candidates scored first
   int64_t anchor_neighbours = 8; // mutations of each anchor added to the pool
   int64_t local_starts = 4;      // best pool points refined by hill climbing
-  int64_t local_rounds = 8;
+  int64_t local_rounds = 16;     // 16 rounds end at 1/256 of initial_scale
   int64_t neighbours = 12;       // mutations per start per round
   double initial_scale = 0.2;    // mutation scale (fraction of a range), halved every 2 rounds
 };
