@@ -1,9 +1,10 @@
 // Grouped-query causal / sliding-window attention (see attention.hpp).
-// Every query row is computed on its own (attend_one) with 8-keys-at-once dot
-// products (simd::dot_rows) over just the keys it can see: decode and
-// prefill share one kernel, so a row's output does not depend on how many
-// rows are computed with it (the last-row-only prefill relies on this), and a
-// causal prefill does no masked work.
+// Decode, and prefill of heads of 32 or more, compute each query row on its
+// own (attend_one) with 8-keys-at-once dot products (simd::dot_rows) over
+// just the keys it can see; prefill of smaller heads puts 8 queries in the
+// lanes of a register (attend_lanes). Either way a row's output does not
+// depend on which rows are computed with it (the last-row-only prefill relies
+// on this).
 #include "engine/runtime/attention.hpp"
 
 #include <algorithm>
@@ -19,6 +20,9 @@ namespace flashnas {
 namespace {
 
 constexpr int64_t kBlockRows = 32;  // queries per prefill task (contiguous, for locality)
+// Prefill heads smaller than this take 8 queries per register (attend_lanes);
+// larger ones amortise the per-row reductions of attend_one over HS/8 FMAs.
+constexpr int64_t kMaxLaneHeadSize = 32;
 // Below this many multiply-adds the whole attention runs on the calling thread.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
 
@@ -62,10 +66,96 @@ void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
   for (int64_t i = 0; i < g.HS; ++i) oh[i] *= inv;
 }
 
+#ifdef FLASHNAS_AVX2
+// Eight query rows t0 .. t0+7 of head h at once, one per lane of a register
+// (prefill of small heads, where a per-row dot product of 8 floats is mostly
+// horizontal reduction). R <= 8 rows are real; missing lanes repeat the last.
+//   qt (HS, 8):      qt[i][r] = q[t0+r][i] * scale
+//   s  (S, 8):       s[j][r] = qt[:, r] . k[j], -inf where key j is not visible to
+//                    row r (before its window or after its position)
+//   out[t0+r] (HS) = sum_j exp(s[j][r] - max_r) v[j] / sum_j exp(s[j][r] - max_r)
+// Keys are visited in one order for every lane, and a masked key adds exactly
+// zero, so a row's result is the same whichever rows share its register: a
+// one-row call (the last-row-only prefill) equals that row of a full pass.
+void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* scratch) {
+  const int64_t HS = g.HS, kvh = h / (g.NH / g.KVH);
+  float* qt = scratch;          // (HS, 8); scratch is not 32-byte aligned: loadu/storeu
+  float* s = scratch + HS * 8;  // (S, 8)
+  alignas(32) float lo_f[8], hi_f[8];
+  for (int64_t r = 0; r < 8; ++r) {
+    const int64_t t = t0 + std::min(r, R - 1);
+    const int64_t p = g.pos0 + t;
+    lo_f[r] = static_cast<float>(g.lo(p));  // exact: span indices are far below 2^24
+    hi_f[r] = static_cast<float>(g.hi(p));
+    const float* qr = g.q + t * g.q_dim() + h * HS;
+    for (int64_t i = 0; i < HS; ++i) qt[i * 8 + r] = qr[i] * g.scale;
+  }
+  const int64_t j0 = g.lo(g.pos0 + t0), j1 = g.hi(g.pos0 + t0 + R - 1);  // keys [j0, j1]
+  const int64_t S = j1 - j0 + 1;
+  const __m256 lo = _mm256_load_ps(lo_f), hi = _mm256_load_ps(hi_f);
+  const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
+  // Scores, 8 keys at a time so eight independent FMA chains run.
+  __m256 mx = minus_inf;
+  for (int64_t j = 0; j < S; j += 8) {
+    const int64_t nk = std::min<int64_t>(8, S - j);
+    __m256 acc[8];
+    for (__m256& a : acc) a = _mm256_setzero_ps();
+    for (int64_t i = 0; i < HS; ++i) {
+      const __m256 qi = _mm256_loadu_ps(qt + i * 8);
+#pragma GCC unroll 8
+      for (int64_t k = 0; k < 8; ++k) {
+        if (k < nk) {
+          const float key = g.row(g.kv->k, kvh, j0 + j + k)[i];
+          acc[k] = _mm256_fmadd_ps(qi, _mm256_set1_ps(key), acc[k]);
+        }
+      }
+    }
+    for (int64_t k = 0; k < nk; ++k) {
+      const __m256 jf = _mm256_set1_ps(static_cast<float>(j0 + j + k));
+      const __m256 hidden = _mm256_or_ps(_mm256_cmp_ps(jf, lo, _CMP_LT_OQ),
+                                         _mm256_cmp_ps(jf, hi, _CMP_GT_OQ));
+      const __m256 sc = _mm256_blendv_ps(acc[k], minus_inf, hidden);
+      _mm256_storeu_ps(s + (j + k) * 8, sc);
+      mx = _mm256_max_ps(mx, sc);
+    }
+  }
+  // p = exp(s - max) per lane (exp(-inf) = 0), and the per-lane sums.
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(s + j * 8), mx));
+    _mm256_storeu_ps(s + j * 8, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  alignas(32) float inv[8];
+  _mm256_store_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
+  // Output, 8 dimensions at a time: acc[d][r] = sum_j p[j][r] v[j][i0+d].
+  for (int64_t i0 = 0; i0 < HS; i0 += 8) {
+    const int64_t nd = std::min<int64_t>(8, HS - i0);
+    __m256 acc[8];
+    for (__m256& a : acc) a = _mm256_setzero_ps();
+    for (int64_t j = 0; j < S; ++j) {
+      const __m256 pj = _mm256_loadu_ps(s + j * 8);
+      const float* vj = g.row(g.kv->v, kvh, j0 + j) + i0;
+#pragma GCC unroll 8
+      for (int64_t d = 0; d < 8; ++d) {
+        if (d < nd) acc[d] = _mm256_fmadd_ps(pj, _mm256_set1_ps(vj[d]), acc[d]);
+      }
+    }
+    alignas(32) float lanes[8][8];  // [d][r]
+    for (int64_t d = 0; d < nd; ++d) _mm256_store_ps(lanes[d], acc[d]);
+    for (int64_t r = 0; r < R; ++r) {
+      float* o = g.out + (t0 + r) * g.q_dim() + h * HS + i0;
+      for (int64_t d = 0; d < nd; ++d) o[d] = lanes[d][r] * inv[r];
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos0, int64_t T,
-                       const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool) {
+                       const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool,
+                       AttentionMode mode) {
   FLASHNAS_CHECK(shape.n_kv_heads > 0 && shape.n_heads % shape.n_kv_heads == 0,
                  "{} heads do not share {} kv heads evenly", shape.n_heads, shape.n_kv_heads);
   FLASHNAS_CHECK(kv.first <= pos0 && pos0 + T <= kv.first + kv.count,
@@ -80,7 +170,14 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
   const int64_t max_keys = std::min(kv.count, g.W > 0 ? g.W : kv.count);  // keys one query sees
   int n_threads = pool ? pool->size() : 1;
   if (T * kv.count * g.NH * g.HS < kMinParallelMacs) n_threads = 1;
-  const size_t per_thread = static_cast<size_t>(max_keys);
+#ifdef FLASHNAS_AVX2
+  const bool lanes = mode == AttentionMode::prefill && g.HS < kMaxLaneHeadSize;
+#else
+  const bool lanes = false;
+#endif
+  // attend_one: S scores; attend_lanes: qt (HS, 8) and s (S + 7 keys, 8).
+  const size_t per_thread =
+      static_cast<size_t>(lanes ? 8 * (g.HS + max_keys + 7) : max_keys);
   if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
     scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));
   }
@@ -89,7 +186,14 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
     float* scores = scratch.scores.data() + per_thread * static_cast<size_t>(r);
     for (int64_t i = r; i < n_tasks; i += n_threads) {
       const int64_t b = i / g.NH, h = i % g.NH;
-      for (int64_t t = b * block; t < std::min(T, (b + 1) * block); ++t) attend_one(g, t, h, scores);
+      const int64_t t1 = std::min(T, (b + 1) * block);
+#ifdef FLASHNAS_AVX2
+      if (lanes) {
+        for (int64_t t = b * block; t < t1; t += 8) attend_lanes(g, t, std::min<int64_t>(8, t1 - t), h, scores);
+        continue;
+      }
+#endif
+      for (int64_t t = b * block; t < t1; ++t) attend_one(g, t, h, scores);
     }
   };
   if (n_threads == 1) {

@@ -28,10 +28,17 @@ struct AttentionScratch {
   std::vector<float> scores;  // (threads, S)
 };
 
+enum class AttentionMode : uint8_t {
+  decode,   // one query per row, the decode kernel
+  prefill,  // rows of a prompt: for small heads 8 queries per register; a row's
+            // value is the same whatever T is (also for T == 1)
+};
+
 // out (T, NH*HS) = softmax(q k^T / sqrt(HS) + causal/window mask) v, per head,
 // for queries at positions pos0 .. pos0+T-1. q (T, NH*HS) is already rotated;
 // kv holds every position these queries may see. `pool` may be null.
 void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos0, int64_t T,
-                       const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool);
+                       const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool,
+                       AttentionMode mode = AttentionMode::prefill);
 
 }  // namespace flashnas

@@ -117,12 +117,12 @@ std::span<const float> InferenceSession::prefill(std::span<const int32_t> tokens
 
 std::span<const float> InferenceSession::decode(int32_t token) {
   check_tokens({&token, 1});
-  forward(&token, 1, HeadRows::last, nullptr, logits_.data());
+  forward(&token, 1, HeadRows::last, nullptr, logits_.data(), /*decoding=*/true);
   return {logits_.data(), sz(config_.vocab_size)};
 }
 
 void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
-                               ForwardObserver* obs, float* logits) {
+                               ForwardObserver* obs, float* logits, bool decoding) {
   const ArchConfig& c = config_;
   const int64_t C = c.d_model, QD = c.q_dim(), KVD = c.kv_dim(), V = c.vocab_size;
   const int64_t pos0 = position_;
@@ -171,7 +171,8 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
         rope_forward(q, rope_, pos0 + r0, R, c.n_heads);
         const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
                                    lc.kind == LayerKind::swa ? lc.window : 0};
-        attention_forward(att, q, kv, pos0 + r0, R, shape, attention_scratch_, pool);
+        attention_forward(att, q, kv, pos0 + r0, R, shape, attention_scratch_, pool,
+                          decoding ? AttentionMode::decode : AttentionMode::prefill);
         matmul_forward(x + r0 * C, att, w.wo, R, QD, C, pool, MatmulMode::accumulate, path);
       }
       if (obs) obs->attention_residual(l, view(x_in_.data(), C), view(x, C));

@@ -68,9 +68,9 @@ class InferenceSession {
  private:
   enum class HeadRows : uint8_t { none, last, all };  // which rows get logits
   // Runs T <= max_batch tokens at position_; writes the logits of `head` rows
-  // to `logits` (rows, V).
+  // to `logits` (rows, V). `decoding`: one generated token (decode kernels).
   void forward(const int32_t* tokens, int64_t T, HeadRows head, ForwardObserver* observer,
-               float* logits);
+               float* logits, bool decoding = false);
   void check_tokens(std::span<const int32_t> tokens) const;
 
   ArchConfig config_;

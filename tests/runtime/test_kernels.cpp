@@ -162,8 +162,10 @@ void naive_attention(float* out, const float* q, const float* k, const float* v,
 TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
   const int64_t NH = 6, KVH = 2;
   ThreadPool pool({2, false});
-  // HS 8 and 16: 8-wide dot rows, output strips over the rows; 6: the scalar
-  // fallback; 40 and 64: the whole output in registers (weighted_row_sum_wide).
+  // Prefill: HS 6, 8 and 16 put 8 queries in the lanes of a register (T 70 and
+  // 40 leave partial groups); 40 and 64 go row by row. Decode mode: row by row,
+  // HS 8 and 16 with 8-wide dot rows and output strips, 6 the scalar fallback,
+  // 40 and 64 the whole output in registers (weighted_row_sum_wide).
   for (int64_t HS : {8, 6, 16, 40, 64}) {
     struct Case { int64_t first, pos0, T, W; };
     for (Case c : {Case{0, 0, 70, 0}, Case{0, 0, 70, 5}, Case{3, 10, 40, 9}, Case{0, 90, 1, 0},
@@ -172,10 +174,13 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
       auto k = random_floats(count * KVH * HS, 10), v = random_floats(count * KVH * HS, 11);
       auto q = random_floats(c.T * NH * HS, 12, 3.0f);
       const KvSpan span{k.data(), v.data(), c.first, count, KVH * HS, HS};  // row-major
-      for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+      for (auto [p, mode] : {std::pair{static_cast<ThreadPool*>(nullptr), AttentionMode::prefill},
+                             std::pair{&pool, AttentionMode::prefill},
+                             std::pair{static_cast<ThreadPool*>(nullptr), AttentionMode::decode}}) {
         std::vector<float> out(q.size()), want(NH * HS);
         AttentionScratch scratch;
-        attention_forward(out.data(), q.data(), span, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p);
+        attention_forward(out.data(), q.data(), span, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p,
+                          mode);
         for (int64_t t = 0; t < c.T; ++t) {
           naive_attention(want.data(), q.data() + t * NH * HS, k.data(), v.data(), c.pos0 + t,
                           c.first, NH, KVH, HS, c.W);
