@@ -1,4 +1,5 @@
-// GEMM (packed AVX2 kernel, Eigen without AVX2) and streaming GEMV kernels, split across threads by output rows.
+// GEMM (packed AVX2 kernel, Eigen without AVX2) and streaming GEMV kernels,
+// split across threads by output rows.
 #include "engine/runtime/matmul.hpp"
 
 #include <Eigen/Core>
