@@ -174,13 +174,8 @@ SubmitResult submit_sweep(pqxx::transaction_base& tx, const SweepRequest& reques
 
 std::vector<Task> claim_tasks(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
                               const std::string& worker_id, const QueueOptions& options, int limit) {
-  auto tasks = by_job(task_claim(tx, kinds, worker_id, options.lease_seconds, limit));
-  for (const auto& t : tasks) {
-    if (!t.job_id) continue;
-    if (job_mark_running(tx, *t.job_id)) event_append(tx, *t.job_id, "job.running", {{"task_id", t.id}});
-    if (t.trial_id) trial_mark_running(tx, *t.trial_id);
-  }
-  return tasks;
+  // One statement does the claim and the job/trial bookkeeping (task_queue.hpp).
+  return task_claim_and_start(tx, kinds, worker_id, options.lease_seconds, limit);
 }
 
 bool complete_task(pqxx::transaction_base& tx, int64_t task_id, const std::string& token, const json& result) {

@@ -48,7 +48,8 @@ struct SubmitResult {
 // (payload {"arch", "arch_hash"}; the job spec holds the rest).
 SubmitResult submit_sweep(pqxx::transaction_base& tx, const SweepRequest& request, const QueueOptions& options);
 
-// Claims tasks and marks their jobs and trials running (event "job.running").
+// Claims tasks and marks their jobs and trials running (event "job.running"), in
+// one statement: safe in a pqxx::nontransaction (one round trip).
 std::vector<Task> claim_tasks(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
                               const std::string& worker_id, const QueueOptions& options, int limit);
 

@@ -34,11 +34,61 @@ const Statement kStatements[] = {
      "  SELECT id AS picked_id FROM tasks"
      "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"
      "  ORDER BY priority DESC, id LIMIT $4"
-     "  FOR UPDATE SKIP LOCKED) "
-     "UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
-     "  lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"
-     "  started_at = now(), updated_at = now() "
-     "FROM picked WHERE id = picked.picked_id RETURNING " TASK_COLUMNS},
+     "  FOR UPDATE SKIP LOCKED), "
+     "claimed AS ("
+     "  UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
+     "    lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"
+     "    started_at = now(), updated_at = now() "
+     "  WHERE id = ANY(ARRAY(SELECT picked_id FROM picked)) RETURNING tasks.*) "
+     "SELECT " TASK_COLUMNS " FROM claimed ORDER BY priority DESC, id"},
+    // task_claim, plus the job service's "work started" bookkeeping in the same
+    // statement, so a worker claims in one round trip without BEGIN/COMMIT: each
+    // claimed task's job becomes running (with a job.running event) if it was
+    // queued, and its trial running (with a new trial seq) if it was pending.
+    // A statement may change a row only once, so each job row is updated once:
+    // its state, the event seq and every trial seq taken for it. Locking the job
+    // rows first (FOR UPDATE returns the latest committed version) tells reliably
+    // whether this claim is the one that starts the job; the lock order stays
+    // tasks, jobs, trials. A trial seq taken for a trial a concurrent claimer
+    // started first is left unused (seqs stay increasing, gaps are allowed).
+    {"task_claim_and_start",
+     "WITH picked AS ("
+     "  SELECT id AS picked_id FROM tasks"
+     "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"
+     "  ORDER BY priority DESC, id LIMIT $4"
+     "  FOR UPDATE SKIP LOCKED), "
+     "claimed AS ("
+     "  UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
+     "    lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"
+     "    started_at = now(), updated_at = now() "
+     "  WHERE id = ANY(ARRAY(SELECT picked_id FROM picked)) RETURNING tasks.*), "
+     "locked_jobs AS ("
+     "  SELECT id AS job_id, state AS old_state FROM jobs"
+     "  WHERE id = ANY(ARRAY(SELECT job_id FROM claimed)) ORDER BY id FOR UPDATE), "
+     "starting AS ("
+     "  SELECT id AS trial_id, job_id, row_number() OVER (PARTITION BY job_id ORDER BY id) AS n,"
+     "         count(*) OVER (PARTITION BY job_id) AS k"
+     "  FROM trials WHERE state = 'pending' AND id = ANY(ARRAY(SELECT trial_id FROM claimed))), "
+     "job_marks AS ("
+     "  UPDATE jobs j SET"
+     "    state = CASE WHEN l.old_state = 'queued' THEN 'running'::job_state ELSE j.state END,"
+     "    started_at = CASE WHEN l.old_state = 'queued' THEN now() ELSE j.started_at END,"
+     "    updated_at = CASE WHEN l.old_state = 'queued' THEN now() ELSE j.updated_at END,"
+     "    last_event_seq = j.last_event_seq + CASE WHEN l.old_state = 'queued' THEN 1 ELSE 0 END,"
+     "    last_trial_seq = j.last_trial_seq + coalesce((SELECT max(k) FROM starting s WHERE s.job_id = j.id), 0) "
+     "  FROM locked_jobs l WHERE j.id = l.job_id"
+     "    AND (l.old_state = 'queued' OR EXISTS (SELECT 1 FROM starting s WHERE s.job_id = j.id))"
+     "  RETURNING j.id AS job_id, l.old_state = 'queued' AS started, j.last_event_seq, j.last_trial_seq), "
+     "job_events_added AS ("
+     "  INSERT INTO job_events (job_id, seq, kind, payload)"
+     "  SELECT m.job_id, m.last_event_seq, 'job.running',"
+     "         jsonb_build_object('task_id', (SELECT min(c.id) FROM claimed c WHERE c.job_id = m.job_id))"
+     "  FROM job_marks m WHERE m.started), "
+     "trial_marks AS ("
+     "  UPDATE trials t SET state = 'running', seq = m.last_trial_seq - s.k + s.n, updated_at = now()"
+     "  FROM starting s JOIN job_marks m ON m.job_id = s.job_id"
+     "  WHERE t.id = s.trial_id AND t.state = 'pending') "
+     "SELECT " TASK_COLUMNS " FROM claimed ORDER BY priority DESC, id"},
     {"task_heartbeat",
      "UPDATE tasks SET lease_expires_at = now() + make_interval(secs => $3), updated_at = now() "
      "WHERE id = $1 AND lease_token = $2::uuid AND state = 'running' RETURNING id"},
@@ -74,7 +124,7 @@ const Statement kStatements[] = {
      "  last_error = format('lease expired on worker %s (attempt %s of %s)',"
      "                      coalesce(worker_id, '?'), attempts, max_attempts),"
      "  lease_token = NULL, lease_expires_at = NULL, updated_at = now() "
-     "FROM expired WHERE id = expired.expired_id RETURNING " TASK_COLUMNS},
+     "WHERE id = ANY(ARRAY(SELECT expired_id FROM expired)) RETURNING " TASK_COLUMNS},
     {"task_cancel_for_job",
      "UPDATE tasks SET state = 'cancelled', lease_token = NULL, lease_expires_at = NULL,"
      "  finished_at = now(), updated_at = now() "
@@ -168,6 +218,15 @@ std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::
   check_lease_seconds(lease_seconds);
   if (kinds.empty() || limit < 1) return {};
   return read_tasks(tx.exec_prepared("task_claim", row::text_array(kinds), worker_id, lease_seconds, limit));
+}
+
+std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
+                                       const std::string& worker_id, double lease_seconds, int limit) {
+  for (const auto& k : kinds) check_task_kind(k, "kinds");
+  check_lease_seconds(lease_seconds);
+  if (kinds.empty() || limit < 1) return {};
+  return read_tasks(
+      tx.exec_prepared("task_claim_and_start", row::text_array(kinds), worker_id, lease_seconds, limit));
 }
 
 bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,

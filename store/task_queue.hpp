@@ -45,9 +45,17 @@ int64_t task_enqueue(pqxx::transaction_base& tx, const NewTask& task);
 
 // Claims up to `limit` available tasks of `kinds` (priority, then age), skipping
 // rows other claimers hold. Each claimed task gets a new lease token, its attempt
-// counted, state running. May return fewer (or none).
+// counted, state running. May return fewer (or none); in claim order.
 std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
                              const std::string& worker_id, double lease_seconds, int limit);
+
+// task_claim, and in the same statement each claimed task's job marked running
+// (event "job.running") if queued and its trial running if pending: one atomic
+// statement, so it needs no surrounding transaction (a nontransaction claims in
+// one round trip). Tasks come back in claim order (priority, then age), like
+// task_claim. Used by claim_tasks().
+std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
+                                       const std::string& worker_id, double lease_seconds, int limit);
 
 // Extends the lease. False when the token no longer holds (rescued, cancelled, finished).
 bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,

@@ -116,9 +116,9 @@ void WorkerPool::run_thread(int index) {
       }
       std::vector<store::Task> tasks;
       {
-        pqxx::work tx(*conn);
+        // claim_tasks is one atomic statement: autocommit saves BEGIN and COMMIT.
+        pqxx::nontransaction tx(*conn);
         tasks = store::claim_tasks(tx, options_.roles, name, options_.queue, 1);
-        tx.commit();
       }
       retry_delay = std::chrono::milliseconds(250);
       if (tasks.empty()) {
@@ -181,9 +181,14 @@ void WorkerPool::run_task(pqxx::connection& conn, const store::Task& task) {
   bool landed = false;
   if (result) {
     try {
-      pqxx::work tx(conn);
-      landed = store::complete_task(tx, task.id, token, *result);
-      tx.commit();
+      if (task.job_id || task.trial_id) {
+        pqxx::work tx(conn);  // the result, its trial and job settle together
+        landed = store::complete_task(tx, task.id, token, *result);
+        tx.commit();
+      } else {
+        pqxx::nontransaction tx(conn);  // a task of no job changes one row: one statement
+        landed = store::complete_task(tx, task.id, token, *result);
+      }
     } catch (const InvalidInput& e) {
       // The handler returned a result its kind must not report: a bug, not bad luck.
       error = std::string("invalid result: ") + (e.field().empty() ? "" : e.field() + ": ") + e.what();

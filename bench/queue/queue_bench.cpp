@@ -1,6 +1,6 @@
 // bench_queue: empty tasks claimed and completed per second with 1, 2 and 4
 // workers through the store (claim_tasks + complete_task, each its own
-// transaction, exactly what flashnas-worker does per task), next to pgbench
+// statement in autocommit, exactly what flashnas-worker does per job-less task), next to pgbench
 // running the same two statements from C as the ceiling. Prints JSON.
 // Needs a running cluster (scripts/pg-start); works in a scratch database.
 #include <nlohmann/json.hpp>
@@ -19,6 +19,7 @@
 
 #include "cli/flags.hpp"
 #include "engine/util/error.hpp"
+#include "store/statements.hpp"
 #include "store/store.hpp"
 
 namespace {
@@ -26,11 +27,40 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// The claim and complete statements of store/task_queue.cpp for one empty task.
-constexpr const char* kPgbenchScript = R"SQL(WITH picked AS (SELECT id AS picked_id FROM tasks WHERE state = 'available' AND run_after <= now() AND kind = ANY('{evaluate}'::task_kind[]) ORDER BY priority DESC, id LIMIT 1 FOR UPDATE SKIP LOCKED) UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(), lease_expires_at = now() + make_interval(secs => 60), worker_id = 'pgbench', started_at = now(), updated_at = now() FROM picked WHERE id = picked.picked_id RETURNING id AS task_id, lease_token AS token
-\gset
-UPDATE tasks SET state = 'succeeded', result = '{}'::jsonb, lease_token = NULL, lease_expires_at = NULL, finished_at = now(), updated_at = now() WHERE id = :task_id AND lease_token = :token AND state = 'running' RETURNING id;
-)SQL";
+// The store's own claim and complete statements (store/task_queue.cpp, taken from
+// the store at run time so the ceiling runs exactly the same SQL), as a pgbench
+// script for one empty task: the claim's parameters become literals, its final
+// select returns just the id and token (\gset stores them), and the complete
+// statement takes them as :task_id and :token (bound parameters under -M prepared).
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+std::string store_sql(const char* name) {
+  for (const auto& s : flashnas::store::task_statements()) {
+    if (std::string(s.name) == name) return s.sql;
+  }
+  throw flashnas::Error(std::string("the store has no statement ") + name);
+}
+
+std::string pgbench_script() {
+  std::string claim = store_sql("task_claim_and_start");
+  const size_t tail = claim.rfind("SELECT id, kind::text");
+  if (tail == std::string::npos) throw flashnas::Error("unexpected shape of task_claim_and_start");
+  claim = claim.substr(0, tail) + "SELECT id AS task_id, lease_token AS token FROM claimed";
+  claim = replace_all(claim, "$1", "'{evaluate}'");
+  claim = replace_all(claim, "$2", "'pgbench'");
+  claim = replace_all(claim, "$3", "60");
+  claim = replace_all(claim, "$4", "1");
+  std::string complete = store_sql("task_complete");
+  complete = replace_all(complete, "$1", ":task_id");
+  complete = replace_all(complete, "$2", ":token");
+  complete = replace_all(complete, "$3", "'{}'");
+  return claim + "\n\\gset\n" + complete + ";\n";
+}
 
 std::string url_with_database(const std::string& url, const std::string& dbname) {
   static const std::regex uri(R"(^(postgres(?:ql)?://[^/?]*)(/[^?]*)?(\?.*)?$)");
@@ -67,16 +97,16 @@ double run_store(const std::string& url, int workers, int64_t n) {
       const std::string id = "bench/" + std::to_string(w);
       try {
         for (;;) {
+          // As flashnas-worker (workers/worker_pool.cpp): the claim is one atomic
+          // statement in autocommit; a job-less task completes in autocommit too.
           std::vector<flashnas::store::Task> tasks;
           {
-            pqxx::work tx(conn);
+            pqxx::nontransaction tx(conn);
             tasks = flashnas::store::claim_tasks(tx, {"evaluate"}, id, options, 1);
-            tx.commit();
           }
           if (tasks.empty()) return;
-          pqxx::work tx(conn);
+          pqxx::nontransaction tx(conn);
           if (flashnas::store::complete_task(tx, tasks[0].id, *tasks[0].lease_token, json::object())) ++done;
-          tx.commit();
         }
       } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_queue: worker %d: %s\n", w, e.what());
@@ -93,7 +123,7 @@ double run_store(const std::string& url, int workers, int64_t n) {
 double run_pgbench(const std::string& pgbench, const std::string& url, int clients, int64_t n) {
   seed(url, n);
   const std::string script = "/tmp/flashnas_bench_queue_" + std::to_string(::getpid()) + ".sql";
-  std::ofstream(script) << kPgbenchScript;
+  std::ofstream(script) << pgbench_script();
   // -n: no vacuum of pgbench's own tables; -M prepared like our named statements;
   // -t: every client runs its share, so each transaction finds an available task.
   const std::string cmd = pgbench + " -n -M prepared -c " + std::to_string(clients) + " -j " +
