@@ -42,9 +42,6 @@ const Statement kStatements[] = {
      " WHERE j.project_id = $1 AND ($2::job_state IS NULL OR j.state = $2::job_state)"
      " AND ($3::job_kind IS NULL OR j.kind = $3::job_kind) AND ($4::bigint IS NULL OR j.id < $4)"
      " ORDER BY j.id DESC LIMIT $5"},
-    {"job_mark_running",
-     "UPDATE jobs SET state = 'running', started_at = now(), updated_at = now() "
-     "WHERE id = $1 AND state = 'queued' RETURNING id"},
     {"job_finish",
      "UPDATE jobs SET state = $2::job_state, error = $3, finished_at = now(), updated_at = now(),"
      " started_at = coalesce(started_at, CASE WHEN $2::job_state = 'succeeded' THEN now() END) "
@@ -137,10 +134,6 @@ std::vector<Job> job_list(pqxx::transaction_base& tx, const JobFilter& filter) {
     out.push_back(read_job(r));
   }
   return out;
-}
-
-bool job_mark_running(pqxx::transaction_base& tx, int64_t job_id) {
-  return !tx.exec_prepared("job_mark_running", job_id).empty();
 }
 
 bool job_finish(pqxx::transaction_base& tx, int64_t job_id, const std::string& state,

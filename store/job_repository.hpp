@@ -45,8 +45,6 @@ struct JobFilter {
 // Newest first. Throws InvalidInput for an unknown state or kind, or a limit outside [1, 1000].
 std::vector<Job> job_list(pqxx::transaction_base& tx, const JobFilter& filter);
 
-// queued -> running (sets started_at). False when the job was not queued.
-bool job_mark_running(pqxx::transaction_base& tx, int64_t job_id);
 // Any non-terminal state -> `state` (succeeded, failed or cancelled). False when
 // the job had already finished. `error` is required for failed.
 bool job_finish(pqxx::transaction_base& tx, int64_t job_id, const std::string& state,

@@ -32,10 +32,6 @@ const Statement kStatements[] = {
      " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $2 AND jobs.project_id = $1)"
      " ORDER BY seq LIMIT $4"},
     {"trial_list_all", "SELECT " TRIAL_COLUMNS " FROM trials WHERE job_id = $1 ORDER BY ordinal"},
-    {"trial_mark_running",
-     NEXT_SEQ_OF_TRIAL
-     "UPDATE trials SET state = 'running', seq = s.next_seq, updated_at = now() FROM s "
-     "WHERE id = $1 AND state = 'pending' RETURNING id"},
     {"trial_set_metrics",
      NEXT_SEQ_OF_TRIAL
      "UPDATE trials SET eval_nll = coalesce($2, eval_nll), params = coalesce($3, params),"
@@ -120,10 +116,6 @@ std::vector<Trial> trial_list(pqxx::transaction_base& tx, int64_t project_id, in
 
 std::vector<Trial> trial_list_all(pqxx::transaction_base& tx, int64_t job_id) {
   return read_trials(tx.exec_prepared("trial_list_all", job_id));
-}
-
-bool trial_mark_running(pqxx::transaction_base& tx, int64_t trial_id) {
-  return !tx.exec_prepared("trial_mark_running", trial_id).empty();
 }
 
 bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const TrialMetrics& m) {

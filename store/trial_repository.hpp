@@ -27,8 +27,6 @@ std::vector<Trial> trial_list(pqxx::transaction_base& tx, int64_t project_id, in
 // Every trial of a job in ordinal order (for workers and job logic).
 std::vector<Trial> trial_list_all(pqxx::transaction_base& tx, int64_t job_id);
 
-// pending -> running. False when it was not pending.
-bool trial_mark_running(pqxx::transaction_base& tx, int64_t trial_id);
 // Merges the metrics given (absent ones are kept). False when the trial is finished.
 bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const TrialMetrics& metrics);
 // A non-terminal trial -> succeeded | failed | cancelled. False when already finished.
