@@ -80,7 +80,7 @@ TEST_F(SweepE2E, SweepCompletesAndMatchesTheCommandLine) {
   const auto created = post_json("/v1/jobs", key, body);
   ASSERT_EQ(created.status, 201) << created.body;
   const int64_t job_id = created.json().at("id");
-  const auto job = wait_for_job(key, job_id, 900s);
+  const auto job = wait_for_job(key, job_id, 300s);
   ASSERT_EQ(job.at("state"), "succeeded") << job.dump();
   EXPECT_EQ(job.at("progress").at("succeeded"), 6);
 
@@ -152,7 +152,7 @@ TEST_F(SweepE2E, ASigkilledWorkerLosesNothing) {
   ASSERT_TRUE(killed) << "w0 never held a task";
   const int64_t orphaned = scalar("SELECT count(*) FROM tasks WHERE state = 'running' AND worker_id LIKE 'w0/%'");
   EXPECT_GE(orphaned, 1);
-  const auto job = wait_for_job(key, job_id, 900s);
+  const auto job = wait_for_job(key, job_id, 300s);
   ASSERT_EQ(job.at("state"), "succeeded") << job.dump();
   EXPECT_EQ(job.at("progress").at("succeeded"), 6);
   // Exactly one result per trial and task kind; the orphaned task ran again.
