@@ -105,18 +105,39 @@ int64_t RequestContext::query_integer(const std::string& name, int64_t fallback,
   return v;
 }
 
+namespace {
+// How much of a refused body is still read (and discarded) before answering.
+constexpr uint64_t kDrainBytes = 16 << 20;
+}  // namespace
+
+void RequestContext::discard_unread_body() {
+  if (body_ || !reader_ || reader_used_) return;
+  reader_used_ = true;
+  if (req_.has_header("Content-Length") &&
+      req_.get_header_value<uint64_t>("Content-Length") > static_cast<uint64_t>(body_limit_) + kDrainBytes) {
+    res_.set_header("Connection", "close");
+    return;
+  }
+  uint64_t discarded = 0;
+  const bool ok = (*reader_)([&](const char*, size_t n) {
+    discarded += n;
+    return discarded <= static_cast<uint64_t>(body_limit_) + kDrainBytes;
+  });
+  if (!ok) res_.set_header("Connection", "close");
+}
+
 const std::string& RequestContext::body() {
   if (body_) return *body_;
   if (!reader_) {
     body_ = req_.body;
     return *body_;
   }
+  if (reader_used_) throw bad_request("the request body could not be read completely");
   // A body over the limit is refused with 413, but a moderately oversized one is
   // still read (and discarded) first: closing a socket that has unread data makes
   // the kernel send a reset, which can destroy the 413 before the client reads it
   // (cpp-httplib's client, for one, writes the whole body before reading). Past
   // kDrainBytes the connection is closed instead of paying for the transfer.
-  constexpr uint64_t kDrainBytes = 16 << 20;
   if (req_.has_header("Content-Length")) {
     const auto declared = req_.get_header_value<uint64_t>("Content-Length");
     if (declared > static_cast<uint64_t>(body_limit_) + kDrainBytes) {
@@ -124,6 +145,7 @@ const std::string& RequestContext::body() {
       throw payload_too_large(body_limit_);
     }
   }
+  reader_used_ = true;
   std::string data;
   bool too_large = false;
   uint64_t discarded = 0;
@@ -225,6 +247,7 @@ void Router::handle(const Registered& route, const RouteHandler& handler,
     res.status = 500;
     res.set_content(internal_error_json(ctx.request_id()).dump(), kProblemType);
   }
+  ctx.discard_unread_body();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   metrics_.observe(req.method, route.spec.pattern, res.status, seconds);

@@ -68,6 +68,11 @@ class RequestContext {
 
   void send_json(int status, const nlohmann::json& body);
 
+  // Reads and drops a body the handler never read (a request refused before its
+  // upload was looked at), so the client sees the answer instead of a reset
+  // (see body()). A body too large to drain closes the connection instead.
+  void discard_unread_body();
+
  private:
   const httplib::Request& req_;
   httplib::Response& res_;
@@ -75,6 +80,7 @@ class RequestContext {
   const httplib::ContentReader* reader_;
   int64_t body_limit_;
   std::optional<std::string> body_;
+  bool reader_used_ = false;  // the body stream can be read once, even when body() throws
   std::optional<Principal> principal_;
 };
 
