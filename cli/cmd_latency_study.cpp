@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
+#include "cli/latency_flags.hpp"
 #include "engine/latency/json_file.hpp"
 #include "engine/latency/study.hpp"
 #include "engine/util/error.hpp"
@@ -18,13 +19,10 @@
 
 namespace flashnas::cli {
 
-// Defined in cmd_bench_latency.cpp: the measurement flags both latency commands share.
-latency::LatencyOptions latency_options_from_flags(const Flags& flags);
-
 namespace {
 
 std::vector<FlagSpec> latency_study_flags() {
-  return {
+  std::vector<FlagSpec> spec = {
       {"space", true, "SPACE.json: the search space (engine/search/arch_space_options.hpp)"},
       {"shape", true, "SHAPE.json: {n_heads, n_kv_heads, head_dim, vocab_size}"},
       {"samples", true, "N: training measurements (default 200)"},
@@ -33,22 +31,16 @@ std::vector<FlagSpec> latency_study_flags() {
       {"batch", true, "points per adaptive round (default 10)"},
       {"pool", true, "random candidates scored per adaptive round (default 2000)"},
       {"seed", true, "seed of the design, pool and held-out draws (default 0)"},
-      {"prompt-len", true, "P (default 256)"},
-      {"decode-tokens", true, "K (default 16)"},
-      {"threads", true, "threads (default 1)"},
-      {"repeats", true, "R: timed runs per round (default 5)"},
-      {"warmup", true, "W: untimed runs first (default 1)"},
-      {"weights", true, "f32 | q8_0 (default f32)"},
-      {"cv-threshold", true, "re-measure while the coefficient of variation is above (default 0.05)"},
-      {"max-extra-rounds", true, "re-measure at most this many extra rounds (default 2)"},
-      {"no-pin", false, "do not pin threads to CPUs"},
-      {"clock", true, "wall | thread_cpu (CPU time of the one thread; for shared machines)"},
+  };
+  for (FlagSpec& f : latency_measurement_flags()) spec.push_back(std::move(f));
+  spec.insert(spec.end(), {
       {"statistic", true, "median | min of the repeats as the measured latency (default median)"},
       {"measurements", true, "JSONL log of measurements: appended to, and reused on a re-run"},
       {"out", true, "MODEL.json: the latency model with its accuracy report"},
       {"json", false, "print the accuracy report as JSON"},
       {"help", false, "show this help"},
-  };
+  });
+  return spec;
 }
 
 // The identity of one measurement: architecture, shape, what was timed and

@@ -9,6 +9,7 @@
 #include "engine/model/rope_permute.hpp"
 #include "engine/model/tensor_names.hpp"
 #include "engine/model/tokenizer.hpp"
+#include "engine/util/atomic_file.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas {
@@ -197,43 +198,33 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
   head.pod(static_cast<uint64_t>(plan.size()));
   head.pod(static_cast<uint64_t>(meta.count()));
 
-  const std::string tmp = path + ".tmp";
-  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(fmt::format("cannot write {}", tmp));
-  out << head.bytes() << meta.bytes() << infos.bytes();
-  const int64_t header_size =
-      static_cast<int64_t>(head.bytes().size() + meta.bytes().size() + infos.bytes().size());
-  const std::string zeros(static_cast<size_t>(kGgufDefaultAlignment), '\0');
-  out.write(zeros.data(), align_up(header_size) - header_size);
+  write_file_atomically(path, [&](std::ostream& out) {
+    out << head.bytes() << meta.bytes() << infos.bytes();
+    const int64_t header_size =
+        static_cast<int64_t>(head.bytes().size() + meta.bytes().size() + infos.bytes().size());
+    const std::string zeros(static_cast<size_t>(kGgufDefaultAlignment), '\0');
+    out.write(zeros.data(), align_up(header_size) - header_size);
 
-  std::vector<float> permuted;
-  std::vector<uint8_t> encoded;
-  int64_t written = 0;
-  for (const PlannedTensor& t : plan) {
-    out.write(zeros.data(), t.offset - written);
-    const float* src = t.view.data;
-    const bool rotary = t.view.id == TensorId::wq || t.view.id == TensorId::wk;
-    if (rotary && c.rope_layout != RopeLayout::interleaved) {
-      permuted.resize(static_cast<size_t>(t.view.numel()));
-      const int64_t heads = t.view.id == TensorId::wq ? c.n_heads : c.n_kv_heads;
-      permute_rope_rows(permuted.data(), src, heads, c.head_dim, t.view.cols, c.rope_layout,
-                        RopeLayout::interleaved);
-      src = permuted.data();
+    std::vector<float> permuted;
+    std::vector<uint8_t> encoded;
+    int64_t written = 0;
+    for (const PlannedTensor& t : plan) {
+      out.write(zeros.data(), t.offset - written);
+      const float* src = t.view.data;
+      const bool rotary = t.view.id == TensorId::wq || t.view.id == TensorId::wk;
+      if (rotary && c.rope_layout != RopeLayout::interleaved) {
+        permuted.resize(static_cast<size_t>(t.view.numel()));
+        const int64_t heads = t.view.id == TensorId::wq ? c.n_heads : c.n_kv_heads;
+        permute_rope_rows(permuted.data(), src, heads, c.head_dim, t.view.cols, c.rope_layout,
+                          RopeLayout::interleaved);
+        src = permuted.data();
+      }
+      encoded.resize(static_cast<size_t>(t.n_bytes));
+      encode_tensor(encoded, t.type, {src, static_cast<size_t>(t.view.numel())});
+      out.write(reinterpret_cast<const char*>(encoded.data()), t.n_bytes);
+      written = t.offset + t.n_bytes;
     }
-    encoded.resize(static_cast<size_t>(t.n_bytes));
-    encode_tensor(encoded, t.type, {src, static_cast<size_t>(t.view.numel())});
-    out.write(reinterpret_cast<const char*>(encoded.data()), t.n_bytes);
-    written = t.offset + t.n_bytes;
-  }
-  out.close();
-  if (!out) {
-    std::remove(tmp.c_str());
-    throw Error(fmt::format("error writing {}", tmp));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(fmt::format("cannot rename {} to {}", tmp, path));
-  }
+  });
 }
 
 }  // namespace flashnas

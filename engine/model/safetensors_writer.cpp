@@ -12,6 +12,7 @@
 #include "engine/model/rope_permute.hpp"
 #include "engine/model/tensor_names.hpp"
 #include "engine/model/tokenizer.hpp"
+#include "engine/util/atomic_file.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas {
@@ -34,25 +35,6 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// Writes `path` + ".tmp" with `fill`, then renames it into place.
-void write_atomically(const std::string& path, const std::function<void(std::ofstream&)>& fill) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("cannot write {}", tmp));
-    fill(out);
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw Error(fmt::format("error writing {}", tmp));
-    }
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw Error(fmt::format("cannot rename {} to {}", tmp, path));
-  }
-}
-
 }  // namespace
 
 void write_safetensors(const std::string& path, const std::vector<SafetensorsEntry>& tensors,
@@ -69,7 +51,7 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsEnt
   }
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
-  write_atomically(path, [&](std::ofstream& out) {
+  write_file_atomically(path, [&](std::ostream& out) {
     const uint64_t len = text.size();
     out.write(reinterpret_cast<const char*>(&len), 8);
     out << text;
@@ -112,7 +94,7 @@ void save_hf_model(const Model& model, const std::string& dir, const HfWriteOpti
   config["torch_dtype"] = options.dtype == TensorType::f32    ? "float32"
                           : options.dtype == TensorType::f16  ? "float16"
                                                               : "bfloat16";
-  write_atomically(base + "config.json", [&](std::ofstream& out) { out << config.dump(2) << '\n'; });
+  write_file_atomically(base + "config.json", [&](std::ostream& out) { out << config.dump(2) << '\n'; });
   if (model.tokenizer) {
     model.tokenizer->save_llama2c(base + "tokenizer.bin");
   } else {

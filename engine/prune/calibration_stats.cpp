@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "engine/util/atomic_file.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas {
@@ -155,21 +156,10 @@ void save_calibration_stats(const CalibrationStats& stats, const std::string& pa
   namespace fs = std::filesystem;
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  // A random temporary name: concurrent workers computing the same stats each
-  // rename a complete file into place; the last one wins, and they are equal.
-  const fs::path tmp = target.string() + fmt::format(".tmp{:08x}", std::random_device{}());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(fmt::format("cannot write calibration stats to {}", tmp.string()), "cache_dir");
-    out << calibration_stats_to_json(stats).dump() << "\n";
-    if (!out) throw Error(fmt::format("write failed for {}", tmp.string()), "cache_dir");
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(fmt::format("cannot move calibration stats into {}", path), "cache_dir");
-  }
+  // Concurrent workers computing the same stats each rename a complete file
+  // into place; the last one wins, and they are equal.
+  write_file_atomically(
+      path, [&](std::ostream& out) { out << calibration_stats_to_json(stats).dump() << "\n"; }, "cache_dir");
 }
 
 CalibrationStats load_calibration_stats(const std::string& path) {

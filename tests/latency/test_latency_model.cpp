@@ -13,6 +13,7 @@
 #include "engine/model/arch_cost.hpp"
 #include "engine/search/arch_space.hpp"
 #include "engine/util/error.hpp"
+#include "tests/latency/latency_fixtures.hpp"
 
 using namespace flashnas;
 using namespace flashnas::latency;
@@ -21,16 +22,6 @@ namespace {
 
 constexpr int64_t kPrompt = 64;
 
-search::ArchSpace small_space() {
-  search::ArchSpaceOptions o;
-  o.n_layers = {2, 8, 1};
-  o.d_model = {64, 256, 32};
-  o.d_ffn = {128, 1024, 64};
-  o.sliding_windows = {16};
-  return search::ArchSpace(o);
-}
-
-const ModelShape kShape{4, 2, 16, 1000, false};
 
 // A machine-like law: compute at a rate that improves with width, a per-layer
 // overhead, and a memory-bound decode.
@@ -48,11 +39,11 @@ struct Data {
 };
 
 Data make_data(int64_t n, uint64_t seed) {
-  const search::ArchSpace space = small_space();
+  const search::ArchSpace space = test::small_latency_space();
   std::mt19937_64 rng(seed);
   Data d{Eigen::MatrixXd(n, kLatencyFeatureCount), Eigen::VectorXd(n), Eigen::VectorXd(n)};
   for (int64_t i = 0; i < n; ++i) {
-    const ArchConfig c = shape_to_config(kShape, space.sample_arch(rng));
+    const ArchConfig c = shape_to_config(test::kSmallLatencyShape, space.sample_arch(rng));
     d.x.row(i) = latency_features(c, kPrompt).transpose();
     d.ttft(i) = law_ttft(c);
     d.decode(i) = law_decode(c);
@@ -106,7 +97,7 @@ TEST(LatencyModel, SinglePredictionMatchesBatch) {
   const Data train = make_data(30, 5);
   const LatencyModel model = LatencyModel::fit(train.x, train.ttft, train.decode, quick_options());
   std::mt19937_64 rng(9);
-  const ArchConfig c = shape_to_config(kShape, small_space().sample_arch(rng));
+  const ArchConfig c = shape_to_config(test::kSmallLatencyShape, test::small_latency_space().sample_arch(rng));
   const LatencyPrediction one = model.predict(c, kPrompt);
   const LatencyPredictions batch = model.predict(latency_features(c, kPrompt).transpose());
   EXPECT_EQ(one.ttft_ms, batch.ttft_ms(0));

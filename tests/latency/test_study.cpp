@@ -11,22 +11,13 @@
 #include "engine/latency/study.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/util/error.hpp"
+#include "tests/latency/latency_fixtures.hpp"
 
 using namespace flashnas;
 using namespace flashnas::latency;
 
 namespace {
 
-search::ArchSpace small_space() {
-  search::ArchSpaceOptions o;
-  o.n_layers = {2, 8, 1};
-  o.d_model = {64, 256, 32};
-  o.d_ffn = {128, 1024, 64};
-  o.sliding_windows = {16};
-  return search::ArchSpace(o);
-}
-
-const ModelShape kShape{4, 2, 16, 1000, false};
 
 // Deterministic "device": analytic law with a small architecture-dependent wobble.
 MeasuredLatency fake_device(const ArchConfig& c) {
@@ -53,10 +44,10 @@ LatencyStudyOptions quick_options() {
 }  // namespace
 
 TEST(LatencyStudy, RunsDesignAdaptiveRoundsAndHoldout) {
-  const search::ArchSpace space = small_space();
+  const search::ArchSpace space = test::small_latency_space();
   std::vector<std::string> order;  // phases in measurement order
   const LatencyStudyResult r = run_latency_study(
-      space, kShape, quick_options(), fake_device,
+      space, test::kSmallLatencyShape, quick_options(), fake_device,
       [&](const StudyPoint& p, int64_t done, int64_t total) {
         EXPECT_EQ(total, 40);
         EXPECT_EQ(done, static_cast<int64_t>(order.size()) + 1);
@@ -100,13 +91,13 @@ TEST(LatencyStudy, RunsDesignAdaptiveRoundsAndHoldout) {
 }
 
 TEST(LatencyStudy, SameSeedSameDesign) {
-  const search::ArchSpace space = small_space();
+  const search::ArchSpace space = test::small_latency_space();
   LatencyStudyOptions o = quick_options();
   o.samples = 12;
   o.holdout = 4;
   o.batch = 3;
-  const LatencyStudyResult a = run_latency_study(space, kShape, o, fake_device);
-  const LatencyStudyResult b = run_latency_study(space, kShape, o, fake_device);
+  const LatencyStudyResult a = run_latency_study(space, test::kSmallLatencyShape, o, fake_device);
+  const LatencyStudyResult b = run_latency_study(space, test::kSmallLatencyShape, o, fake_device);
   for (size_t i = 0; i < a.train.size(); ++i) EXPECT_EQ(a.train[i].arch, b.train[i].arch);
   for (size_t i = 0; i < a.holdout.size(); ++i) EXPECT_EQ(a.holdout[i].arch, b.holdout[i].arch);
 }
@@ -144,5 +135,5 @@ TEST(LatencyStudy, RefusesASpaceTooSmall) {
   LatencyStudyOptions o = quick_options();
   o.samples = 4;
   o.holdout = 2;
-  EXPECT_THROW(run_latency_study(space, kShape, o, fake_device), InvalidInput);
+  EXPECT_THROW(run_latency_study(space, test::kSmallLatencyShape, o, fake_device), InvalidInput);
 }

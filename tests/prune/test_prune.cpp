@@ -13,6 +13,8 @@
 #include "engine/runtime/synthetic_model.hpp"
 #include "engine/util/error.hpp"
 
+#include "tests/prune/prune_fixtures.hpp"
+
 namespace flashnas {
 namespace {
 
@@ -29,15 +31,7 @@ std::vector<int32_t> some_tokens(int64_t n, int64_t vocab) {
   return t;
 }
 
-std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens) {
-  RuntimeContext context;
-  const int64_t T = static_cast<int64_t>(tokens.size());
-  InferenceSession session(m, context, SessionOptions{T, T});
-  PrefillOptions opt;
-  opt.all_logits = true;
-  auto logits = session.prefill(tokens, opt);
-  return {logits.begin(), logits.end()};
-}
+using test::all_logits;
 
 CalibrationStats calibrate(const Model& m, int64_t n_tokens = 96) {
   CalibrationOptions opt;

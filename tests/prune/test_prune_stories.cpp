@@ -16,6 +16,7 @@
 #include "engine/prune/prune_to_arch.hpp"
 #include "engine/runtime/evaluate.hpp"
 #include "engine/runtime/inference_session.hpp"
+#include "tests/prune/prune_fixtures.hpp"
 #include "tests/support/test_data.hpp"
 
 namespace flashnas {
@@ -47,15 +48,7 @@ const Stories& stories() {
   return s;
 }
 
-std::vector<float> all_logits(const Model& m, const std::vector<int32_t>& tokens) {
-  RuntimeContext context;
-  const int64_t T = static_cast<int64_t>(tokens.size());
-  InferenceSession session(m, context, SessionOptions{T, T});
-  PrefillOptions opt;
-  opt.all_logits = true;
-  auto logits = session.prefill(tokens, opt);
-  return {logits.begin(), logits.end()};
-}
+using test::all_logits;
 
 // On the trained backbone every layer earns its keep, so a layer made an
 // identity (zero attention and FFN output projections) costs nothing to remove
