@@ -39,12 +39,16 @@ const char* kArchitectures[] = {
 std::string describe(const flashnas::CandidateArch& a) {
   std::string kinds, widths;
   for (size_t i = 0; i < a.layer_types.size(); ++i) {
-    kinds += (i ? "," : "") + std::string(flashnas::layer_kind_name(a.layer_types[i]));
+    if (i) kinds += ',';
+    kinds += flashnas::layer_kind_name(a.layer_types[i]);
     if (a.layer_types[i] == flashnas::LayerKind::swa) kinds += ":" + std::to_string(a.sliding_window);
   }
   bool uniform = true;
   for (int64_t w : a.d_ffn) uniform = uniform && w == a.d_ffn[0];
-  for (size_t i = 0; i < a.d_ffn.size(); ++i) widths += (i ? "/" : "") + std::to_string(a.d_ffn[i]);
+  for (size_t i = 0; i < a.d_ffn.size(); ++i) {
+    if (i) widths += '/';
+    widths += std::to_string(a.d_ffn[i]);
+  }
   return fmt::format("L{} C{} FF{} [{}]", a.n_layers, a.d_model,
                      uniform ? std::to_string(a.d_ffn[0]) : widths, kinds);
 }

@@ -148,7 +148,9 @@ TEST(Calibration, LayerEliminationMatchesZeroedLayerReference) {
       std::vector<int64_t> r = removed;
       r.push_back(l);
       const double nll = nll_without(r);
-      if (round == 0) EXPECT_NEAR(s.layer_removal_nll[static_cast<size_t>(l)], nll - full, 1e-4) << l;
+      if (round == 0) {
+        EXPECT_NEAR(s.layer_removal_nll[static_cast<size_t>(l)], nll - full, 1e-4) << l;
+      }
       if (best < 0 || nll < best_nll) {
         best = l;
         best_nll = nll;
