@@ -3,6 +3,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -35,6 +36,20 @@ std::vector<int> allowed_cpus() {
   return cpus;
 }
 
+// CPUs for the pool: the caller's first (thread 0 runs on the caller), then the
+// workers'. New threads inherit the caller's affinity, so a caller that pinned
+// itself to one CPU (as latency measurement does) would put every worker on that
+// same CPU, spinning against it: then the other online CPUs are used instead.
+std::vector<int> pool_cpus() {
+  std::vector<int> cpus = allowed_cpus();
+  if (cpus.size() != 1) return cpus;
+  const long online = sysconf(_SC_NPROCESSORS_ONLN);
+  for (int c = 0; c < online && c < CPU_SETSIZE; ++c) {
+    if (c != cpus[0]) cpus.push_back(c);
+  }
+  return cpus;
+}
+
 bool pin_to(pthread_t thread, int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
@@ -54,15 +69,24 @@ ThreadPool::ThreadPool(ThreadPoolOptions options) : n_threads_(options.threads) 
     throw InvalidInput(fmt::format("thread count must be in [1, 256], got {}", n_threads_),
                        "threads");
   }
-  const std::vector<int> cpus = allowed_cpus();
+  const std::vector<int> cpus = pool_cpus();
   // Pinning only helps when every thread gets its own CPU.
   bool pin = options.pin_threads && n_threads_ > 1 &&
              static_cast<int>(cpus.size()) >= n_threads_;
   bool all_pinned = pin;
+  // Unpinned workers may run on any of the CPUs (not just a pinned caller's one).
+  cpu_set_t any;
+  CPU_ZERO(&any);
+  for (int c : cpus) CPU_SET(c, &any);
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) {
     workers_.emplace_back([this, i] { worker_loop(i); });
-    if (pin) all_pinned = pin_to(workers_.back().native_handle(), cpus[static_cast<size_t>(i)]) && all_pinned;
+    const pthread_t handle = workers_.back().native_handle();
+    if (pin) {
+      all_pinned = pin_to(handle, cpus[static_cast<size_t>(i)]) && all_pinned;
+    } else if (!cpus.empty()) {
+      pthread_setaffinity_np(handle, sizeof(any), &any);  // best effort
+    }
   }
   pinned_ = all_pinned;
 }

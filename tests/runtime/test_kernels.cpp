@@ -3,6 +3,9 @@
 // accumulate), attention (GQA, windows, decode), the KV caches and the sampler.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+
 #include <cmath>
 #include <map>
 #include <random>
@@ -13,6 +16,7 @@
 #include "engine/runtime/matmul.hpp"
 #include "engine/runtime/sampler.hpp"
 #include "engine/runtime/sgemm.hpp"
+#include "engine/runtime/thread_pool.hpp"
 #include "engine/runtime/thread_pool.hpp"
 #include "engine/util/error.hpp"
 
@@ -273,6 +277,34 @@ TEST(Sampler, GreedyTemperatureAndTopP) {
   EXPECT_THROW(Sampler({-1.0f, 1.0f}), InvalidInput);
   EXPECT_THROW(Sampler({1.0f, 0.0f}), InvalidInput);
   EXPECT_THROW(Sampler({1.0f, 1.5f}), InvalidInput);
+}
+
+// A caller pinned to one CPU (as latency measurement pins itself) must not drag
+// its workers onto that CPU: new threads inherit the caller's affinity, and two
+// threads spinning on one CPU made 2-thread decode 10x slower than 1 thread.
+TEST(ThreadPoolAffinity, WorkersOfAPinnedCallerUseOtherCpus) {
+  cpu_set_t saved;
+  ASSERT_EQ(pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved), 0);
+  if (CPU_COUNT(&saved) < 2) GTEST_SKIP() << "needs two CPUs";
+  int first = 0;
+  while (!CPU_ISSET(first, &saved)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof(one), &one), 0);
+  for (bool pin : {true, false}) {
+    ThreadPool pool({2, pin});
+    cpu_set_t worker;
+    CPU_ZERO(&worker);
+    pool.run([&](int i) {
+      if (i == 1) pthread_getaffinity_np(pthread_self(), sizeof(worker), &worker);
+    });
+    EXPECT_FALSE(CPU_COUNT(&worker) == 1 && CPU_ISSET(first, &worker)) << "pin " << pin;
+    if (pin) {
+      EXPECT_TRUE(pool.pinned());
+    }
+  }
+  pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 }
 
 }  // namespace
