@@ -145,7 +145,7 @@ Model backbone_with_layers(const Model& backbone, const std::vector<int64_t>& ke
 }
 
 // Depth importance by loss, in two forms (Minitron's LM-loss depth importance,
-// made iterative as in Kim et al. 2024, "Shortened LLaMA"):
+// and a greedy iterative version of it):
 //  - removal_nll[l]: calibration NLL without layer l minus the full model's
 //    (the first round of the elimination below);
 //  - elimination_order: greedy backward elimination, each round dropping the
