@@ -11,6 +11,7 @@ namespace flashnas {
 namespace {
 
 void copy_rows(float* dst, const float* src, int64_t rows, int64_t kv_dim) {
+  if (rows == 0) return;  // an empty cache has no buffer yet: memcpy must not see null
   std::memcpy(dst, src, static_cast<size_t>(rows * kv_dim) * sizeof(float));
 }
 
