@@ -24,22 +24,30 @@ namespace {
 // The back-off before retry number `attempts` (1-based): base * 2^(attempts-1), capped.
 #define BACKOFF(base, cap) "make_interval(secs => least(" base " * power(2, greatest(attempts - 1, 0)), " cap "))"
 
+// The claim itself, shared by task_claim and task_claim_and_start: CTEs
+// `picked` (up to $4 available tasks of the kinds $1, locked, skipping locked
+// rows) and `claimed` (those tasks leased to worker $2 for $3 seconds).
+// ANY(ARRAY(...)) keeps generic plans on key lookups (UPDATE ... FROM made
+// prepared statements scan every task).
+#define CLAIM_CTES                                                                          \
+  "WITH picked AS ("                                                                        \
+  "  SELECT id AS picked_id FROM tasks"                                                     \
+  "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"      \
+  "  ORDER BY priority DESC, id LIMIT $4"                                                   \
+  "  FOR UPDATE SKIP LOCKED), "                                                             \
+  "claimed AS ("                                                                            \
+  "  UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid()," \
+  "    lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"               \
+  "    started_at = now(), updated_at = now() "                                             \
+  "  WHERE id = ANY(ARRAY(SELECT picked_id FROM picked)) RETURNING tasks.*)"
+
 const Statement kStatements[] = {
     {"task_enqueue",
      "WITH t AS (INSERT INTO tasks (kind, job_id, trial_id, payload, priority, max_attempts) "
      "VALUES ($1::task_kind, $2, $3, $4::jsonb, $5, $6) RETURNING id, kind) "
      "SELECT t.id, pg_notify('flashnas_tasks', t.kind::text) FROM t"},
     {"task_claim",
-     "WITH picked AS ("
-     "  SELECT id AS picked_id FROM tasks"
-     "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"
-     "  ORDER BY priority DESC, id LIMIT $4"
-     "  FOR UPDATE SKIP LOCKED), "
-     "claimed AS ("
-     "  UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
-     "    lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"
-     "    started_at = now(), updated_at = now() "
-     "  WHERE id = ANY(ARRAY(SELECT picked_id FROM picked)) RETURNING tasks.*) "
+     CLAIM_CTES " "
      "SELECT " TASK_COLUMNS " FROM claimed ORDER BY priority DESC, id"},
     // task_claim, plus the job service's "work started" bookkeeping in the same
     // statement, so a worker claims in one round trip without BEGIN/COMMIT: each
@@ -52,16 +60,7 @@ const Statement kStatements[] = {
     // tasks, jobs, trials. A trial seq taken for a trial a concurrent claimer
     // started first is left unused (seqs stay increasing, gaps are allowed).
     {"task_claim_and_start",
-     "WITH picked AS ("
-     "  SELECT id AS picked_id FROM tasks"
-     "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"
-     "  ORDER BY priority DESC, id LIMIT $4"
-     "  FOR UPDATE SKIP LOCKED), "
-     "claimed AS ("
-     "  UPDATE tasks SET state = 'running', attempts = attempts + 1, lease_token = gen_random_uuid(),"
-     "    lease_expires_at = now() + make_interval(secs => $3), worker_id = $2,"
-     "    started_at = now(), updated_at = now() "
-     "  WHERE id = ANY(ARRAY(SELECT picked_id FROM picked)) RETURNING tasks.*), "
+     CLAIM_CTES ", "
      "locked_jobs AS ("
      "  SELECT id AS job_id, state AS old_state FROM jobs"
      "  WHERE id = ANY(ARRAY(SELECT job_id FROM claimed)) ORDER BY id FOR UPDATE), "
@@ -212,21 +211,26 @@ int64_t task_enqueue(pqxx::transaction_base& tx, const NewTask& task) {
   return r[0].as<int64_t>();
 }
 
-std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
-                             const std::string& worker_id, double lease_seconds, int limit) {
+namespace {
+// Both claim statements take ($1 kinds, $2 worker, $3 lease seconds, $4 limit).
+std::vector<Task> claim_with(const char* statement, pqxx::transaction_base& tx,
+                             const std::vector<std::string>& kinds, const std::string& worker_id,
+                             double lease_seconds, int limit) {
   for (const auto& k : kinds) check_task_kind(k, "kinds");
   check_lease_seconds(lease_seconds);
   if (kinds.empty() || limit < 1) return {};
-  return read_tasks(tx.exec_prepared("task_claim", row::text_array(kinds), worker_id, lease_seconds, limit));
+  return read_tasks(tx.exec_prepared(statement, row::text_array(kinds), worker_id, lease_seconds, limit));
+}
+}  // namespace
+
+std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
+                             const std::string& worker_id, double lease_seconds, int limit) {
+  return claim_with("task_claim", tx, kinds, worker_id, lease_seconds, limit);
 }
 
 std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
                                        const std::string& worker_id, double lease_seconds, int limit) {
-  for (const auto& k : kinds) check_task_kind(k, "kinds");
-  check_lease_seconds(lease_seconds);
-  if (kinds.empty() || limit < 1) return {};
-  return read_tasks(
-      tx.exec_prepared("task_claim_and_start", row::text_array(kinds), worker_id, lease_seconds, limit));
+  return claim_with("task_claim_and_start", tx, kinds, worker_id, lease_seconds, limit);
 }
 
 bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
