@@ -13,7 +13,7 @@
 #include "engine/latency/measure_latency.hpp"
 #include "engine/latency/model_shape.hpp"
 #include "engine/model/candidate_arch.hpp"
-#include "engine/model/gguf_reader.hpp"
+#include "engine/model/model_io.hpp"
 #include "engine/runtime/synthetic_model.hpp"
 #include "engine/util/error.hpp"
 
@@ -24,7 +24,7 @@ namespace {
 std::vector<FlagSpec> bench_latency_flags() {
   std::vector<FlagSpec> spec = {
       {"arch", true, "ARCH.json: {n_layers, d_model, d_ffn, layer_types, sliding_window}"},
-      {"model", true, "backbone GGUF giving heads, head size and vocabulary (pruned shape)"},
+      {"model", true, "backbone (.gguf or HF directory) giving heads, head size and vocabulary (pruned shape)"},
       {"shape", true, "SHAPE.json: {n_heads, n_kv_heads, head_dim, vocab_size} instead of --model"},
   };
   for (FlagSpec& f : latency_measurement_flags()) spec.push_back(std::move(f));
@@ -41,13 +41,7 @@ std::vector<FlagSpec> bench_latency_flags() {
 int run_bench_latency(const Args& args) {
   const std::vector<FlagSpec> spec = bench_latency_flags();
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::fprintf(stderr,
-                 "usage: flashnas bench-latency --arch ARCH.json (--model GGUF | --shape SHAPE.json) "
-                 "[flags]\n%s",
-                 Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "bench-latency --arch ARCH.json (--model M | --shape SHAPE.json) [flags]")) return 0;
   if (flags.has("model") == flags.has("shape")) {
     throw InvalidInput("give exactly one of --model and --shape", "--shape");
   }
@@ -56,7 +50,7 @@ int run_bench_latency(const Args& args) {
       candidate_arch_from_json(latency::read_json_file(flags.require("arch"), "--arch"), "--arch: ");
   ArchConfig config;
   if (flags.has("model")) {
-    const ArchConfig backbone = load_gguf(flags.require("model")).config;
+    const ArchConfig backbone = load_model(flags.require("model")).config;
     validate_against_backbone(arch, backbone, "--arch: ");
     config = candidate_to_config(backbone, arch);
   } else {

@@ -30,10 +30,7 @@ int run_bench_search(const Args& args) {
       {"help", false, "show this help"},
   };
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::printf("usage: flashnas bench-search --problem NAME [flags]\n%s", Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "bench-search --problem NAME [flags]")) return 0;
   const auto problem = search::make_benchmark_problem(flags.require("problem"));
   search::BenchmarkRunOptions options;
   options.algo = flags.get("algo").value_or("nehvi");

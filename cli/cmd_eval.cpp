@@ -49,11 +49,7 @@ int run_eval(const Args& args) {
       {"help", false, "show this help"},
   });
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::fprintf(stderr, "usage: flashnas eval --model PATH --data FILE [flags]\n%s",
-                 Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "eval --model PATH --data FILE [flags]")) return 0;
   const std::string data_path = flags.require("data");
   EvalOptions options;
   options.ctx = flags.integer("ctx", 256, 1, 1 << 20);

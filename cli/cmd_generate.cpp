@@ -23,11 +23,7 @@ int run_generate(const Args& args) {
       {"help", false, "show this help"},
   });
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::fprintf(stderr, "usage: flashnas generate --model PATH --prompt TEXT [flags]\n%s",
-                 Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "generate --model PATH --prompt TEXT [flags]")) return 0;
   const std::string prompt_text = flags.require("prompt");
   GenerateOptions options;
   options.max_tokens = flags.integer("max-tokens", 256, 0, 1 << 20);

@@ -80,10 +80,7 @@ int run_info(const Args& args) {
       {"help", false, "show this help"},
   };
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::fprintf(stderr, "usage: flashnas info --model PATH [--json]\n%s", Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "info --model PATH [--json]")) return 0;
   const Model model = load_model(flags.require("model"));
   if (flags.has("json")) {
     std::printf("%s\n", info_json(model).dump(2).c_str());

@@ -101,13 +101,7 @@ latency::LatencyMeasurer logged_measurer(const std::string& path,
 int run_latency_study(const Args& args) {
   const std::vector<FlagSpec> spec = latency_study_flags();
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::fprintf(stderr,
-                 "usage: flashnas latency-study --space SPACE.json --shape SHAPE.json --out "
-                 "MODEL.json [flags]\n%s",
-                 Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "latency-study --space SPACE.json --shape SHAPE.json --out MODEL.json [flags]")) return 0;
   const latency::LatencyOptions measure = latency_options_from_flags(flags);
   const search::ArchSpace space(search::arch_space_options_from_json(
       latency::read_json_file(flags.require("space"), "--space")));

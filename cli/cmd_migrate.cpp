@@ -17,10 +17,7 @@ int run_migrate(const Args& args) {
       {"help", false, "show this help"},
   };
   const Flags flags(args, spec);
-  if (flags.has("help")) {
-    std::printf("usage: flashnas migrate [flags]\n%s", Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "migrate [flags]")) return 0;
   const std::string url = store::database_url(flags.get("database"));
   const auto files = store::load_migrations(store::migrations_dir(flags.get("migrations")));
   if (flags.has("status")) {

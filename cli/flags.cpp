@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "engine/util/error.hpp"
@@ -98,6 +99,12 @@ std::string Flags::usage(const std::vector<FlagSpec>& spec) {
     out += fmt::format("  --{}{}\n      {}\n", s.name, s.takes_value ? " VALUE" : "", s.help);
   }
   return out;
+}
+
+bool print_help_if_asked(const Flags& flags, const std::vector<FlagSpec>& spec, const std::string& synopsis) {
+  if (!flags.has("help")) return false;
+  std::printf("usage: flashnas %s\n%s", synopsis.c_str(), Flags::usage(spec).c_str());
+  return true;
 }
 
 }  // namespace flashnas::cli

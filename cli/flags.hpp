@@ -37,4 +37,8 @@ class Flags {
   std::map<std::string, std::string> values_;
 };
 
+// When --help was given, prints "usage: flashnas <synopsis>" and the flag list
+// to standard output and returns true (the command then returns 0).
+bool print_help_if_asked(const Flags& flags, const std::vector<FlagSpec>& spec, const std::string& synopsis);
+
 }  // namespace flashnas::cli
