@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "cli/candidate_inputs.hpp"
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
 #include "engine/model/model_io.hpp"
@@ -19,64 +20,44 @@ namespace flashnas::cli {
 
 namespace {
 
-const std::vector<FlagSpec> kEvaluateCandidateFlags = {
-    {"model", true, "backbone checkpoint (.gguf or HF directory)"},
-    {"arch", true, "candidate architecture JSON file"},
-    {"calib", true, "calibration text file"},
-    {"calib-tokens", true, "calibration tokens (default 8192)"},
-    {"eval", true, "evaluation text file"},
-    {"eval-tokens", true, "evaluation tokens: BOS + encode(file), cut (default 16384)"},
-    {"ctx", true, "evaluation window (default 256)"},
-    {"threads", true, "threads (default 1)"},
-    {"random-importance", true, "SEED: random scores instead of calibrated ones (baseline)"},
-    {"cache-dir", true, "directory for cached calibration statistics"},
-    {"json", false, "print one JSON object"},
-    {"help", false, "show this help"},
-};
+std::vector<FlagSpec> evaluate_candidate_flags() {
+  std::vector<FlagSpec> spec = candidate_input_flags();
+  spec.insert(spec.end(), {
+      {"eval", true, "evaluation text file"},
+      {"eval-tokens", true, "evaluation tokens: BOS + encode(file), cut (default 16384)"},
+      {"ctx", true, "evaluation window (default 256)"},
+      {"json", false, "print one JSON object"},
+      {"help", false, "show this help"},
+  });
+  return spec;
+}
 
 }  // namespace
 
 int run_evaluate_candidate(const Args& args) {
-  const Flags flags(args, kEvaluateCandidateFlags);
-  if (flags.has("help")) {
-    std::fprintf(stderr,
-                 "usage: flashnas evaluate-candidate --model M --arch A.json --calib FILE --eval FILE "
-                 "[--json]\n%s",
-                 Flags::usage(kEvaluateCandidateFlags).c_str());
+  const std::vector<FlagSpec> spec = evaluate_candidate_flags();
+  const Flags flags(args, spec);
+  if (print_help_if_asked(flags, spec,
+                          "evaluate-candidate --model M --arch A.json --calib FILE --eval FILE [--json]")) {
     return 0;
   }
-  const std::string model_path = flags.require("model");
-  const CandidateArch arch = load_candidate_arch(flags.require("arch"), "--arch");
-  const std::string calib_path = flags.require("calib");
   const std::string eval_text = read_text_file(flags.require("eval"), "--eval");
-  CalibrationOptions calib;
-  calib.max_tokens = flags.integer("calib-tokens", 8192, 2, int64_t{1} << 30);
-  calib.threads = static_cast<int>(flags.integer("threads", 1, 1, 256));
+  const int64_t eval_tokens = flags.integer("eval-tokens", 16384, 2, int64_t{1} << 30);
   CandidateEvalOptions eval;
   eval.ctx = flags.integer("ctx", 256, 1, 1 << 20);
-  eval.threads = calib.threads;
-  if (flags.has("random-importance")) {
-    eval.random_importance_seed =
-        static_cast<uint64_t>(flags.integer("random-importance", 0, 0, INT64_MAX));
-  }
-  const int64_t eval_tokens = flags.integer("eval-tokens", 16384, 2, int64_t{1} << 30);
 
-  const Model backbone = load_model(model_path);
-  validate_against_backbone(arch, backbone.config);  // fail before calibrating
-  if (!backbone.tokenizer) throw InvalidInput("the backbone has no tokenizer", "--model");
-  RuntimeContext context(RuntimeOptions{calib.threads, false});
-  bool cached = false;
-  const CalibrationStats stats = calibrate_from_files(
-      backbone, model_path, calib_path, calib, flags.get("cache-dir").value_or(""), &context, &cached);
-  const std::vector<int32_t> tokens = tokens_for_text(*backbone.tokenizer, eval_text, eval_tokens, "--eval");
-  const CandidateResult r = evaluate_candidate(backbone, stats, arch, tokens, eval, &context);
+  const CandidateInputs in = load_candidate_inputs(flags);
+  eval.threads = in.context->threads();
+  eval.random_importance_seed = in.prune.random_importance_seed;
+  const std::vector<int32_t> tokens = tokens_for_text(*in.backbone.tokenizer, eval_text, eval_tokens, "--eval");
+  const CandidateResult r = evaluate_candidate(in.backbone, in.stats, in.arch, tokens, eval, in.context.get());
 
   if (flags.has("json")) {
     std::printf("%s\n", candidate_result_to_json(r).dump().c_str());
   } else {
-    std::printf("arch %s\n", candidate_arch_to_json(arch).dump().c_str());
-    std::printf("calibration: %lld tokens%s\n", static_cast<long long>(stats.key.n_tokens),
-                cached ? " (cached)" : "");
+    std::printf("arch %s\n", candidate_arch_to_json(in.arch).dump().c_str());
+    std::printf("calibration: %lld tokens%s\n", static_cast<long long>(in.stats.key.n_tokens),
+                in.stats_from_cache ? " (cached)" : "");
     std::printf("eval NLL %.5f (perplexity %.3f) over %lld tokens, ctx %lld\n", r.eval_nll, r.eval_ppl,
                 static_cast<long long>(r.eval_tokens), static_cast<long long>(eval.ctx));
     std::printf("params %lld (non-embedding %lld), %.0f FLOPs/token, %.0f KV bytes/token\n",

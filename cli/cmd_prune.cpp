@@ -5,65 +5,42 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 
+#include "cli/candidate_inputs.hpp"
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/model/model_io.hpp"
-#include "engine/prune/importance.hpp"
-#include "engine/prune/prune_inputs.hpp"
 #include "engine/prune/prune_to_arch.hpp"
+#include "engine/util/atomic_file.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas::cli {
 
 namespace {
 
-const std::vector<FlagSpec> kPruneFlags = {
-    {"model", true, "backbone checkpoint (.gguf or HF directory)"},
-    {"arch", true, "candidate architecture JSON file"},
-    {"calib", true, "calibration text file"},
-    {"calib-tokens", true, "calibration tokens (default 8192)"},
-    {"cache-dir", true, "directory for cached calibration statistics"},
-    {"out", true, "output directory"},
-    {"format", true, "safetensors (default) or gguf"},
-    {"threads", true, "threads for the calibration forward (default 1)"},
-    {"random-importance", true, "SEED: random scores instead of calibrated ones (baseline)"},
-    {"help", false, "show this help"},
-};
+std::vector<FlagSpec> prune_flags() {
+  std::vector<FlagSpec> spec = candidate_input_flags();
+  spec.insert(spec.end(), {
+      {"out", true, "output directory"},
+      {"format", true, "safetensors (default) or gguf"},
+      {"help", false, "show this help"},
+  });
+  return spec;
+}
 
 }  // namespace
 
 int run_prune(const Args& args) {
-  const Flags flags(args, kPruneFlags);
-  if (flags.has("help")) {
-    std::fprintf(stderr, "usage: flashnas prune --model M --arch A.json --calib FILE --out DIR\n%s",
-                 Flags::usage(kPruneFlags).c_str());
-    return 0;
-  }
-  const std::string model_path = flags.require("model");
+  const std::vector<FlagSpec> spec = prune_flags();
+  const Flags flags(args, spec);
+  if (print_help_if_asked(flags, spec, "prune --model M --arch A.json --calib FILE --out DIR")) return 0;
   const std::string out_dir = flags.require("out");
   const ModelFormat format = parse_model_format(flags.get("format").value_or("safetensors"), "--format");
-  const CandidateArch arch = load_candidate_arch(flags.require("arch"), "--arch");
-  const std::string calib_path = flags.require("calib");
-  CalibrationOptions calib;
-  calib.max_tokens = flags.integer("calib-tokens", 8192, 2, int64_t{1} << 30);
-  calib.threads = static_cast<int>(flags.integer("threads", 1, 1, 256));
 
-  const Model backbone = load_model(model_path);
-  validate_against_backbone(arch, backbone.config);  // fail before calibrating
-  RuntimeContext context(RuntimeOptions{calib.threads, false});
-  bool cached = false;
-  const CalibrationStats stats = calibrate_from_files(
-      backbone, model_path, calib_path, calib, flags.get("cache-dir").value_or(""), &context, &cached);
-
-  const bool random = flags.has("random-importance");
-  const int64_t seed = random ? flags.integer("random-importance", 0, 0, INT64_MAX) : 0;
-  const ImportanceScores scores = random ? random_importance(backbone.config, static_cast<uint64_t>(seed))
-                                         : importance_from_stats(stats, backbone.config);
-  const PrunePlan plan = plan_pruning(backbone.config, scores, arch);
-  const Model pruned = apply_prune_plan(backbone, arch, plan);
+  const CandidateInputs in = load_candidate_inputs(flags);
+  const PrunePlan plan = plan_from_stats(in.backbone.config, in.stats, in.arch, in.prune);
+  const Model pruned = apply_prune_plan(in.backbone, in.arch, plan);
 
   std::filesystem::create_directories(out_dir);
   const std::string model_out = format == ModelFormat::gguf
@@ -72,24 +49,26 @@ int run_prune(const Args& args) {
   save_model(pruned, model_out, format);
 
   nlohmann::json report = {
-      {"arch", candidate_arch_to_json(arch)},
-      {"arch_hash", candidate_arch_hash(arch)},
+      {"arch", candidate_arch_to_json(in.arch)},
+      {"arch_hash", candidate_arch_hash(in.arch)},
       {"format", std::string(model_format_name(format))},
       {"model", model_out},
-      {"importance", random ? fmt::format("random:{}", seed) : "calibrated"},
+      {"importance", in.prune.random_importance_seed
+                         ? fmt::format("random:{}", *in.prune.random_importance_seed)
+                         : "calibrated"},
       {"calibration",
-       {{"backbone_sha256", stats.key.backbone_sha256},
-        {"text_sha256", stats.key.text_sha256},
-        {"n_tokens", stats.key.n_tokens},
-        {"window", stats.key.window},
-        {"from_cache", cached}}},
+       {{"backbone_sha256", in.stats.key.backbone_sha256},
+        {"text_sha256", in.stats.key.text_sha256},
+        {"n_tokens", in.stats.key.n_tokens},
+        {"window", in.stats.key.window},
+        {"from_cache", in.stats_from_cache}}},
       {"kept_layers", plan.layers},
       {"kept_channels", plan.channels},
       {"kept_neurons", plan.neurons},
       {"params", cost_parameters(pruned.config)},
       {"non_embedding_params", cost_non_embedding_parameters(pruned.config)}};
-  const auto plan_path = std::filesystem::path(out_dir) / "prune_plan.json";
-  std::ofstream(plan_path) << report.dump(2) << "\n";
+  const auto plan_path = (std::filesystem::path(out_dir) / "prune_plan.json").string();
+  write_file_atomically(plan_path, [&](std::ostream& out) { out << report.dump(2) << "\n"; }, "--out");
   report.erase("kept_channels");
   report.erase("kept_neurons");
   std::printf("%s\n", report.dump().c_str());

@@ -132,12 +132,17 @@ Model apply_prune_plan(const Model& backbone, const CandidateArch& arch, const P
   return out;
 }
 
+PrunePlan plan_from_stats(const ArchConfig& backbone, const CalibrationStats& stats,
+                          const CandidateArch& arch, const PruneOptions& options) {
+  const ImportanceScores scores = options.random_importance_seed
+                                      ? random_importance(backbone, *options.random_importance_seed)
+                                      : importance_from_stats(stats, backbone);
+  return plan_pruning(backbone, scores, arch);
+}
+
 Model prune_to_arch(const Model& backbone, const CalibrationStats& stats, const CandidateArch& arch,
                     const PruneOptions& options) {
-  const ImportanceScores scores = options.random_importance_seed
-                                      ? random_importance(backbone.config, *options.random_importance_seed)
-                                      : importance_from_stats(stats, backbone.config);
-  return apply_prune_plan(backbone, arch, plan_pruning(backbone.config, scores, arch));
+  return apply_prune_plan(backbone, arch, plan_from_stats(backbone.config, stats, arch, options));
 }
 
 }  // namespace flashnas

@@ -52,7 +52,11 @@ PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& score
 // arch). The tokenizer is the backbone's (shared).
 Model apply_prune_plan(const Model& backbone, const CandidateArch& arch, const PrunePlan& plan);
 
-// Scores (from `stats`, or random per options), plan, apply.
+// Scores (from `stats`, or random per options) and the plan for `arch`.
+PrunePlan plan_from_stats(const ArchConfig& backbone, const CalibrationStats& stats,
+                          const CandidateArch& arch, const PruneOptions& options = {});
+
+// plan_from_stats, then apply_prune_plan.
 Model prune_to_arch(const Model& backbone, const CalibrationStats& stats, const CandidateArch& arch,
                     const PruneOptions& options = {});
 
