@@ -98,6 +98,16 @@ uint16_t float_to_bf16(float f) {
   return static_cast<uint16_t>((x + rounding) >> 16);
 }
 
+uint16_t quantize_q8_0_block(const float* x, int8_t* q) {
+  // ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d).
+  float amax = 0.0f;
+  for (int64_t j = 0; j < kQ8BlockValues; ++j) amax = std::max(amax, std::fabs(x[j]));
+  const float d = amax / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int64_t j = 0; j < kQ8BlockValues; ++j) q[j] = static_cast<int8_t>(std::lround(x[j] * id));
+  return float_to_half(d);
+}
+
 void decode_tensor(std::span<float> out, TensorType type, std::span<const uint8_t> in) {
   const int64_t n = static_cast<int64_t>(out.size());
   FLASHNAS_CHECK(tensor_bytes(type, n) == static_cast<int64_t>(in.size()),
@@ -157,19 +167,12 @@ void encode_tensor(std::span<uint8_t> out, TensorType type, std::span<const floa
       }
       return;
     case TensorType::q8_0:
-      // ggml's quantize_row_q8_0_ref: d = max|x| / 127, q = round(x / d).
       for (int64_t blk = 0; blk < n / kQ8BlockValues; ++blk) {
-        const float* x = in.data() + blk * kQ8BlockValues;
-        float amax = 0.0f;
-        for (int64_t j = 0; j < kQ8BlockValues; ++j) amax = std::max(amax, std::fabs(x[j]));
-        const float d = amax / 127.0f;
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
         uint8_t* block = p + blk * kQ8BlockBytes;
-        const uint16_t d16 = float_to_half(d);
+        int8_t q[kQ8BlockValues];
+        const uint16_t d16 = quantize_q8_0_block(in.data() + blk * kQ8BlockValues, q);
         std::memcpy(block, &d16, 2);
-        for (int64_t j = 0; j < kQ8BlockValues; ++j) {
-          block[2 + j] = static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[j] * id)));
-        }
+        std::memcpy(block + 2, q, sizeof(q));
       }
       return;
   }

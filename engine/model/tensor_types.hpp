@@ -25,6 +25,13 @@ constexpr int64_t kQ8BlockBytes = 34;
 // (Q8_0 needs a multiple of 32) or the size would overflow int64.
 int64_t tensor_bytes(TensorType type, int64_t numel);
 
+// ggml's quantize_row_q8_0_ref on one block of kQ8BlockValues values x:
+// d = max|x| / 127, q[j] = round(x[j] / d) (half away from zero, so |q| <= 127);
+// returns d as the fp16 bits GGUF stores (dequantised value: half_to_float(d) * q).
+// The engine's one Q8_0 quantiser: encode_tensor (checkpoint writers) and the
+// runtime's Q8_0 weights and activations (engine/runtime/q8_0_matmul.hpp) call it.
+uint16_t quantize_q8_0_block(const float* x, int8_t* q);
+
 float half_to_float(uint16_t h);
 uint16_t float_to_half(float f);  // round to nearest even; overflow -> inf
 float bf16_to_float(uint16_t b);
