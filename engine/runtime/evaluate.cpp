@@ -48,7 +48,7 @@ EvalResult evaluate_nll(const ArchConfig& config, const ModelWeights& weights,
   std::optional<RuntimeContext> own_context;
   if (!context) context = &own_context.emplace(RuntimeOptions{options.threads, true});
   InferenceSession session(config, weights, *context,
-                           SessionOptions{options.ctx, options.ctx});
+                           SessionOptions{options.ctx, options.ctx, options.weights});
   const int64_t V = config.vocab_size;
   const auto start = std::chrono::steady_clock::now();
   double total = 0.0;

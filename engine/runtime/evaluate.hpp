@@ -16,6 +16,7 @@
 #include "engine/model/model_weights.hpp"
 #include "engine/runtime/forward_observer.hpp"
 #include "engine/runtime/runtime_context.hpp"
+#include "engine/runtime/weight_matrix.hpp"
 
 namespace flashnas {
 
@@ -33,6 +34,7 @@ struct EvalOptions {
   int64_t ctx = 256;                    // window length (predicted tokens per full window)
   int threads = 1;                      // used when no context is passed
   ForwardObserver* observer = nullptr;  // sees every window's forward pass (calibration)
+  WeightFormat weights = WeightFormat::f32;  // q8_0: quality under Q8_0 weights (see SessionOptions)
 };
 
 struct EvalResult {

@@ -49,6 +49,7 @@ InferenceSession::InferenceSession(const ArchConfig& config, const ModelWeights&
                    "layer {} is missing FFN weights", l);
   }
 
+  runtime_weights_ = quantize_model_weights(config_, weights_, options_.weights);
   rope_ = make_rope_table(config_.head_dim, config_.rope_theta, config_.rope_layout,
                           options_.max_positions);
   const KvCacheOptions kv{config_.kv_dim(), config_.head_dim, options_.max_positions,
@@ -124,7 +125,7 @@ std::span<const float> InferenceSession::decode(int32_t token) {
 void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
                                ForwardObserver* obs, float* logits, bool decoding) {
   const ArchConfig& c = config_;
-  const int64_t C = c.d_model, QD = c.q_dim(), KVD = c.kv_dim(), V = c.vocab_size;
+  const int64_t C = c.d_model, QD = c.q_dim();
   const int64_t pos0 = position_;
   ThreadPool* pool = &context_.pool();
   float* x = x_.data();
@@ -132,8 +133,7 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
   auto view = [&](const float* data, int64_t cols) { return ActivationView{data, T, cols, pos0}; };
 
   for (int64_t t = 0; t < T; ++t) {  // token embedding: x[t] = tok_embd[token]
-    std::memcpy(x + t * C, weights_.tok_embd + static_cast<int64_t>(tokens[t]) * C,
-                sz(C) * sizeof(float));
+    read_weight_row(x + t * C, runtime_weights_.tok_embd, tokens[t]);
   }
 
   // Without all-rows logits (or an observer), the last layer needs the keys
@@ -144,7 +144,8 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
   const bool trim_last_layer = head != HeadRows::all && !obs;
   for (int64_t l = 0; l < c.n_layers(); ++l) {
     const LayerConfig& lc = c.layers[sz(l)];
-    const LayerWeights& w = weights_.layers[sz(l)];
+    const LayerWeights& w = weights_.layers[sz(l)];  // norms
+    const RuntimeLayerWeights& rw = runtime_weights_.layers[sz(l)];  // matrices
     // Rows [r0, T) of this layer's output are needed; R of them.
     const int64_t r0 = trim_last_layer && l + 1 == c.n_layers()
                            ? (head == HeadRows::none ? T : T - 1)
@@ -160,20 +161,20 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
     if (lc.kind != LayerKind::skip) {  // attention sub-block
       rmsnorm_forward(xb, x, w.attn_norm, T, C, c.norm_eps);  // every row: K and V need it
       if (obs) obs->attention_norm(l, view(xb, C));
-      matmul_forward(k_.data(), xb, w.wk, T, C, KVD, pool);
-      matmul_forward(v_.data(), xb, w.wv, T, C, KVD, pool);
+      matmul_forward(k_.data(), xb, rw.wk, T, pool);
+      matmul_forward(v_.data(), xb, rw.wv, T, pool);
       rope_forward(k_.data(), rope_, pos0, T, c.n_kv_heads);
       const KvSpan kv = caches_[sz(l)]->append(k_.data(), v_.data(), pos0, T);
       if (R > 0) {
         float* q = q_.data() + r0 * QD;  // (R, NH*HS)
         float* att = att_.data() + r0 * QD;
-        matmul_forward(q, xb + r0 * C, w.wq, R, C, QD, pool, MatmulMode::overwrite, path);
+        matmul_forward(q, xb + r0 * C, rw.wq, R, pool, MatmulMode::overwrite, path);
         rope_forward(q, rope_, pos0 + r0, R, c.n_heads);
         const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
                                    lc.kind == LayerKind::swa ? lc.window : 0};
         attention_forward(att, q, kv, pos0 + r0, R, shape, attention_scratch_, pool,
                           decoding ? AttentionMode::decode : AttentionMode::prefill);
-        matmul_forward(x + r0 * C, att, w.wo, R, QD, C, pool, MatmulMode::accumulate, path);
+        matmul_forward(x + r0 * C, att, rw.wo, R, pool, MatmulMode::accumulate, path);
       }
       if (obs) obs->attention_residual(l, view(x_in_.data(), C), view(x, C));
     }
@@ -185,14 +186,14 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
     float* xbr = xb + r0 * C;
     rmsnorm_forward(xbr, xr, w.ffn_norm, R, C, c.norm_eps);
     if (obs) obs->ffn_norm(l, view(xb, C));
-    matmul_forward(gate_.data(), xbr, w.w_gate, R, C, FF, pool, MatmulMode::overwrite, path);
-    matmul_forward(up_.data(), xbr, w.w_up, R, C, FF, pool, MatmulMode::overwrite, path);
+    matmul_forward(gate_.data(), xbr, rw.w_gate, R, pool, MatmulMode::overwrite, path);
+    matmul_forward(up_.data(), xbr, rw.w_up, R, pool, MatmulMode::overwrite, path);
     for (int64_t t = 0; t < R; ++t) {  // per row, so a row's values never depend on R
       float* g = gate_.data() + t * FF;
       swiglu_forward(g, g, up_.data() + t * FF, FF);
     }
     if (obs) obs->ffn_hidden(l, view(gate_.data(), FF));
-    matmul_forward(xr, gate_.data(), w.w_down, R, FF, C, pool, MatmulMode::accumulate, path);
+    matmul_forward(xr, gate_.data(), rw.w_down, R, pool, MatmulMode::accumulate, path);
     if (obs) obs->layer_output(l, view(x_in_.data(), C), view(x, C));
   }
   position_ += T;
@@ -209,13 +210,13 @@ void InferenceSession::forward(const int32_t* tokens, int64_t T, HeadRows head,
     obs->final_norm(view(xb, C));
   }
   if (all_rows) {
-    matmul_forward(logits, xb, weights_.output, T, C, V, pool);
+    matmul_forward(logits, xb, runtime_weights_.output, T, pool);
   } else if (head == HeadRows::last) {
     // Only the last row (time to first token, as llama.cpp does). In a batch,
     // through the GEMM kernel so it equals the last row of the all-rows head
     // bit for bit; decode (T == 1) keeps the GEMV.
     const MatmulPath path = T > 1 ? MatmulPath::gemm : MatmulPath::by_rows;
-    matmul_forward(logits, xb + r0 * C, weights_.output, 1, C, V, pool, MatmulMode::overwrite,
+    matmul_forward(logits, xb + r0 * C, runtime_weights_.output, 1, pool, MatmulMode::overwrite,
                    path);
   }
 }

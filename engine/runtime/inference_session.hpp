@@ -25,12 +25,18 @@
 #include "engine/runtime/kernels.hpp"
 #include "engine/runtime/kv_cache.hpp"
 #include "engine/runtime/runtime_context.hpp"
+#include "engine/runtime/runtime_weights.hpp"
 
 namespace flashnas {
 
 struct SessionOptions {
   int64_t max_positions = 2048;  // context capacity: KV caches and RoPE table
   int64_t max_batch = 256;       // tokens per forward call; longer prompts are chunked
+  // Format of the matrix products. q8_0: the session quantises the model's
+  // matrices once (runtime_weights.hpp; the F32 weights stay borrowed for the
+  // norms and for matrices Q8_0 cannot hold); decode runs int8 GEMVs on Q8_0
+  // activations, prefill the packed SGEMM on dequantised W and F32 activations.
+  WeightFormat weights = WeightFormat::f32;
 };
 
 struct PrefillOptions {
@@ -64,6 +70,7 @@ class InferenceSession {
   int64_t max_positions() const { return options_.max_positions; }
   int64_t kv_cache_bytes() const;
   const ArchConfig& config() const { return config_; }
+  const RuntimeWeights& runtime_weights() const { return runtime_weights_; }
 
  private:
   enum class HeadRows : uint8_t { none, last, all };  // which rows get logits
@@ -74,7 +81,8 @@ class InferenceSession {
   void check_tokens(std::span<const int32_t> tokens) const;
 
   ArchConfig config_;
-  const ModelWeights& weights_;
+  const ModelWeights& weights_;        // F32; the norms are read from here
+  RuntimeWeights runtime_weights_;     // the matrices, in options_.weights
   RuntimeContext& context_;
   SessionOptions options_;
   int64_t position_ = 0;

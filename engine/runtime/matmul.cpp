@@ -4,10 +4,14 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <vector>
 
+#include "engine/runtime/q8_0_matmul.hpp"
 #include "engine/runtime/sgemm.hpp"
 #include "engine/runtime/thread_pool.hpp"
 #include "engine/runtime/vector_math.hpp"
+#include "engine/runtime/weight_matrix.hpp"
+#include "engine/util/error.hpp"
 
 namespace flashnas {
 
@@ -70,6 +74,52 @@ void matmul_rows(float* out, const float* inp, const float* weight, int64_t T, i
   }
 }
 
+// rows(n0, n1) over [0, N) of a (T, K) x (K, N) product: on the calling thread
+// when small, else in the fixed partition: thread i owns rows [i*chunk,
+// (i+1)*chunk) of W. The F32 and Q8_0 products share it.
+template <class Rows>
+void split_rows(int64_t T, int64_t K, int64_t N, ThreadPool* pool, Rows&& rows) {
+  const int n_threads = pool ? pool->size() : 1;
+  if (n_threads == 1 || T * K * N < kMinParallelMacs || N < 2 * kRowAlign) {
+    rows(int64_t{0}, N);
+    return;
+  }
+  const int64_t per_thread = (N + n_threads - 1) / n_threads;
+  const int64_t chunk = (per_thread + kRowAlign - 1) / kRowAlign * kRowAlign;
+  pool->run([&](int i) {
+    const int64_t n0 = std::min<int64_t>(N, i * chunk);
+    const int64_t n1 = std::min<int64_t>(N, n0 + chunk);
+    rows(n0, n1);
+  });
+}
+
+// Q8_0 product: GEMV on the activation quantised once (before the threads
+// split the rows), or the dequantising packed GEMM.
+void matmul_q8_0(float* out, const float* inp, const WeightMatrix& w, int64_t T,
+                 ThreadPool* pool, MatmulMode mode, MatmulPath path) {
+  const int64_t K = w.cols, N = w.rows;
+  FLASHNAS_CHECK(w.q8_0 && K % kQ8BlockValues == 0, "bad Q8_0 weight view ({} x {})", N, K);
+  if (T == 1 && path == MatmulPath::by_rows) {
+    // The quantised activation row: on the stack up to K = 8192.
+    constexpr int64_t kStackBytes = q8_0_row_bytes(8192);
+    alignas(32) uint8_t stack[kStackBytes];
+    std::vector<uint8_t> heap;
+    uint8_t* xq = stack;
+    if (q8_0_row_bytes(K) > kStackBytes) {
+      heap.resize(static_cast<size_t>(q8_0_row_bytes(K) + 32));
+      xq = heap.data() + (32 - reinterpret_cast<uintptr_t>(heap.data()) % 32) % 32;
+    }
+    quantize_row_q8_0(xq, inp, K);
+    split_rows(T, K, N, pool, [&](int64_t n0, int64_t n1) {
+      q8_0_gemv_rows(out, xq, w.q8_0, K, n0, n1, mode);
+    });
+    return;
+  }
+  split_rows(T, K, N, pool, [&](int64_t n0, int64_t n1) {
+    q8_0_gemm_rows(out, inp, w.q8_0, T, K, N, n0, n1, mode);
+  });
+}
+
 }  // namespace
 
 void matvec_forward(float* y, const float* x, const float* weight, int64_t K, int64_t N,
@@ -79,19 +129,18 @@ void matvec_forward(float* y, const float* x, const float* weight, int64_t K, in
 
 void matmul_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
                     int64_t N, ThreadPool* pool, MatmulMode mode, MatmulPath path) {
-  const int n_threads = pool ? pool->size() : 1;
-  if (n_threads == 1 || T * K * N < kMinParallelMacs || N < 2 * kRowAlign) {
-    matmul_rows(out, inp, weight, T, K, N, 0, N, mode, path);
-    return;
-  }
-  // Fixed partition: thread i owns rows [i*chunk, (i+1)*chunk) of W.
-  const int64_t per_thread = (N + n_threads - 1) / n_threads;
-  const int64_t chunk = (per_thread + kRowAlign - 1) / kRowAlign * kRowAlign;
-  pool->run([&](int i) {
-    const int64_t n0 = std::min<int64_t>(N, i * chunk);
-    const int64_t n1 = std::min<int64_t>(N, n0 + chunk);
+  split_rows(T, K, N, pool, [&](int64_t n0, int64_t n1) {
     matmul_rows(out, inp, weight, T, K, N, n0, n1, mode, path);
   });
+}
+
+void matmul_forward(float* out, const float* inp, const WeightMatrix& weight, int64_t T,
+                    ThreadPool* pool, MatmulMode mode, MatmulPath path) {
+  if (weight.format == WeightFormat::f32) {
+    matmul_forward(out, inp, weight.f32, T, weight.cols, weight.rows, pool, mode, path);
+  } else {
+    matmul_q8_0(out, inp, weight, T, pool, mode, path);
+  }
 }
 
 }  // namespace flashnas

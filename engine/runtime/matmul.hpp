@@ -15,6 +15,7 @@
 namespace flashnas {
 
 class ThreadPool;
+struct WeightMatrix;
 
 enum class MatmulMode : uint8_t {
   overwrite,   // out  = inp W^T
@@ -31,6 +32,15 @@ enum class MatmulPath : uint8_t {
 // `pool` may be null (single thread).
 void matmul_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
                     int64_t N, ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite,
+                    MatmulPath path = MatmulPath::by_rows);
+
+// The same product for a weight in any runtime format (weight_matrix.hpp):
+// weight (N, K) with N = weight.rows, K = weight.cols. F32 runs exactly the
+// function above. Q8_0 with T == 1 on by_rows quantises the activation row to
+// Q8_0 once and runs the int8 GEMV; otherwise (prefill, or path gemm) the
+// packed GEMM dequantises W while packing and keeps the activations F32.
+void matmul_forward(float* out, const float* inp, const WeightMatrix& weight, int64_t T,
+                    ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite,
                     MatmulPath path = MatmulPath::by_rows);
 
 // Single-threaded y = W x (or y += W x) for rows [0, N): the decode kernel.

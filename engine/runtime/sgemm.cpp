@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "engine/runtime/vector_math.hpp"
 
@@ -118,10 +119,11 @@ void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_
   }
 }
 
-}  // namespace
-
-void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
-              int64_t n0, int64_t n1, MatmulMode mode) {
+// The blocked loop over K blocks, panels and tiles; pack(panel, p0, nr, k0, kc)
+// fills one panel (kc, 16) as pack_panel does. One loop for every weight format.
+template <class Pack>
+void sgemm_loop(float* out, const float* inp, int64_t M, int64_t K, int64_t N, int64_t n0,
+                int64_t n1, MatmulMode mode, Pack&& pack) {
   alignas(32) float panel[kKC * kNR];  // (kKC, 16)
   alignas(32) float edge[kMR * kNR];   // (6, 16) tile of a partial last panel
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
@@ -130,7 +132,7 @@ void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int6
     const bool load_c = k0 > 0 || mode == MatmulMode::accumulate;
     for (int64_t p0 = n0; p0 < n1; p0 += kNR) {
       const int64_t nr = std::min(kNR, n1 - p0);
-      pack_panel(panel, weight, K, p0, nr, k0, kc);
+      pack(panel, p0, nr, k0, kc);
       for (int64_t m = 0; m < M; m += kMR) {
         const int64_t rows = std::min(kMR, M - m);
         const float* a = inp + m * K + k0;
@@ -152,11 +154,45 @@ void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int6
   }
 }
 
+}  // namespace
+
+void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
+              int64_t n0, int64_t n1, MatmulMode mode) {
+  sgemm_loop(out, inp, M, K, N, n0, n1, mode,
+             [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+               pack_panel(panel, weight, K, p0, nr, k0, kc);
+             });
+}
+
+void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, int64_t M,
+                   int64_t K, int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
+  alignas(32) float rows[kNR * kKC];  // (nr, kc): the panel's rows of W, converted
+  sgemm_loop(out, inp, M, K, N, n0, n1, mode,
+             [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+               weight.load(weight.context, rows, p0, nr, k0, kc);
+               pack_panel(panel, rows, kc, 0, nr, 0, kc);
+             });
+}
+
 #else  // no AVX2: the plain loops
 
 void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
               int64_t n0, int64_t n1, MatmulMode mode) {
   sgemm_nt_reference(out, inp, weight, M, K, N, n0, n1, mode);
+}
+
+void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, int64_t M,
+                   int64_t K, int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
+  std::vector<float> row(static_cast<size_t>(K));
+  for (int64_t n = n0; n < n1; ++n) {
+    weight.load(weight.context, row.data(), n, 1, 0, K);
+    for (int64_t m = 0; m < M; ++m) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * row[static_cast<size_t>(k)];
+      float& y = out[m * N + n];
+      y = mode == MatmulMode::overwrite ? sum : y + sum;
+    }
+  }
 }
 
 #endif

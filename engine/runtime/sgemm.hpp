@@ -21,6 +21,19 @@ namespace flashnas {
 void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
               int64_t n0, int64_t n1, MatmulMode mode);
 
+// W given by a row source instead of an F32 matrix: load(context, dst, p0,
+// nr, k0, kc) writes W[p0:p0+nr, k0:k0+kc] as F32 rows (nr, kc) to dst (kc
+// floats apart). The Q8_0 GEMM (q8_0_matmul.hpp) dequantises there; sgemm
+// packs and multiplies as for F32, so the kernel and the loop are shared.
+struct SgemmRowSource {
+  void (*load)(const void* context, float* dst, int64_t p0, int64_t nr, int64_t k0, int64_t kc);
+  const void* context;
+};
+
+// out[:, n0:n1] (=|+=) inp W[n0:n1]^T with W (N, K) read through `weight`.
+void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, int64_t M,
+                   int64_t K, int64_t N, int64_t n0, int64_t n1, MatmulMode mode);
+
 // The same product with plain loops (float accumulation in k order): the
 // portable fallback without AVX2 and the reference the tests compare against.
 void sgemm_nt_reference(float* out, const float* inp, const float* weight, int64_t M, int64_t K,

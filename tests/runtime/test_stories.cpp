@@ -55,6 +55,22 @@ TEST_F(Stories260K, NllMixedLayerKindsMatchesReference) {
   EXPECT_NEAR(r.nll, 2.46980, 2e-3);
 }
 
+// Q8_0 weights cost little quality: NLL within 0.01 of F32 (and not equal:
+// the matrices really were quantised; w_down, K = FF = 172, stays F32).
+TEST_F(Stories260K, NllWithQ8_0WeightsCloseToF32) {
+  const auto tokens = valid_tokens();
+  const EvalResult f32 = evaluate_nll(*model_, tokens, {256, 1, nullptr, WeightFormat::f32});
+  const EvalResult q8 = evaluate_nll(*model_, tokens, {256, 1, nullptr, WeightFormat::q8_0});
+  EXPECT_EQ(q8.tokens, 4096);
+  EXPECT_NEAR(q8.nll, f32.nll, 0.01);
+  EXPECT_NE(q8.nll, f32.nll);
+  RuntimeContext ctx({1, false});
+  InferenceSession session(*model_, ctx, {16, 16, WeightFormat::q8_0});
+  const int64_t L = model_->config.n_layers();
+  EXPECT_EQ(session.runtime_weights().q8_0_matrices, 1 + 6 * L);  // tied head + 6 per layer
+  EXPECT_EQ(session.runtime_weights().f32_matrices, L);           // every w_down
+}
+
 TEST_F(Stories260K, EvalTextNormalisesLineEndsAndCuts) {
   const Tokenizer& tok = *model_->tokenizer;
   EXPECT_EQ(tokenize_eval_text(tok, "a\r\nb\rc\n", 0), tok.encode("a\nb\nc\n"));
