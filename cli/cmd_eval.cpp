@@ -45,6 +45,7 @@ int run_eval(const Args& args) {
       {"data", true, "text file to evaluate on (read whole as one string)"},
       {"ctx", true, "window length: tokens predicted per window (default 256)"},
       {"max-tokens", true, "cut the token sequence (BOS included) to this length (default: all)"},
+      {"weights", true, "f32 | q8_0: weight format of the matrix products (default f32)"},
       {"json", false, "print {\"nll\", \"ppl\", \"tokens\"} as JSON"},
       {"help", false, "show this help"},
   });
@@ -54,6 +55,7 @@ int run_eval(const Args& args) {
   EvalOptions options;
   options.ctx = flags.integer("ctx", 256, 1, 1 << 20);
   options.threads = threads_flag(flags);
+  if (flags.has("weights")) options.weights = parse_weight_format(flags.require("weights"), "--weights");
   const int64_t max_tokens = flags.integer("max-tokens", 0, 2, INT64_MAX);
 
   const std::string text = read_text_file(data_path);
@@ -70,10 +72,10 @@ int run_eval(const Args& args) {
     std::printf("nll %.5f  ppl %.3f  tokens %lld\n", r.nll, r.ppl,
                 static_cast<long long>(r.tokens));
   }
-  std::fprintf(stderr, "%lld windows of ctx %lld in %.3f s (%.0f tok/s, %d thread%s)\n",
+  std::fprintf(stderr, "%lld windows of ctx %lld in %.3f s (%.0f tok/s, %d thread%s, %s weights)\n",
                static_cast<long long>(r.windows), static_cast<long long>(options.ctx), r.seconds,
                static_cast<double>(r.tokens) / std::max(r.seconds, 1e-9), options.threads,
-               options.threads == 1 ? "" : "s");
+               options.threads == 1 ? "" : "s", std::string(weight_format_name(options.weights)).c_str());
   return 0;
 }
 

@@ -32,20 +32,6 @@ T read_field(const nlohmann::json& j, const char* name, T fallback) {
 
 }  // namespace
 
-std::string_view weight_format_name(WeightFormat format) {
-  switch (format) {
-    case WeightFormat::f32: return "f32";
-    case WeightFormat::q8_0: return "q8_0";
-  }
-  return "?";
-}
-
-WeightFormat parse_weight_format(std::string_view text, const std::string& field) {
-  if (text == "f32") return WeightFormat::f32;
-  if (text == "q8_0") return WeightFormat::q8_0;
-  throw InvalidInput(fmt::format("{} must be f32 or q8_0, got '{}'", field, text), field);
-}
-
 std::string_view latency_clock_name(LatencyClock clock) {
   return clock == LatencyClock::wall ? "wall" : "thread_cpu";
 }

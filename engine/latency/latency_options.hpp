@@ -10,16 +10,17 @@
 #include <string>
 #include <string_view>
 
+#include "engine/runtime/weight_matrix.hpp"
+
 namespace flashnas::latency {
 
-// Weight format the decode and prefill run with.
-//   f32:  the checkpoint's F32 weights as they are.
-//   q8_0: blocks of 32 int8 weights with one F32 scale (GGUF's Q8_0); decode
-//         streams a quarter of the bytes, which is what a phone deployment does.
-enum class WeightFormat : uint8_t { f32, q8_0 };
-std::string_view weight_format_name(WeightFormat format);
-// Throws InvalidInput(field) for anything but "f32" or "q8_0".
-WeightFormat parse_weight_format(std::string_view text, const std::string& field);
+// Weight format the decode and prefill run with (engine/runtime/weight_matrix.hpp):
+// f32, or q8_0 (GGUF's Q8_0 values: the runtime quantises the model's matrices
+// and runs int8 decode GEMVs; matrices whose row length is not a multiple of 32
+// stay F32).
+using ::flashnas::parse_weight_format;
+using ::flashnas::weight_format_name;
+using ::flashnas::WeightFormat;
 
 // What the timer reads.
 //   wall:       elapsed time (steady clock): the latency a user sees.

@@ -30,8 +30,10 @@ struct LatencyMeasurement {
 
 // Validates `options` (InvalidInput naming the field), then times `model`.
 // Decode positions run up to P + K, which the model's context length need not
-// cover (RoPE extrapolates; latency does not care). Throws InvalidInput for
-// weights q8_0 when the quantised path cannot run this model.
+// cover (RoPE extrapolates; latency does not care). With weights q8_0 the
+// model's matrices are quantised once before the timed runs (those whose row
+// length is not a multiple of 32 run in F32, as llama.cpp's quantiser keeps them
+// in another type).
 LatencyMeasurement measure_latency(const Model& model, const LatencyOptions& options);
 
 nlohmann::json latency_measurement_to_json(const LatencyMeasurement& m);

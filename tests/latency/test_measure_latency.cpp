@@ -64,6 +64,17 @@ TEST(MeasureLatency, TinyModelGivesSaneFiguresAndEnvironment) {
   EXPECT_EQ(j.at("options").at("prompt_len"), 32);
 }
 
+TEST(MeasureLatency, Q8_0WeightsRunAndAreRecorded) {
+  const Model model = model_of(2, 64, 128);
+  LatencyOptions o = quick_options();
+  o.weights = WeightFormat::q8_0;
+  const LatencyMeasurement m = measure_latency(model, o);
+  expect_sane(m.ttft_ms, 3);
+  expect_sane(m.decode_ms_per_token, 3);
+  EXPECT_EQ(m.environment.weights, "q8_0");
+  EXPECT_EQ(latency_measurement_to_json(m).at("options").at("weights"), "q8_0");
+}
+
 TEST(MeasureLatency, MuchLargerModelIsNotFaster) {
   const Model small = model_of(1, 32, 64);
   const Model large = model_of(4, 256, 1024);  // about 300x the layer FLOPs
