@@ -44,7 +44,8 @@ inline __m256i load_block(const int8_t* q) {
 #ifdef FLASHNAS_AVX2
 // quantize_q8_0_block (tensor_types.cpp) with AVX2, bit for bit (the tests
 // compare): decode quantises every matmul's activation row, and the scalar
-// lround costs ~5% of a 110M-shape decode step. The same float operations in
+// loop (lround) takes 6.4 ns a value against 0.55 ns here, 0.5 ms of each
+// 110M-shape decode step (80k values a token). The same float operations in
 // the same order (max is exact in any order); lround's half-away-from-zero is
 // trunc(p + copysign(0.5 - 2^-25, p)), exact for |p| < 2^23 (0.5 itself would
 // round 0.49999997 up).
