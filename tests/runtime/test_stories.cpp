@@ -83,17 +83,20 @@ TEST_F(Stories260K, GreedyContinuationMatchesReference) {
       "she saw a big, red ball. She wanted to play with it, but it was too high.\nLily";
   const Tokenizer& tok = *model_->tokenizer;
   const std::vector<int32_t> prompt = tok.encode("Once upon a time");
-  RuntimeContext ctx({1, false});
-  InferenceSession session(*model_, ctx, {256, 64});
-  std::mt19937_64 rng(0);
-  std::string text;
-  int32_t prev = prompt.back();
-  generate(session, prompt, {100, {0.0f, 1.0f}, -1}, rng, [&](int32_t t) {
-    text += tok.decode_piece(prev, t);
-    prev = t;
-    return text.size() < want.size();
-  });
-  EXPECT_EQ(text.substr(0, want.size()), want);
+  // Q8_0 too: its decode runs the int8 GEMV on quantised activations.
+  for (WeightFormat weights : {WeightFormat::f32, WeightFormat::q8_0}) {
+    RuntimeContext ctx({1, false});
+    InferenceSession session(*model_, ctx, {256, 64, weights});
+    std::mt19937_64 rng(0);
+    std::string text;
+    int32_t prev = prompt.back();
+    generate(session, prompt, {100, {0.0f, 1.0f}, -1}, rng, [&](int32_t t) {
+      text += tok.decode_piece(prev, t);
+      prev = t;
+      return text.size() < want.size();
+    });
+    EXPECT_EQ(text.substr(0, want.size()), want) << weight_format_name(weights);
+  }
 }
 
 }  // namespace
