@@ -11,6 +11,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace flashnas::store {
@@ -27,6 +29,22 @@ std::unique_ptr<pqxx::connection> connect(const std::string& url);
 // connect() and define every named statement of the store (they are prepared
 // on the server lazily, at first use). What the repositories need.
 std::unique_ptr<pqxx::connection> open_connection(const std::string& url);
+
+// Runs fn(tx) in one read-committed transaction on `conn` and commits it,
+// returning what fn returns; on an exception the transaction rolls back and the
+// exception propagates.
+template <class F>
+auto in_transaction(pqxx::connection& conn, F&& fn) {
+  pqxx::work tx(conn);
+  if constexpr (std::is_void_v<decltype(fn(tx))>) {
+    fn(tx);
+    tx.commit();
+  } else {
+    auto out = fn(tx);
+    tx.commit();
+    return out;
+  }
+}
 
 struct PoolOptions {
   int size = 8;                                    // connections kept open at most
@@ -70,15 +88,7 @@ class ConnectionPool {
   auto transact(F&& fn) {
     Lease lease = acquire();
     try {
-      pqxx::work tx(*lease);
-      if constexpr (std::is_void_v<decltype(fn(tx))>) {
-        fn(tx);
-        tx.commit();
-      } else {
-        auto out = fn(tx);
-        tx.commit();
-        return out;
-      }
+      return in_transaction(*lease, std::forward<F>(fn));
     } catch (const pqxx::broken_connection&) {
       lease.discard();
       throw;

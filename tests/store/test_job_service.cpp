@@ -29,23 +29,10 @@ store::JobFilter filter_for(int64_t project_id) {
 }
 store::NewTrial trial_for(int layers) { return {arch(layers), sha256_hex(arch(layers).dump())}; }
 
-class JobService : public test::DbTest {
+class JobService : public test::DbConnectionTest {
  protected:
-  template <class F>
-  auto in_tx(F&& fn) {
-    pqxx::work tx(*conn_);
-    if constexpr (std::is_void_v<decltype(fn(tx))>) {
-      fn(tx);
-      tx.commit();
-    } else {
-      auto out = fn(tx);
-      tx.commit();
-      return out;
-    }
-  }
   void SetUp() override {
-    DbTest::SetUp();
-    conn_ = db_->connect();
+    DbConnectionTest::SetUp();
     project_ = in_tx([](pqxx::work& tx) { return store::project_ensure(tx, "alpha").id; });
     other_project_ = in_tx([](pqxx::work& tx) { return store::project_ensure(tx, "beta").id; });
   }
@@ -85,7 +72,6 @@ class JobService : public test::DbTest {
   const json kLatency = {{"prefill_ms", 3.0}, {"decode_ms_per_token", 0.5}, {"device_kind", "local-cpu"},
                          {"prompt_len", 32}, {"decode_tokens", 16}, {"environment", {{"threads", 1}}}};
 
-  std::unique_ptr<pqxx::connection> conn_;
   int64_t project_ = 0, other_project_ = 0;
   QueueOptions opts_;
 };

@@ -19,23 +19,10 @@ using store::NewTask;
 using store::QueueOptions;
 using store::Task;
 
-class TaskQueue : public test::DbTest {
+class TaskQueue : public test::DbConnectionTest {
  protected:
-  template <class F>
-  auto in_tx(F&& fn) {
-    pqxx::work tx(*conn_);
-    if constexpr (std::is_void_v<decltype(fn(tx))>) {
-      fn(tx);
-      tx.commit();
-    } else {
-      auto out = fn(tx);
-      tx.commit();
-      return out;
-    }
-  }
   void SetUp() override {
-    DbTest::SetUp();
-    conn_ = db_->connect();
+    DbConnectionTest::SetUp();
   }
   // Runs fn in its own committed transaction.
   int64_t enqueue(const std::string& kind, int max_attempts = 3, int priority = 0) {
@@ -53,7 +40,6 @@ class TaskQueue : public test::DbTest {
   Task get(int64_t id) {
     return *in_tx([&](pqxx::work& tx) { return store::task_get(tx, id); });
   }
-  std::unique_ptr<pqxx::connection> conn_;
 };
 
 NewTask plain(const std::string& kind) {

@@ -20,23 +20,10 @@ namespace {
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
-class WorkerPoolTest : public test::DbTest {
+class WorkerPoolTest : public test::DbConnectionTest {
  protected:
-  template <class F>
-  auto in_tx(F&& fn) {
-    pqxx::work tx(*conn_);
-    if constexpr (std::is_void_v<decltype(fn(tx))>) {
-      fn(tx);
-      tx.commit();
-    } else {
-      auto out = fn(tx);
-      tx.commit();
-      return out;
-    }
-  }
   void SetUp() override {
-    DbTest::SetUp();
-    conn_ = db_->connect();
+    DbConnectionTest::SetUp();
     project_ = in_tx([](pqxx::work& tx) { return store::project_ensure(tx, "p").id; });
     options_.database_url = db_->url();
     options_.roles = {"evaluate", "latency"};
@@ -83,7 +70,6 @@ class WorkerPoolTest : public test::DbTest {
     });
   }
 
-  std::unique_ptr<pqxx::connection> conn_;
   int64_t project_ = 0;
   worker::WorkerOptions options_;
 };

@@ -15,6 +15,7 @@
 #include <regex>
 #include <string>
 #include <unistd.h>
+#include <utility>
 
 #include "store/database.hpp"
 #include "store/migrate.hpp"
@@ -87,6 +88,25 @@ class DbTest : public ::testing::Test {
   void SetUp() override { db_ = std::make_unique<ScratchDatabase>(); }
   void TearDown() override { db_.reset(); }
   std::unique_ptr<ScratchDatabase> db_;
+};
+
+// Fixture: DbTest plus one open connection `conn_` and in_tx(fn), which runs
+// fn(tx) in its own committed transaction.
+class DbConnectionTest : public DbTest {
+ protected:
+  void SetUp() override {
+    DbTest::SetUp();
+    conn_ = db_->connect();
+  }
+  void TearDown() override {
+    conn_.reset();
+    DbTest::TearDown();
+  }
+  template <class F>
+  auto in_tx(F&& fn) {
+    return store::in_transaction(*conn_, std::forward<F>(fn));
+  }
+  std::unique_ptr<pqxx::connection> conn_;
 };
 
 }  // namespace flashnas::test
