@@ -15,6 +15,20 @@
 
 namespace flashnas::test {
 
+// The shape of the bundled stories260K model (5 layers, d 64, 8 heads, 4 KV
+// heads, FFN 172, vocab 512, tied), without weights.
+inline ArchConfig stories260k_config() {
+  ArchConfig c;
+  c.d_model = 64;
+  c.n_heads = 8;
+  c.n_kv_heads = 4;
+  c.head_dim = 8;
+  c.vocab_size = 512;
+  c.tied_embeddings = true;
+  c.layers.assign(5, LayerConfig{LayerKind::full, 0, 172});
+  return c;
+}
+
 // A config exercising what pruning produces: per-layer FFN widths, all three
 // layer kinds, NH*HS != C, grouped-query attention, an untied head.
 inline ArchConfig small_pruned_config() {

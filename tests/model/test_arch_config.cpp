@@ -7,21 +7,12 @@
 #include "engine/model/arch_config.hpp"
 #include "engine/model/model_weights.hpp"
 #include "engine/util/error.hpp"
+#include "tests/model/model_fixtures.hpp"
 
 namespace flashnas {
 namespace {
 
-ArchConfig stories260k_shape() {
-  ArchConfig c;
-  c.d_model = 64;
-  c.n_heads = 8;
-  c.n_kv_heads = 4;
-  c.head_dim = 8;
-  c.vocab_size = 512;
-  c.tied_embeddings = true;
-  c.layers.assign(5, LayerConfig{LayerKind::full, 0, 172});
-  return c;
-}
+ArchConfig stories260k_shape() { return test::stories260k_config(); }
 
 std::string field_of(const ArchConfig& c) {
   try {

@@ -5,21 +5,12 @@
 
 #include "engine/model/candidate_arch.hpp"
 #include "engine/util/error.hpp"
+#include "tests/model/model_fixtures.hpp"
 
 namespace flashnas {
 namespace {
 
-ArchConfig backbone() {
-  ArchConfig c;
-  c.d_model = 64;
-  c.n_heads = 8;
-  c.n_kv_heads = 4;
-  c.head_dim = 8;
-  c.vocab_size = 512;
-  c.tied_embeddings = true;
-  c.layers.assign(5, LayerConfig{LayerKind::full, 0, 172});
-  return c;
-}
+ArchConfig backbone() { return test::stories260k_config(); }
 
 std::string error_field(const nlohmann::json& j, const std::string& prefix = "") {
   try {
