@@ -13,6 +13,7 @@
 #include "engine/runtime/synthetic_model.hpp"
 #include "engine/util/error.hpp"
 #include "tests/runtime/reference_forward.hpp"
+#include "tests/runtime/runtime_fixtures.hpp"
 
 namespace flashnas {
 namespace {
@@ -29,12 +30,7 @@ ArchConfig small_config() {
   return c;
 }
 
-std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
-  return t;
-}
+using test::random_tokens;
 
 // The protocol written out directly: windows [s, s+ctx] every ctx tokens.
 double reference_nll(const Model& m, const std::vector<int32_t>& tokens, int64_t ctx,

@@ -17,19 +17,13 @@
 #include "engine/runtime/sampler.hpp"
 #include "engine/runtime/sgemm.hpp"
 #include "engine/runtime/thread_pool.hpp"
-#include "engine/runtime/thread_pool.hpp"
 #include "engine/util/error.hpp"
+#include "tests/runtime/runtime_fixtures.hpp"
 
 namespace flashnas {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::random_floats;
 
 TEST(Kernels, RmsnormMatchesFormula) {
   const int64_t T = 3, C = 37;

@@ -18,17 +18,12 @@
 #include "engine/runtime/thread_pool.hpp"
 #include "engine/util/error.hpp"
 #include "tests/runtime/reference_forward.hpp"
+#include "tests/runtime/runtime_fixtures.hpp"
 
 namespace flashnas {
 namespace {
 
-std::vector<float> random_floats(size_t n, uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> d(-scale, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(rng);
-  return v;
-}
+using test::random_floats;
 
 // What GGUF's Q8_0 encoder and decoder make of x: the reference values.
 std::vector<float> gguf_q8_0_roundtrip(const std::vector<float>& x) {
@@ -207,12 +202,7 @@ ArchConfig q8_config() {
   return c;
 }
 
-std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
-  return t;
-}
+using test::random_tokens;
 
 std::vector<float> prefill_all(const Model& m, const std::vector<int32_t>& tokens,
                                WeightFormat format, int threads = 1) {

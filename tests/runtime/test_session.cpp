@@ -14,6 +14,7 @@
 #include "engine/runtime/synthetic_model.hpp"
 #include "engine/util/error.hpp"
 #include "tests/runtime/reference_forward.hpp"
+#include "tests/runtime/runtime_fixtures.hpp"
 
 namespace flashnas {
 namespace {
@@ -33,12 +34,7 @@ ArchConfig tiny_config(const std::string& layer_types = "full,full,full,full") {
   return c;
 }
 
-std::vector<int32_t> random_tokens(int64_t n, int64_t vocab, uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<int32_t> t(static_cast<size_t>(n));
-  for (auto& v : t) v = static_cast<int32_t>(rng() % static_cast<uint64_t>(vocab));
-  return t;
-}
+using test::random_tokens;
 
 std::vector<float> prefill_all(const ArchConfig& c, const ModelWeights& w,
                                const std::vector<int32_t>& tokens, int threads = 1,
