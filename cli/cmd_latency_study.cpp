@@ -4,10 +4,12 @@
 // A thin wrapper over run_latency_study (engine/latency/study.hpp); it adds the
 // optional measurement log (--measurements), which makes a long study resumable:
 // a re-run with the same flags reuses every architecture already measured.
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "cli/flags.hpp"
@@ -96,6 +98,29 @@ latency::LatencyMeasurer logged_measurer(const std::string& path,
   };
 }
 
+// The median coefficient of variation of the repeats over every measured
+// point, for each target: how noisy this machine was during the study. The
+// held-out accuracy cannot be better than the noise of the points it is
+// scored against.
+nlohmann::json measurement_noise(const latency::LatencyStudyResult& r) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const char* target : {"ttft_ms", "decode_ms_per_token"}) {
+    std::vector<double> cvs;
+    for (const auto* points : {&r.train, &r.holdout}) {
+      for (const latency::StudyPoint& p : *points) {
+        const nlohmann::json& d = p.measured.detail;
+        if (d.contains(target) && d.at(target).contains("cv")) {
+          cvs.push_back(d.at(target).at("cv").get<double>());
+        }
+      }
+    }
+    if (cvs.empty()) continue;
+    std::nth_element(cvs.begin(), cvs.begin() + static_cast<std::ptrdiff_t>(cvs.size() / 2), cvs.end());
+    out[std::string("median_cv_") + target] = cvs[cvs.size() / 2];
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_latency_study(const Args& args) {
@@ -153,11 +178,21 @@ int run_latency_study(const Args& args) {
       {"samples", r.train.size()},
       {"holdout", r.holdout.size()},
       {"noisy_measurements", r.noisy_measurements},
+      {"measurement_noise", measurement_noise(r)},
       {"measure_seconds", r.measure_seconds},
       {"fit_seconds", r.fit_seconds},
       {"measurement", r.model.metadata["measurement"]},
       {"environment", r.model.metadata.value("environment", nlohmann::json::object())},
       {"accuracy", latency::study_accuracy_to_json(r.accuracy)}};
+  const int64_t measured = static_cast<int64_t>(r.train.size() + r.holdout.size());
+  if (4 * r.noisy_measurements > measured) {
+    std::fprintf(stderr,
+                 "warning: %lld of %lld measurements stayed above the CV threshold (%s): the "
+                 "held-out accuracy is bounded by that noise; re-run on a quieter machine (with a "
+                 "new --measurements log: the old one would be reused)\n",
+                 static_cast<long long>(r.noisy_measurements), static_cast<long long>(measured),
+                 report.at("measurement_noise").dump().c_str());
+  }
   if (flags.has("json")) {
     std::printf("%s\n", report.dump(2).c_str());
   } else {
