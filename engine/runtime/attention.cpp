@@ -1,16 +1,17 @@
 // Grouped-query causal / sliding-window attention (see attention.hpp).
-// Decode, and prefill of heads of 32 or more, compute each query row on its
-// own (attend_one) with 8-keys-at-once dot products (simd::dot_rows) over
-// just the keys it can see; prefill of smaller heads puts 8 queries in the
-// lanes of a register (attend_lanes). Either way a row's output does not
-// depend on which rows are computed with it (the last-row-only prefill relies
-// on this).
+// Decode computes each query row on its own (attend_one) with 8-keys-at-once
+// dot products (simd::dot_rows) over just the keys it can see. Prefill of
+// heads of 32 or more runs blocks of 32 queries through the packed GEMM
+// (attend_block_gemm); prefill of smaller heads puts 8 queries in the lanes of
+// a register (attend_lanes). Every way, a row's output does not depend on
+// which rows are computed with it (the last-row-only prefill relies on this).
 #include "engine/runtime/attention.hpp"
 
 #include <algorithm>
 #include <cmath>
 
 #include "engine/runtime/kernels.hpp"
+#include "engine/runtime/sgemm.hpp"
 #include "engine/runtime/thread_pool.hpp"
 #include "engine/runtime/vector_math.hpp"
 #include "engine/util/error.hpp"
@@ -21,7 +22,7 @@ namespace {
 
 constexpr int64_t kBlockRows = 32;  // queries per prefill task (contiguous, for locality)
 // Prefill heads smaller than this take 8 queries per register (attend_lanes);
-// larger ones amortise the per-row reductions of attend_one over HS/8 FMAs.
+// larger ones fill the GEMM micro-kernel's K dimension (attend_block_gemm).
 constexpr int64_t kMaxLaneHeadSize = 32;
 // Below this many multiply-adds the whole attention runs on the calling thread.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
@@ -149,6 +150,48 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
     }
   }
 }
+
+// Rows t0 .. t0+R-1 of head h through the packed GEMM (prefill of heads of 32
+// or more, where the per-row dot products and axpys of attend_one leave most
+// of the FMA throughput unused):
+//   qs (R, HS)  = q rows * scale
+//   s  (R, S)   = qs k[j0..j1]^T                  (sgemm_nt_ld over the cache rows)
+//   p  (R, S)   = exp(s - max) on the keys each row sees, 0 elsewhere
+//   o  (R, HS)  = p v[j0..j1]                     (sgemm_nn_ld)
+//   out[t0+r]   = o[r] / sum(p[r])
+// A row's result does not depend on the rows computed with it: each product
+// element sums over its k in ascending order, a key a row cannot see adds an
+// exact zero (p = 0, values finite) and the softmax runs over the row's own
+// keys only, so a one-row call (the last-row-only prefill) equals that row of
+// a full pass bit for bit.
+void attend_block_gemm(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* scratch) {
+  const int64_t HS = g.HS, kvh = h / (g.NH / g.KVH);
+  const int64_t j0 = g.lo(g.pos0 + t0), j1 = g.hi(g.pos0 + t0 + R - 1);  // keys [j0, j1]
+  const int64_t S = j1 - j0 + 1;
+  float* qs = scratch;         // (R, HS)
+  float* o = qs + R * HS;      // (R, HS)
+  float* p = o + R * HS;       // (R, S)
+  for (int64_t r = 0; r < R; ++r) {
+    const float* qr = g.q + (t0 + r) * g.q_dim() + h * HS;
+    for (int64_t i = 0; i < HS; ++i) qs[r * HS + i] = qr[i] * g.scale;
+  }
+  sgemm_nt_ld(p, qs, g.row(g.kv->k, kvh, j0), g.ld(), R, HS, S);
+  double sums[kBlockRows];
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t pos = g.pos0 + t0 + r;
+    const int64_t lo = g.lo(pos) - j0, n = g.hi(pos) - j0 - lo + 1;  // visible: [lo, lo+n)
+    float* pr = p + r * S;
+    sums[r] = simd::exp_shifted_sum(pr + lo, simd::max_value(pr + lo, n), n);
+    std::fill(pr, pr + lo, 0.0f);
+    std::fill(pr + lo + n, pr + S, 0.0f);
+  }
+  sgemm_nn_ld(o, p, g.row(g.kv->v, kvh, j0), g.ld(), R, S, HS);
+  for (int64_t r = 0; r < R; ++r) {
+    float* out = g.out + (t0 + r) * g.q_dim() + h * HS;
+    const float inv = static_cast<float>(1.0 / sums[r]);
+    for (int64_t i = 0; i < HS; ++i) out[i] = o[r * HS + i] * inv;
+  }
+}
 #endif
 
 }  // namespace
@@ -172,12 +215,16 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
   if (T * kv.count * g.NH * g.HS < kMinParallelMacs) n_threads = 1;
 #ifdef FLASHNAS_AVX2
   const bool lanes = mode == AttentionMode::prefill && g.HS < kMaxLaneHeadSize;
+  const bool blocks = mode == AttentionMode::prefill && !lanes;
 #else
-  const bool lanes = false;
+  const bool lanes = false, blocks = false;
 #endif
-  // attend_one: S scores; attend_lanes: qt (HS, 8) and s (S + 7 keys, 8).
-  const size_t per_thread =
-      static_cast<size_t>(lanes ? 8 * (g.HS + max_keys + 7) : max_keys);
+  // attend_one: S scores; attend_lanes: qt (HS, 8) and s (S + 7 keys, 8);
+  // attend_block_gemm: qs and o (block, HS) and p (block, S + block - 1 keys).
+  const size_t per_thread = static_cast<size_t>(
+      lanes    ? 8 * (g.HS + max_keys + 7)
+      : blocks ? block * (2 * g.HS + max_keys + block - 1)
+               : max_keys);
   if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
     scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));
   }
@@ -190,6 +237,10 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
 #ifdef FLASHNAS_AVX2
       if (lanes) {
         for (int64_t t = b * block; t < t1; t += 8) attend_lanes(g, t, std::min<int64_t>(8, t1 - t), h, scores);
+        continue;
+      }
+      if (blocks) {
+        attend_block_gemm(g, b * block, t1 - b * block, h, scores);
         continue;
       }
 #endif

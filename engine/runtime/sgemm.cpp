@@ -174,6 +174,32 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
              });
 }
 
+void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  sgemm_loop(out, inp, M, K, N, 0, N, MatmulMode::overwrite,
+             [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+               pack_panel(panel, b, ldb, p0, nr, k0, kc);
+             });
+}
+
+void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  sgemm_loop(out, inp, M, K, N, 0, N, MatmulMode::overwrite,
+             [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+               // B is already k-major: panel row k is B[k0+k, p0:p0+16], zero-padded.
+               for (int64_t k = 0; k < kc; ++k) {
+                 const float* row = b + (k0 + k) * ldb + p0;
+                 float* dst = panel + k * kNR;
+                 if (nr == kNR) {
+                   _mm256_store_ps(dst, _mm256_loadu_ps(row));
+                   _mm256_store_ps(dst + 8, _mm256_loadu_ps(row + 8));
+                   continue;
+                 }
+                 for (int64_t j = 0; j < kNR; ++j) dst[j] = j < nr ? row[j] : 0.0f;
+               }
+             });
+}
+
 #else  // no AVX2: the plain loops
 
 void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
@@ -191,6 +217,28 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
       for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * row[static_cast<size_t>(k)];
       float& y = out[m * N + n];
       y = mode == MatmulMode::overwrite ? sum : y + sum;
+    }
+  }
+}
+
+void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * ldb + k];
+      out[m * N + n] = sum;
+    }
+  }
+}
+
+void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[k * ldb + n];
+      out[m * N + n] = sum;
     }
   }
 }

@@ -34,6 +34,17 @@ struct SgemmRowSource {
 void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, int64_t M,
                    int64_t K, int64_t N, int64_t n0, int64_t n1, MatmulMode mode);
 
+// The two products of blocked prefill attention, whose B operand is a span of
+// the KV cache with rows `ldb` floats apart; overwrite only:
+//   sgemm_nt_ld: out (M, N) = inp (M, K) B^T with B (N, K)   (scores = q k^T)
+//   sgemm_nn_ld: out (M, N) = inp (M, K) B   with B (K, N)   (output = p v)
+// Same kernel as sgemm_nt, so each element still sums its K products in
+// ascending k order whatever M and N are.
+void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N);
+void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N);
+
 // The same product with plain loops (float accumulation in k order): the
 // portable fallback without AVX2 and the reference the tests compare against.
 void sgemm_nt_reference(float* out, const float* inp, const float* weight, int64_t M, int64_t K,

@@ -161,7 +161,8 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
   const int64_t NH = 6, KVH = 2;
   ThreadPool pool({2, false});
   // Prefill: HS 6, 8 and 16 put 8 queries in the lanes of a register (T 70 and
-  // 40 leave partial groups); 40 and 64 go row by row. Decode mode: row by row,
+  // 40 leave partial groups); 40 and 64 go through the GEMM in blocks of 32 rows
+  // (70 leaves a partial block). Decode mode: row by row,
   // HS 8 and 16 with 8-wide dot rows and output strips, 6 the scalar fallback,
   // 40 and 64 the whole output in registers (weighted_row_sum_wide).
   for (int64_t HS : {8, 6, 16, 40, 64}) {
@@ -185,6 +186,13 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
           for (int64_t i = 0; i < NH * HS; ++i) {
             ASSERT_NEAR(out[t * NH * HS + i], want[i], 1e-5) << "HS " << HS << " t " << t;
           }
+        }
+        // The last row alone (the last-row-only prefill) equals it in the full pass.
+        if (mode == AttentionMode::prefill && c.T > 1) {
+          std::vector<float> last(NH * HS);
+          attention_forward(last.data(), q.data() + (c.T - 1) * NH * HS, span, c.pos0 + c.T - 1, 1,
+                            {NH, KVH, HS, c.W}, scratch, p, mode);
+          ASSERT_EQ(last, std::vector<float>(out.end() - NH * HS, out.end())) << "HS " << HS;
         }
       }
     }
