@@ -142,12 +142,24 @@ void q8_0_gemv_rows(float* y, const uint8_t* xq, const uint8_t* weight, int64_t 
   int64_t n = n0;
 #ifdef FLASHNAS_AVX2
   // Eight rows at a time: eight independent accumulators share each load of
-  // the activation block, and eight row streams stay in flight.
+  // the activation block. The eight rows are one contiguous span of memory,
+  // read as eight short interleaved streams (a 768-wide row is 13.5 cache
+  // lines), too short for the hardware prefetcher to ramp up: the loop would
+  // read DRAM at half the bandwidth (7 of 14.5 GB/s on a 100000 x 768 matrix).
+  // So each block step prefetches its share of the next group of eight rows.
+  const int64_t prefetch_step = 8 * row_bytes / nb;  // bytes of a group per block step
   for (; n + 8 <= n1; n += 8) {
     const uint8_t* rows = weight + n * row_bytes;
+    const bool prefetch = n + 16 <= n1;  // the next group is in this range
     __m256 acc[8];
     for (__m256& a : acc) a = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
+      if (prefetch) {
+        const uint8_t* next = rows + 8 * row_bytes + b * prefetch_step;
+        for (int64_t o = 0; o < prefetch_step; o += 64) {
+          _mm_prefetch(reinterpret_cast<const char*>(next + o), _MM_HINT_T0);
+        }
+      }
       const __m256i x = load_block(qx + b * QK);
       const float d = dx[b];
 #pragma GCC unroll 8
