@@ -188,7 +188,8 @@ TEST_F(ApiJobs, CancelStopsPendingWork) {
   EXPECT_EQ(cancelled.json().at("state"), "cancelled");
   EXPECT_EQ(cancelled.json().at("progress").at("cancelled"), 3);
   EXPECT_FALSE(cancelled.json().at("finished_at").is_null());
-  for (const auto& t : get(path + "/trials", key).json().at("items")) EXPECT_EQ(t.at("state"), "cancelled");
+  const nlohmann::json trials = get(path + "/trials", key).json();  // outlives the loop
+  for (const auto& t : trials.at("items")) EXPECT_EQ(t.at("state"), "cancelled");
   pool_->transact([&](pqxx::transaction_base& tx) {
     EXPECT_EQ(tx.exec1("SELECT count(*) FROM tasks WHERE state <> 'cancelled'")[0].as<int64_t>(), 0);
   });
