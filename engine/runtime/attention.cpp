@@ -218,6 +218,7 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
   const bool blocks = mode == AttentionMode::prefill && !lanes;
 #else
   const bool lanes = false, blocks = false;
+  (void)mode;  // both prefill forms need AVX2; decode and prefill share attend_one
 #endif
   // attend_one: S scores; attend_lanes: qt (HS, 8) and s (S + 7 keys, 8);
   // attend_block_gemm: qs and o (block, HS) and p (block, S + block - 1 keys).
