@@ -221,26 +221,28 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
   }
 }
 
-void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
+namespace {
+// out (M, N) = inp (M, K) B with B[k][n] at b[n * stride_n + k * stride_k].
+void strided_product(float* out, const float* inp, const float* b, int64_t stride_n,
+                     int64_t stride_k, int64_t M, int64_t K, int64_t N) {
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {
       float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * ldb + k];
+      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * stride_n + k * stride_k];
       out[m * N + n] = sum;
     }
   }
 }
+}  // namespace
+
+void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  strided_product(out, inp, b, ldb, 1, M, K, N);
+}
 
 void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
                  int64_t N) {
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n) {
-      float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[k * ldb + n];
-      out[m * N + n] = sum;
-    }
-  }
+  strided_product(out, inp, b, 1, ldb, M, K, N);
 }
 
 #endif
