@@ -91,12 +91,16 @@ void load_q8_0_rows(const void* context, float* dst, int64_t p0, int64_t nr, int
 
 }  // namespace
 
-void quantize_row_q8_0(uint8_t* row, const float* x, int64_t K) {
+void check_q8_0_row_length(int64_t K) {
   if (K <= 0 || K % QK != 0) {
     throw InvalidInput(
         fmt::format("Q8_0 needs a row length that is a positive multiple of {}, got {}", QK, K),
         "K");
   }
+}
+
+void quantize_row_q8_0(uint8_t* row, const float* x, int64_t K) {
+  check_q8_0_row_length(K);
   int8_t* q = reinterpret_cast<int8_t*>(row);
   float* d = reinterpret_cast<float*>(row + K);
   for (int64_t b = 0; b < K / QK; ++b) {

@@ -18,9 +18,13 @@
 
 namespace flashnas {
 
+// Throws InvalidInput (field "K") unless K is a positive multiple of 32, the
+// Q8_0 block size.
+void check_q8_0_row_length(int64_t K);
+
 // row (q8_0_row_bytes(K)) = Q8_0 of x (K), each block by quantize_q8_0_block
 // (tensor_types.hpp), so the values equal those of a GGUF Q8_0 tensor.
-// Throws InvalidInput (field "K") when K is not a positive multiple of 32.
+// Throws as check_q8_0_row_length.
 void quantize_row_q8_0(uint8_t* row, const float* x, int64_t K);
 
 // x[0, kc) = values [k0, k0 + kc) of a Q8_0 row of length K (scale * quant).

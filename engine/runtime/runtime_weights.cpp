@@ -67,7 +67,7 @@ RuntimeWeights quantize_model_weights(const ArchConfig& config, const ModelWeigh
   const bool tied = weights.output == weights.tok_embd;
   rw.output = f32_view(weights.output, V, C);
   rw.layers.resize(weights.layers.size());
-  std::vector<WeightMatrix*> matrices = {&rw.tok_embd};  // every distinct matrix
+  std::vector<WeightMatrix*> matrices = {&rw.tok_embd};  // every distinct matrix present
   if (!tied) matrices.push_back(&rw.output);
   for (size_t l = 0; l < weights.layers.size(); ++l) {
     const LayerWeights& lw = weights.layers[l];
@@ -80,11 +80,9 @@ RuntimeWeights quantize_model_weights(const ArchConfig& config, const ModelWeigh
     r.w_gate = f32_view(lw.w_gate, FF, C);
     r.w_up = f32_view(lw.w_up, FF, C);
     r.w_down = f32_view(lw.w_down, C, FF);
-    for (WeightMatrix* m : {&r.wq, &r.wk, &r.wv, &r.wo, &r.w_gate, &r.w_up, &r.w_down}) {
-      if (m->f32) matrices.push_back(m);
-    }
+    matrices.insert(matrices.end(), {&r.wq, &r.wk, &r.wv, &r.wo, &r.w_gate, &r.w_up, &r.w_down});
   }
-  std::erase_if(matrices, [](const WeightMatrix* m) { return !m->f32; });
+  std::erase_if(matrices, [](const WeightMatrix* m) { return !m->f32; });  // skip layers' attention
 
   auto quantisable = [&](const WeightMatrix& m) {
     return format == WeightFormat::q8_0 && m.cols % kQ8BlockValues == 0;
@@ -111,12 +109,7 @@ RuntimeWeights quantize_model_weights(const ArchConfig& config, const ModelWeigh
 }
 
 Q8_0Matrix quantize_matrix_q8_0(const float* weight, int64_t N, int64_t K) {
-  if (K <= 0 || K % kQ8BlockValues != 0) {
-    throw InvalidInput(
-        fmt::format("Q8_0 needs a row length that is a positive multiple of {}, got {}",
-                    kQ8BlockValues, K),
-        "K");
-  }
+  check_q8_0_row_length(K);  // before allocating, and also when N is 0
   Q8_0Matrix m;
   m.storage = allocate_bytes(std::max<int64_t>(1, N * q8_0_row_bytes(K)));
   m.view = f32_view(weight, N, K);
