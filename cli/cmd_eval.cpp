@@ -45,7 +45,7 @@ int run_eval(const Args& args) {
       {"data", true, "text file to evaluate on (read whole as one string)"},
       {"ctx", true, "window length: tokens predicted per window (default 256)"},
       {"max-tokens", true, "cut the token sequence (BOS included) to this length (default: all)"},
-      {"weights", true, "f32 | q8_0: weight format of the matrix products (default f32)"},
+      weights_flag_spec(),
       {"json", false, "print {\"nll\", \"ppl\", \"tokens\"} as JSON"},
       {"help", false, "show this help"},
   });
@@ -55,7 +55,7 @@ int run_eval(const Args& args) {
   EvalOptions options;
   options.ctx = flags.integer("ctx", 256, 1, 1 << 20);
   options.threads = threads_flag(flags);
-  if (flags.has("weights")) options.weights = parse_weight_format(flags.require("weights"), "--weights");
+  options.weights = weights_flag(flags);
   const int64_t max_tokens = flags.integer("max-tokens", 0, 2, INT64_MAX);
 
   const std::string text = read_text_file(data_path);

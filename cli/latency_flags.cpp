@@ -1,6 +1,8 @@
 // Shared latency measurement flags (see latency_flags.hpp).
 #include "cli/latency_flags.hpp"
 
+#include "cli/run_model_flags.hpp"
+
 namespace flashnas::cli {
 
 std::vector<FlagSpec> latency_measurement_flags() {
@@ -10,7 +12,7 @@ std::vector<FlagSpec> latency_measurement_flags() {
       {"threads", true, "threads (default 1)"},
       {"repeats", true, "R: timed runs per round (default 5)"},
       {"warmup", true, "W: untimed runs first (default 1)"},
-      {"weights", true, "f32 | q8_0 (default f32)"},
+      weights_flag_spec(),
       {"cv-threshold", true, "re-measure while the coefficient of variation is above (default 0.05)"},
       {"max-extra-rounds", true, "re-measure at most this many extra rounds (default 2)"},
       {"no-pin", false, "do not pin threads to CPUs"},
@@ -25,7 +27,7 @@ latency::LatencyOptions latency_options_from_flags(const Flags& flags) {
   o.threads = static_cast<int>(flags.integer("threads", o.threads, 1, 256));
   if (flags.has("repeats")) o.repeats = flags.integer("repeats", o.repeats, 1, 10000);
   if (flags.has("warmup")) o.warmup = flags.integer("warmup", o.warmup, 0, 10000);
-  if (flags.has("weights")) o.weights = latency::parse_weight_format(flags.require("weights"), "--weights");
+  o.weights = weights_flag(flags);
   if (flags.has("cv-threshold")) o.cv_threshold = flags.number("cv-threshold", o.cv_threshold, 1e-9, 1e9);
   if (flags.has("max-extra-rounds")) {
     o.max_extra_rounds = flags.integer("max-extra-rounds", o.max_extra_rounds, 0, 100);

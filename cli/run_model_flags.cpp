@@ -45,4 +45,13 @@ int threads_flag(const Flags& flags) {
   return static_cast<int>(flags.integer("threads", 1, 1, 256));
 }
 
+FlagSpec weights_flag_spec() {
+  return {"weights", true, "f32 | q8_0: weight format of the matrix products (default f32)"};
+}
+
+WeightFormat weights_flag(const Flags& flags) {
+  const auto text = flags.get("weights");
+  return text ? parse_weight_format(*text, "--weights") : WeightFormat::f32;
+}
+
 }  // namespace flashnas::cli

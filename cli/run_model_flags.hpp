@@ -1,6 +1,6 @@
-// Flags shared by the commands that run a model (generate, eval): loading the
-// checkpoint named by --model, overriding layer kinds with --layer-types and
-// reading --threads. Not the commands themselves (cmd_generate.cpp, cmd_eval.cpp).
+// Flags shared by the commands that run a model (generate, eval, and the
+// latency commands for --weights): loading the checkpoint named by --model,
+// overriding layer kinds with --layer-types, reading --threads and --weights. Not the commands themselves (cmd_generate.cpp, cmd_eval.cpp).
 #pragma once
 
 #include <string>
@@ -8,6 +8,7 @@
 
 #include "cli/flags.hpp"
 #include "engine/model/model.hpp"
+#include "engine/runtime/weight_matrix.hpp"
 
 namespace flashnas::cli {
 
@@ -19,5 +20,8 @@ std::vector<FlagSpec> run_model_flag_specs();
 Model load_run_model(const Flags& flags);
 
 int threads_flag(const Flags& flags);  // --threads, default 1
+
+FlagSpec weights_flag_spec();                  // --weights f32 | q8_0
+WeightFormat weights_flag(const Flags& flags);  // --weights, default f32
 
 }  // namespace flashnas::cli

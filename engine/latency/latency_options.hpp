@@ -14,14 +14,6 @@
 
 namespace flashnas::latency {
 
-// Weight format the decode and prefill run with (engine/runtime/weight_matrix.hpp):
-// f32, or q8_0 (GGUF's Q8_0 values: the runtime quantises the model's matrices
-// and runs int8 decode GEMVs; matrices whose row length is not a multiple of 32
-// stay F32).
-using ::flashnas::parse_weight_format;
-using ::flashnas::weight_format_name;
-using ::flashnas::WeightFormat;
-
 // What the timer reads.
 //   wall:       elapsed time (steady clock): the latency a user sees.
 //   thread_cpu: CPU time of the measuring thread (CLOCK_THREAD_CPUTIME_ID). On a
@@ -40,7 +32,7 @@ struct LatencyOptions {
   bool pin_threads = true;      // pin threads to CPUs where the platform allows
   int64_t repeats = 5;          // R: timed runs per round
   int64_t warmup = 1;           // W: untimed runs first (page faults, caches, frequency)
-  WeightFormat weights = WeightFormat::f32;
+  WeightFormat weights = WeightFormat::f32;  // f32 or q8_0 (engine/runtime/weight_matrix.hpp)
   // Noise gate: when the coefficient of variation of the prefill or decode
   // samples exceeds cv_threshold, another round of R repeats is added, at most
   // max_extra_rounds times; if it is still above, the result is flagged noisy.

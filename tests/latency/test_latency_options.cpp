@@ -8,6 +8,7 @@
 #include "engine/latency/latency_options.hpp"
 #include "engine/util/error.hpp"
 
+using namespace flashnas;
 using namespace flashnas::latency;
 
 namespace {
