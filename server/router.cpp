@@ -110,14 +110,19 @@ namespace {
 constexpr uint64_t kDrainBytes = 16 << 20;
 }  // namespace
 
+bool RequestContext::close_if_too_large_to_drain() {
+  if (!req_.has_header("Content-Length") ||
+      req_.get_header_value<uint64_t>("Content-Length") <= static_cast<uint64_t>(body_limit_) + kDrainBytes) {
+    return false;
+  }
+  res_.set_header("Connection", "close");
+  return true;
+}
+
 void RequestContext::discard_unread_body() {
   if (body_ || !reader_ || reader_used_) return;
   reader_used_ = true;
-  if (req_.has_header("Content-Length") &&
-      req_.get_header_value<uint64_t>("Content-Length") > static_cast<uint64_t>(body_limit_) + kDrainBytes) {
-    res_.set_header("Connection", "close");
-    return;
-  }
+  if (close_if_too_large_to_drain()) return;
   uint64_t discarded = 0;
   const bool ok = (*reader_)([&](const char*, size_t n) {
     discarded += n;
@@ -138,13 +143,7 @@ const std::string& RequestContext::body() {
   // the kernel send a reset, which can destroy the 413 before the client reads it
   // (cpp-httplib's client, for one, writes the whole body before reading). Past
   // kDrainBytes the connection is closed instead of paying for the transfer.
-  if (req_.has_header("Content-Length")) {
-    const auto declared = req_.get_header_value<uint64_t>("Content-Length");
-    if (declared > static_cast<uint64_t>(body_limit_) + kDrainBytes) {
-      res_.set_header("Connection", "close");
-      throw payload_too_large(body_limit_);
-    }
-  }
+  if (close_if_too_large_to_drain()) throw payload_too_large(body_limit_);
   reader_used_ = true;
   std::string data;
   bool too_large = false;

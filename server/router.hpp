@@ -74,6 +74,10 @@ class RequestContext {
   void discard_unread_body();
 
  private:
+  // True, with Connection: close set, when the declared Content-Length is past
+  // what is worth draining (the limit plus kDrainBytes): the rest stays unread.
+  bool close_if_too_large_to_drain();
+
   const httplib::Request& req_;
   httplib::Response& res_;
   std::string request_id_;
