@@ -1,8 +1,6 @@
 // GGUF v3 serialisation of a Model (see gguf_writer.hpp).
 #include "engine/model/gguf_writer.hpp"
 
-#include <cstdio>
-#include <fstream>
 #include <vector>
 
 #include "engine/model/gguf_file.hpp"

@@ -1,10 +1,7 @@
 // safetensors and HF checkpoint writing (see safetensors_writer.hpp).
 #include "engine/model/safetensors_writer.hpp"
 
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <functional>
 
 #include <nlohmann/json.hpp>
 
