@@ -42,6 +42,7 @@ const Statement kStatements[] = {
      " WHERE j.project_id = $1 AND ($2::job_state IS NULL OR j.state = $2::job_state)"
      " AND ($3::job_kind IS NULL OR j.kind = $3::job_kind) AND ($4::bigint IS NULL OR j.id < $4)"
      " ORDER BY j.id DESC LIMIT $5"},
+    {"job_lock", "SELECT id FROM jobs WHERE id = $1 FOR UPDATE"},
     {"job_finish",
      "UPDATE jobs SET state = $2::job_state, error = $3, finished_at = now(), updated_at = now(),"
      " started_at = coalesce(started_at, CASE WHEN $2::job_state = 'succeeded' THEN now() END) "
@@ -122,6 +123,10 @@ std::optional<Job> job_get(pqxx::transaction_base& tx, int64_t project_id, int64
 
 std::optional<Job> job_get_any_project(pqxx::transaction_base& tx, int64_t job_id) {
   return read_optional(tx.exec_prepared("job_get_any_project", job_id));
+}
+
+bool job_lock(pqxx::transaction_base& tx, int64_t job_id) {
+  return !tx.exec_prepared("job_lock", job_id).empty();
 }
 
 std::vector<Job> job_list(pqxx::transaction_base& tx, const JobFilter& filter) {

@@ -34,6 +34,9 @@ std::optional<Job> job_find_by_key(pqxx::transaction_base& tx, int64_t project_i
 
 std::optional<Job> job_get(pqxx::transaction_base& tx, int64_t project_id, int64_t job_id);
 std::optional<Job> job_get_any_project(pqxx::transaction_base& tx, int64_t job_id);  // for workers
+// Locks the job's row until the transaction ends (SELECT ... FOR UPDATE); false
+// if there is no such job.
+bool job_lock(pqxx::transaction_base& tx, int64_t job_id);
 
 struct JobFilter {
   int64_t project_id = 0;

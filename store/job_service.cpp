@@ -116,7 +116,12 @@ void settle_job(pqxx::transaction_base& tx, int64_t job_id) {
 
 // A trial whose tasks have all finished: failed (with every task's reason) if any
 // task failed or died, else succeeded. Then maybe the job.
+// The job row is locked first: two transactions finishing a job's last tasks
+// would otherwise each see the other's task still running (read committed) and
+// neither would settle the trial or the job. Behind the lock, the later one's
+// reads see the earlier one's commit. (Job before trial, as the claim locks.)
 void settle_trial(pqxx::transaction_base& tx, int64_t trial_id, int64_t job_id) {
+  job_lock(tx, job_id);
   const auto tasks = task_list_for_trial(tx, trial_id);
   std::string errors;
   bool all_cancelled = !tasks.empty();

@@ -3,6 +3,7 @@
 // failed trials that do not fail the job, cancellation, project scoping.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -172,6 +173,28 @@ TEST_F(JobService, AJobRunsWhenClaimedAndSucceedsWhenEveryTrialIsDone) {
   EXPECT_EQ(measurements[0].prompt_len, 32);
   EXPECT_EQ(event_kinds(j.id), (std::vector<std::string>{"job.created", "job.running", "trial.succeeded",
                                                          "trial.succeeded", "job.succeeded"}));
+}
+
+// A trial's two tasks ending at once, in two transactions (one fails, which
+// locks no trial row; one completes): the second waits for the first to commit,
+// then settles the trial and the job. Without the job lock each saw the other
+// task still running and the job stayed running for ever.
+TEST_F(JobService, TasksEndingConcurrentlyStillSettleTheJob) {
+  const auto j = submit(sweep({1}));
+  const auto evals = claim("evaluate");
+  const auto lats = claim("latency");
+  ASSERT_EQ(evals.size(), 1u);
+  ASSERT_EQ(lats.size(), 1u);
+  auto first_conn = db_->connect();
+  pqxx::work first(*first_conn);
+  ASSERT_TRUE(store::fail_task(first, evals[0].id, *evals[0].lease_token, "unsupported",
+                               Failure::permanent, opts_));
+  std::thread second([&] { EXPECT_TRUE(complete(lats[0], kLatency)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the second is now inside
+  first.commit();
+  second.join();
+  EXPECT_EQ(trials(j.id).at(0).state, "failed");
+  EXPECT_EQ(job(j.id).state, "failed");
 }
 
 TEST_F(JobService, AFailedTrialKeepsItsReasonAndDoesNotFailTheJob) {
