@@ -36,7 +36,7 @@ std::vector<FlagSpec> latency_study_flags() {
   };
   for (FlagSpec& f : latency_measurement_flags()) spec.push_back(std::move(f));
   spec.insert(spec.end(), {
-      {"statistic", true, "median | min of the repeats as the measured latency (default median)"},
+      {"statistic", true, "median | min | iqm (interquartile mean) of the repeats as the measured latency (default median)"},
       {"measurements", true, "JSONL log of measurements: appended to, and reused on a re-run"},
       {"out", true, "MODEL.json: the latency model with its accuracy report"},
       {"json", false, "print the accuracy report as JSON"},
@@ -81,20 +81,34 @@ latency::LatencyMeasurer logged_measurer(const std::string& path,
   }
   auto log = std::make_shared<std::ofstream>(path, std::ios::app);
   if (!*log) throw InvalidInput(fmt::format("--measurements: cannot append to '{}'", path), "--measurements");
-  return [cache, log, options, statistic, inner](const ArchConfig& config) {
-    const std::string key = measurement_key(config, options, statistic);
-    if (auto it = cache->find(key); it != cache->end()) return it->second;
-    latency::MeasuredLatency m = inner(config);
-    const nlohmann::json line = {{"key", key},
-                                 {"config", arch_config_to_json(config)},
-                                 {"ttft_ms", m.ttft_ms},
-                                 {"decode_ms_per_token", m.decode_ms_per_token},
-                                 {"noisy", m.noisy},
-                                 {"detail", m.detail}};
-    *log << line.dump() << '\n';
-    log->flush();
-    (*cache)[key] = m;
-    return m;
+  // Architectures found in the log are served from it; the rest of the batch
+  // is measured together and appended.
+  return [cache, log, options, statistic, inner](const std::vector<ArchConfig>& configs) {
+    std::vector<std::string> keys;
+    std::vector<ArchConfig> missing;
+    for (const ArchConfig& config : configs) {
+      keys.push_back(measurement_key(config, options, statistic));
+      if (!cache->count(keys.back())) missing.push_back(config);
+    }
+    if (!missing.empty()) {
+      std::vector<latency::MeasuredLatency> measured = inner(missing);
+      for (size_t i = 0; i < missing.size(); ++i) {
+        const latency::MeasuredLatency& m = measured.at(i);
+        const std::string key = measurement_key(missing[i], options, statistic);
+        const nlohmann::json line = {{"key", key},
+                                     {"config", arch_config_to_json(missing[i])},
+                                     {"ttft_ms", m.ttft_ms},
+                                     {"decode_ms_per_token", m.decode_ms_per_token},
+                                     {"noisy", m.noisy},
+                                     {"detail", m.detail}};
+        *log << line.dump() << '\n';
+        (*cache)[key] = m;
+      }
+      log->flush();
+    }
+    std::vector<latency::MeasuredLatency> out;
+    for (const std::string& key : keys) out.push_back(cache->at(key));
+    return out;
   };
 }
 

@@ -39,15 +39,21 @@ SampleStats summarize_samples(const std::vector<double>& samples) {
   for (double s : samples) ss += (s - st.mean) * (s - st.mean);
   st.stddev = samples.size() > 1 ? std::sqrt(ss / (n - 1.0)) : 0.0;
   st.cv = st.mean > 0.0 ? st.stddev / st.mean : 0.0;
+  std::vector<double> sorted = samples;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t cut = sorted.size() / 4;  // dropped from each end
+  double middle = 0.0;
+  for (size_t i = cut; i < sorted.size() - cut; ++i) middle += sorted[i];
+  st.iqm = middle / static_cast<double>(sorted.size() - 2 * cut);
   st.min = *std::min_element(samples.begin(), samples.end());
   st.max = *std::max_element(samples.begin(), samples.end());
   return st;
 }
 
 nlohmann::json sample_stats_to_json(const SampleStats& st) {
-  return {{"median", st.median}, {"mad", st.mad},   {"mean", st.mean},
-          {"stddev", st.stddev}, {"cv", st.cv},     {"min", st.min},
-          {"max", st.max},       {"samples", st.samples}};
+  return {{"median", st.median}, {"mad", st.mad}, {"mean", st.mean}, {"iqm", st.iqm},
+          {"stddev", st.stddev}, {"cv", st.cv},   {"min", st.min},   {"max", st.max},
+          {"samples", st.samples}};
 }
 
 }  // namespace flashnas::latency

@@ -13,6 +13,7 @@ struct SampleStats {
   double median = 0.0;
   double mad = 0.0;     // median of |x_i - median|: robust spread, in the samples' unit
   double mean = 0.0;
+  double iqm = 0.0;     // interquartile mean: the mean of the middle half of the sorted samples
   double stddev = 0.0;  // sample standard deviation (n - 1); 0 for one sample
   double cv = 0.0;      // stddev / mean: the noise gate of measure_latency
   double min = 0.0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -87,17 +88,13 @@ RunTimes run_once(InferenceSession& session, const std::vector<int32_t>& prompt,
 
 }  // namespace
 
-LatencyMeasurement measure_latency(const Model& model, const LatencyOptions& options) {
+std::vector<LatencyMeasurement> measure_latency_interleaved(std::span<const Model* const> models,
+                                                            const LatencyOptions& options) {
   options.validate();
-  model.config.validate();
+  FLASHNAS_CHECK(!models.empty(), "no models to measure");
+  for (const Model* model : models) model->config.validate();
   const int64_t P = options.prompt_len;
   const int64_t K = options.decode_tokens;
-
-  std::mt19937_64 rng(options.token_seed);
-  std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(model.config.vocab_size - 1));
-  std::vector<int32_t> prompt(static_cast<size_t>(P)), decode_inputs(static_cast<size_t>(K));
-  for (int32_t& t : prompt) t = token(rng);
-  for (int32_t& t : decode_inputs) t = token(rng);
 
   ScopedCallerPin caller_pin(options.pin_threads);
   RuntimeContext context(RuntimeOptions{options.threads, options.pin_threads});
@@ -105,40 +102,89 @@ LatencyMeasurement measure_latency(const Model& model, const LatencyOptions& opt
   session_options.max_positions = P + K;
   session_options.max_batch = std::min<int64_t>(P, 512);  // the whole prompt in one or few batches
   session_options.weights = options.weights;  // q8_0: quantised here, outside the timed runs
-  InferenceSession session(model, context, session_options);
+
+  // One session and one token stream per model (same seed: every model sees
+  // the same prompt when the vocabularies agree).
+  struct Timed {
+    std::unique_ptr<InferenceSession> session;
+    std::vector<int32_t> prompt, decode_inputs;
+    std::vector<double> ttft, decode;
+    LatencyMeasurement result;
+  };
+  std::vector<Timed> timed(models.size());
+  for (size_t i = 0; i < models.size(); ++i) {
+    const Model& model = *models[i];
+    std::mt19937_64 rng(options.token_seed);
+    std::uniform_int_distribution<int32_t> token(0, static_cast<int32_t>(model.config.vocab_size - 1));
+    timed[i].prompt.resize(static_cast<size_t>(P));
+    timed[i].decode_inputs.resize(static_cast<size_t>(K));
+    for (int32_t& t : timed[i].prompt) t = token(rng);
+    for (int32_t& t : timed[i].decode_inputs) t = token(rng);
+    timed[i].session = std::make_unique<InferenceSession>(model, context, session_options);
+  }
 
   float sink = 0.0f;  // keeps the logits observable
-  for (int64_t i = 0; i < options.warmup; ++i) run_once(session, prompt, decode_inputs, options.clock, &sink);
+  // One pass runs each of `active` once. Successive passes start one model
+  // further on, so no model always runs right after the same neighbour.
+  int64_t pass = 0;
+  auto run_pass = [&](const std::vector<size_t>& active, bool record) {
+    const size_t n = active.size();
+    for (size_t k = 0; k < n; ++k) {
+      Timed& t = timed[active[(k + static_cast<size_t>(pass)) % n]];
+      const RunTimes r = run_once(*t.session, t.prompt, t.decode_inputs, options.clock, &sink);
+      if (!record) continue;
+      t.ttft.push_back(r.ttft_ms);
+      t.decode.push_back(r.decode_ms_per_token);
+    }
+    ++pass;
+  };
 
-  std::vector<double> ttft, decode;
-  LatencyMeasurement m;
-  for (;;) {
-    for (int64_t i = 0; i < options.repeats; ++i) {
-      const RunTimes t = run_once(session, prompt, decode_inputs, options.clock, &sink);
-      ttft.push_back(t.ttft_ms);
-      decode.push_back(t.decode_ms_per_token);
+  std::vector<size_t> active(models.size());
+  for (size_t i = 0; i < active.size(); ++i) active[i] = i;
+  for (int64_t i = 0; i < options.warmup; ++i) run_pass(active, /*record=*/false);
+  while (!active.empty()) {
+    for (int64_t i = 0; i < options.repeats; ++i) run_pass(active, /*record=*/true);
+    std::vector<size_t> still_noisy;
+    for (size_t index : active) {
+      Timed& t = timed[index];
+      LatencyMeasurement& m = t.result;
+      ++m.rounds;
+      m.ttft_ms = summarize_samples(t.ttft);
+      m.decode_ms_per_token = summarize_samples(t.decode);
+      const bool high = m.ttft_ms.cv > options.cv_threshold ||
+                        m.decode_ms_per_token.cv > options.cv_threshold;
+      if (!high) continue;
+      if (m.rounds > options.max_extra_rounds) {
+        m.noisy = true;
+      } else {
+        still_noisy.push_back(index);
+      }
     }
-    ++m.rounds;
-    m.ttft_ms = summarize_samples(ttft);
-    m.decode_ms_per_token = summarize_samples(decode);
-    const bool high = m.ttft_ms.cv > options.cv_threshold ||
-                      m.decode_ms_per_token.cv > options.cv_threshold;
-    if (!high) break;
-    if (m.rounds > options.max_extra_rounds) {
-      m.noisy = true;
-      break;
-    }
+    active = std::move(still_noisy);
   }
   FLASHNAS_CHECK(std::isfinite(sink), "the timed model produced non-finite logits");
 
-  m.params = count_parameters(model.config);
-  m.options = options;
-  m.environment = capture_environment();
-  m.environment.threads = context.threads();
-  m.environment.pinned =
+  LatencyEnvironment environment = capture_environment();
+  environment.threads = context.threads();
+  environment.pinned =
       options.pin_threads && caller_pin.pinned() && (context.threads() == 1 || context.pinned());
-  m.environment.weights = std::string(weight_format_name(options.weights));
-  return m;
+  environment.weights = std::string(weight_format_name(options.weights));
+  std::vector<LatencyMeasurement> out;
+  out.reserve(models.size());
+  for (size_t i = 0; i < models.size(); ++i) {
+    LatencyMeasurement m = std::move(timed[i].result);
+    m.params = count_parameters(models[i]->config);
+    m.options = options;
+    m.environment = environment;
+    m.interleaved_with = static_cast<int64_t>(models.size()) - 1;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+LatencyMeasurement measure_latency(const Model& model, const LatencyOptions& options) {
+  const Model* one[] = {&model};
+  return std::move(measure_latency_interleaved(one, options).front());
 }
 
 nlohmann::json latency_measurement_to_json(const LatencyMeasurement& m) {
@@ -146,6 +192,7 @@ nlohmann::json latency_measurement_to_json(const LatencyMeasurement& m) {
           {"decode_ms_per_token", sample_stats_to_json(m.decode_ms_per_token)},
           {"rounds", m.rounds},
           {"noisy", m.noisy},
+          {"interleaved_with", m.interleaved_with},
           {"params", m.params},
           {"options", latency_options_to_json(m.options)},
           {"environment", latency_environment_to_json(m.environment)}};

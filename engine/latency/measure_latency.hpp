@@ -10,6 +10,8 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <span>
+#include <vector>
 
 #include "engine/latency/latency_environment.hpp"
 #include "engine/latency/latency_options.hpp"
@@ -24,6 +26,7 @@ struct LatencyMeasurement {
   int64_t rounds = 0;               // rounds of `repeats` runs (1 + extra rounds taken)
   bool noisy = false;               // CV still above the threshold after the last round
   int64_t params = 0;               // parameters of the model timed
+  int64_t interleaved_with = 0;     // other models whose runs alternated with this one's
   LatencyOptions options;           // what was run
   LatencyEnvironment environment;   // where it ran
 };
@@ -35,6 +38,20 @@ struct LatencyMeasurement {
 // length is not a multiple of 32 run in F32, as llama.cpp's quantiser keeps them
 // in another type).
 LatencyMeasurement measure_latency(const Model& model, const LatencyOptions& options);
+
+// Times several models together, interleaving their runs: each pass runs every
+// model once (warm-up passes first), `repeats` passes make a round, and the
+// noise gate adds rounds only for the models still above the threshold, their
+// runs interleaved among themselves. On a machine whose speed drifts (shared
+// hosts, thermal throttling), consecutive runs of one model share the same slow
+// or fast period, so their median carries the drift; interleaved, each model's
+// samples are spread over the whole measurement and every model sees the same
+// mix of periods. Every run starts with the caches holding another model's
+// data, which is what an application that does not run the model back to back
+// sees. All models are held in memory at once: the caller bounds the batch.
+// Returns one measurement per model, in order.
+std::vector<LatencyMeasurement> measure_latency_interleaved(std::span<const Model* const> models,
+                                                            const LatencyOptions& options);
 
 nlohmann::json latency_measurement_to_json(const LatencyMeasurement& m);
 

@@ -110,19 +110,60 @@ nlohmann::json study_options_to_json(const LatencyStudyOptions& o) {
 LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field) {
   if (text == "median") return LatencyStatistic::median;
   if (text == "min") return LatencyStatistic::min;
-  throw InvalidInput(fmt::format("{} must be median or min, got '{}'", field, text), field);
+  if (text == "iqm") return LatencyStatistic::iqm;
+  throw InvalidInput(fmt::format("{} must be median, min or iqm, got '{}'", field, text), field);
 }
 
 LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_seed,
-                               LatencyStatistic statistic) {
+                               LatencyStatistic statistic, int64_t max_batch_bytes) {
   options.validate();
-  return [options, weight_seed, statistic](const ArchConfig& config) {
-    const Model model = make_synthetic_model(config, weight_seed);
-    const LatencyMeasurement m = measure_latency(model, options);
-    const bool use_min = statistic == LatencyStatistic::min;
-    return MeasuredLatency{use_min ? m.ttft_ms.min : m.ttft_ms.median,
-                           use_min ? m.decode_ms_per_token.min : m.decode_ms_per_token.median,
-                           m.noisy, latency_measurement_to_json(m)};
+  FLASHNAS_CHECK(max_batch_bytes > 0, "max_batch_bytes must be positive");
+  auto pick = [statistic](const SampleStats& s) {
+    switch (statistic) {
+      case LatencyStatistic::min: return s.min;
+      case LatencyStatistic::iqm: return s.iqm;
+      case LatencyStatistic::median: break;
+    }
+    return s.median;
+  };
+  // Weight bytes held while a model is timed (F32, plus the Q8_0 copy).
+  const double bytes_per_param = options.weights == WeightFormat::q8_0 ? 4.0 + 34.0 / 32.0 : 4.0;
+  return [options, weight_seed, pick, max_batch_bytes,
+          bytes_per_param](const std::vector<ArchConfig>& configs) {
+    std::vector<MeasuredLatency> out;
+    // Consecutive groups whose weights fit the budget (at least one model each).
+    for (size_t begin = 0; begin < configs.size();) {
+      size_t end = begin;
+      double bytes = 0.0;
+      while (end < configs.size()) {
+        const double b = bytes_per_param * static_cast<double>(count_parameters(configs[end]));
+        if (end > begin && bytes + b > static_cast<double>(max_batch_bytes)) break;
+        bytes += b;
+        ++end;
+      }
+      std::vector<Model> models;
+      std::vector<const Model*> pointers;
+      models.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) {
+        models.push_back(make_synthetic_model(configs[i], weight_seed));
+        pointers.push_back(&models.back());
+      }
+      for (const LatencyMeasurement& m : measure_latency_interleaved(pointers, options)) {
+        out.push_back(MeasuredLatency{pick(m.ttft_ms), pick(m.decode_ms_per_token), m.noisy,
+                                      latency_measurement_to_json(m)});
+      }
+      begin = end;
+    }
+    return out;
+  };
+}
+
+LatencyMeasurer per_architecture(std::function<MeasuredLatency(const ArchConfig&)> measure_one) {
+  return [measure_one = std::move(measure_one)](const std::vector<ArchConfig>& configs) {
+    std::vector<MeasuredLatency> out;
+    out.reserve(configs.size());
+    for (const ArchConfig& c : configs) out.push_back(measure_one(c));
+    return out;
   };
 }
 
@@ -168,44 +209,55 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
   }
 
   std::vector<StudyPoint> train;
-  int64_t holdout_done = 0, noisy = 0;
+  int64_t holdout_done = 0, noisy = 0, done = 0;
   double measure_seconds = 0.0, fit_seconds = 0.0;
-  auto measure_point = [&](StudyPoint& p) {
-    const ArchConfig config = shape_to_config(shape, p.arch);
-    p.params = count_parameters(config);
-    p.prefill_flops = prefill_flops(config, P);
-    p.decode_flops = decode_flops_per_token(config, P);
+  // Measures `points` as one batch (the measurer may interleave their runs).
+  auto measure_points = [&](const std::vector<StudyPoint*>& points) {
+    std::vector<ArchConfig> configs;
+    for (StudyPoint* p : points) {
+      configs.push_back(shape_to_config(shape, p->arch));
+      p->params = count_parameters(configs.back());
+      p->prefill_flops = prefill_flops(configs.back(), P);
+      p->decode_flops = decode_flops_per_token(configs.back(), P);
+    }
     const auto t0 = Clock::now();
-    p.measured = measure(config);
+    std::vector<MeasuredLatency> measured = measure(configs);
     measure_seconds += seconds_since(t0);
-    if (!(p.measured.ttft_ms > 0.0) || !(p.measured.decode_ms_per_token > 0.0)) {
-      throw Error(fmt::format("the measurer returned non-positive latencies for {}",
-                              candidate_arch_to_json(p.arch).dump()));
+    if (measured.size() != points.size()) {
+      throw Error(fmt::format("the measurer returned {} results for {} architectures",
+                              measured.size(), points.size()));
     }
-    noisy += p.measured.noisy;
-    if (progress) {
-      progress(p, static_cast<int64_t>(train.size()) + holdout_done + 1, N + M);
-    }
-  };
-  // Keeps held-out measurements in step with training ones: after training
-  // point k of N, ceil(M k / N) held-out points have been measured.
-  auto catch_up_holdout = [&] {
-    const int64_t k = static_cast<int64_t>(train.size());
-    while (holdout_done < M && holdout_done * N < M * k) {
-      measure_point(holdout[static_cast<size_t>(holdout_done)]);
-      ++holdout_done;
+    for (size_t i = 0; i < points.size(); ++i) {
+      StudyPoint& p = *points[i];
+      p.measured = std::move(measured[i]);
+      if (!(p.measured.ttft_ms > 0.0) || !(p.measured.decode_ms_per_token > 0.0)) {
+        throw Error(fmt::format("the measurer returned non-positive latencies for {}",
+                                candidate_arch_to_json(p.arch).dump()));
+      }
+      noisy += p.measured.noisy;
+      if (progress) progress(p, ++done, N + M);
     }
   };
-  auto add_training = [&](StudyPoint p) {
-    measure_point(p);
-    used.insert(candidate_arch_hash(p.arch));
-    train.push_back(std::move(p));
-    catch_up_holdout();
+  // Measures a batch of training points together with the held-out points that
+  // keep the held-out measurements in step with the training ones: after
+  // training point k of N, ceil(M k / N) held-out points have been measured.
+  auto add_training_batch = [&](std::vector<StudyPoint> batch) {
+    const int64_t k = static_cast<int64_t>(train.size() + batch.size());
+    int64_t holdout_end = holdout_done;
+    while (holdout_end < M && holdout_end * N < M * k) ++holdout_end;
+    std::vector<StudyPoint*> points;
+    for (StudyPoint& p : batch) points.push_back(&p);
+    for (int64_t i = holdout_done; i < holdout_end; ++i) points.push_back(&holdout[static_cast<size_t>(i)]);
+    measure_points(points);
+    holdout_done = holdout_end;
+    for (StudyPoint& p : batch) train.push_back(std::move(p));
   };
 
-  // 1. Scrambled Sobol design over the space (mapped to valid architectures).
+  // 1. Scrambled Sobol design over the space (mapped to valid architectures),
+  //    measured in batches of o.batch.
   std::mt19937_64 rng(o.seed);
   const Eigen::MatrixXd design = space.initial_design(n_init, o.seed);
+  std::vector<StudyPoint> batch;
   for (Eigen::Index i = 0; i < design.rows(); ++i) {
     StudyPoint p;
     p.arch = space.decode(design.row(i).transpose());
@@ -213,7 +265,12 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
     if (used.count(candidate_arch_hash(p.arch)) && !draw_unused(space, rng, used, &p.arch)) {
       throw too_few("samples");
     }
-    add_training(std::move(p));
+    used.insert(candidate_arch_hash(p.arch));
+    batch.push_back(std::move(p));
+    if (static_cast<int64_t>(batch.size()) == o.batch || i + 1 == design.rows()) {
+      add_training_batch(std::move(batch));
+      batch.clear();
+    }
   }
 
   // 2. Adaptive rounds where the model is least sure.
@@ -234,18 +291,18 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
     fit_seconds += seconds_since(t0);
     spdlog::info("latency study: round {}: {} points from a pool of {}, top relative sd {:.3f}",
                  round, picks.size(), pool.size(), picks.empty() ? 0.0 : picks.front().second);
+    std::vector<StudyPoint> picked;
     for (const auto& [index, sd] : picks) {
       StudyPoint p = pool[index];
       p.phase = "adaptive";
       p.round = round;
       p.selection_log_sd = sd;
-      add_training(std::move(p));
+      used.insert(candidate_arch_hash(p.arch));
+      picked.push_back(std::move(p));
     }
+    add_training_batch(std::move(picked));
   }
-  while (holdout_done < M) {  // only when N rounding left some behind
-    measure_point(holdout[static_cast<size_t>(holdout_done)]);
-    ++holdout_done;
-  }
+  if (holdout_done < M) add_training_batch({});  // only when N rounding left some behind
 
   // 3. The final model and its accuracy on the held-out architectures.
   const auto t0 = Clock::now();

@@ -8,8 +8,10 @@
 //      pick is added as a fantasy observation at its predicted mean, so the
 //      variance near it shrinks and one batch does not cluster;
 //   3. the final model on every training point, scored on the held-out set.
-// Held-out points are measured spread evenly through the run, so slow drift of
-// the machine's load affects training and held-out measurements alike.
+// Points are measured in batches (the design in groups of `batch`, each adaptive
+// round as one), and held-out points join the batches evenly through the run,
+// so slow drift of the machine's load affects training and held-out
+// measurements alike.
 // The measuring is a callback, so tests and other devices plug in their own;
 // no files are read or written here.
 //
@@ -42,20 +44,32 @@ struct MeasuredLatency {
   nlohmann::json detail;             // the full measurement (samples, environment), kept in reports
 };
 
-// Measures the architecture whose full config is given (the study supplies the
-// prompt length through its own options, which the measurer was built with).
-using LatencyMeasurer = std::function<MeasuredLatency(const ArchConfig& config)>;
+// Measures a batch of architectures whose full configs are given, one result
+// per config, in order. A batch is measured together, so a measurer may
+// interleave the runs of its architectures (the local one does). The study
+// supplies the prompt length through its own options, which the measurer was
+// built with.
+using LatencyMeasurer =
+    std::function<std::vector<MeasuredLatency>(const std::vector<ArchConfig>& configs)>;
+
+// A measurer that measures the architectures of a batch one after another.
+LatencyMeasurer per_architecture(std::function<MeasuredLatency(const ArchConfig&)> measure_one);
 
 // Which summary of the repeated runs the study learns from. The median is the
 // convention; on a machine shared with other work the minimum is the better
-// estimate of the undisturbed latency, since interference only adds time.
-enum class LatencyStatistic : uint8_t { median, min };
+// estimate of the undisturbed latency, since interference only adds time; the
+// interquartile mean (iqm) uses more of the samples than the median and is
+// less sensitive to one lucky run than the minimum.
+enum class LatencyStatistic : uint8_t { median, min, iqm };
 LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field);
 
-// The measurer of this machine: random weights of the config's shape
-// (make_synthetic_model, fixed seed), then measure_latency with `options`.
+// The measurer of this machine: random weights of each config's shape
+// (make_synthetic_model, fixed seed), then measure_latency_interleaved with
+// `options` over the batch, in consecutive groups whose weights fit in
+// `max_batch_bytes` (every model of a group is held in memory while it is timed).
 LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_seed = 1234,
-                               LatencyStatistic statistic = LatencyStatistic::median);
+                               LatencyStatistic statistic = LatencyStatistic::median,
+                               int64_t max_batch_bytes = int64_t{8} << 30);
 
 struct LatencyStudyOptions {
   int64_t samples = 200;    // N: training measurements (Sobol + adaptive)

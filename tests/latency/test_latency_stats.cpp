@@ -35,9 +35,19 @@ TEST(LatencyStats, CoefficientOfVariationUsesSampleStddev) {
   EXPECT_DOUBLE_EQ(s.mad, 0.5);  // |x - 4.5| = {2.5, .5, .5, .5, .5, .5, 2.5, 4.5}
 }
 
+TEST(LatencyStats, InterquartileMeanDropsAQuarterFromEachEnd) {
+  // 8 samples: drop 2 from each end of {1, 2, 3, 4, 5, 6, 70, 80} -> mean of {3, 4, 5, 6}.
+  EXPECT_DOUBLE_EQ(summarize_samples({80, 3, 1, 6, 5, 70, 2, 4}).iqm, 4.5);
+  // 5 samples: drop 1 from each end -> mean of {2, 3, 10}.
+  EXPECT_DOUBLE_EQ(summarize_samples({10, 1, 3, 2, 100}).iqm, 5.0);
+  // Fewer than 4: nothing to drop, the mean.
+  EXPECT_DOUBLE_EQ(summarize_samples({1, 2, 6}).iqm, 3.0);
+}
+
 TEST(LatencyStats, OneSampleHasNoSpread) {
   const SampleStats s = summarize_samples({2.5});
   EXPECT_DOUBLE_EQ(s.median, 2.5);
+  EXPECT_DOUBLE_EQ(s.iqm, 2.5);
   EXPECT_DOUBLE_EQ(s.mad, 0.0);
   EXPECT_DOUBLE_EQ(s.cv, 0.0);
 }

@@ -108,6 +108,46 @@ TEST(MeasureLatency, NoiseGateAddsRoundsAndFlags) {
   EXPECT_EQ(m.ttft_ms.samples.size(), 6u);
 }
 
+TEST(MeasureLatency, InterleavedGivesOneOrderedMeasurementPerModel) {
+  const Model small = model_of(1, 32, 64);
+  const Model large = model_of(4, 256, 1024);
+  const Model* models[] = {&large, &small, &large};
+  const std::vector<LatencyMeasurement> m = measure_latency_interleaved(models, quick_options());
+  ASSERT_EQ(m.size(), 3u);
+  for (const LatencyMeasurement& x : m) {
+    expect_sane(x.ttft_ms, 3);
+    expect_sane(x.decode_ms_per_token, 3);
+    EXPECT_EQ(x.rounds, 1);
+    EXPECT_EQ(x.interleaved_with, 2);
+  }
+  EXPECT_EQ(m[0].params, count_parameters(large.config));
+  EXPECT_EQ(m[1].params, count_parameters(small.config));
+  EXPECT_GT(m[0].ttft_ms.median, m[1].ttft_ms.median);
+  EXPECT_GT(m[2].decode_ms_per_token.median, m[1].decode_ms_per_token.median);
+  EXPECT_EQ(latency_measurement_to_json(m[1]).at("interleaved_with"), 2);
+}
+
+TEST(MeasureLatency, InterleavedNoiseGateRemeasuresOnlyTheNoisyModels) {
+  const Model a = model_of(1, 32, 64);
+  const Model b = model_of(2, 64, 128);
+  const Model* models[] = {&a, &b};
+  LatencyOptions o = quick_options();
+  o.repeats = 2;
+  o.max_extra_rounds = 3;
+  o.cv_threshold = 1e-12;  // every model stays noisy: all take every extra round
+  for (const LatencyMeasurement& m : measure_latency_interleaved(models, o)) {
+    EXPECT_EQ(m.rounds, 4);
+    EXPECT_TRUE(m.noisy);
+    EXPECT_EQ(m.decode_ms_per_token.samples.size(), 8u);
+  }
+  o.cv_threshold = 10.0;  // none is noisy: one round each
+  for (const LatencyMeasurement& m : measure_latency_interleaved(models, o)) {
+    EXPECT_EQ(m.rounds, 1);
+    EXPECT_FALSE(m.noisy);
+    EXPECT_EQ(m.ttft_ms.samples.size(), 2u);
+  }
+}
+
 TEST(MeasureLatency, InvalidOptionsNameTheField) {
   const Model model = model_of(1, 32, 64);
   LatencyOptions o = quick_options();

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/latency/study.hpp"
+#include "engine/latency/model_shape.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/util/error.hpp"
 #include "tests/latency/latency_fixtures.hpp"
@@ -20,13 +21,15 @@ namespace {
 
 
 // Deterministic "device": analytic law with a small architecture-dependent wobble.
-MeasuredLatency fake_device(const ArchConfig& c) {
+MeasuredLatency fake_measurement(const ArchConfig& c) {
   const double wobble = 1.0 + 0.01 * std::sin(static_cast<double>(c.d_model + 7 * c.n_layers()));
   MeasuredLatency m;
   m.ttft_ms = (prefill_flops(c, 32) / 2e7 + 0.02 * static_cast<double>(c.n_layers())) * wobble;
   m.decode_ms_per_token = weight_bytes_per_decode_token(c) / 5e6 * wobble;
   return m;
 }
+
+const LatencyMeasurer fake_device = per_architecture(fake_measurement);
 
 LatencyStudyOptions quick_options() {
   LatencyStudyOptions o;
@@ -88,6 +91,61 @@ TEST(LatencyStudy, RunsDesignAdaptiveRoundsAndHoldout) {
   EXPECT_EQ(r.model.n_points(), 30);
   EXPECT_TRUE(r.model.metadata.contains("accuracy"));
   EXPECT_EQ(r.model.metadata.at("prompt_len"), 32);
+}
+
+TEST(LatencyStudy, MeasuresInBatchesWithHeldOutPointsMixedIn) {
+  const search::ArchSpace space = test::small_latency_space();
+  std::vector<size_t> batch_sizes;
+  LatencyMeasurer recording = [&](const std::vector<ArchConfig>& configs) {
+    batch_sizes.push_back(configs.size());
+    return fake_device(configs);
+  };
+  const LatencyStudyResult r =
+      run_latency_study(space, test::kSmallLatencyShape, quick_options(), recording);
+  // 30 training points in batches of 5 (3 Sobol, 3 adaptive), and 10 held-out
+  // points spread over them: after k training points, ceil(10 k / 30) held out.
+  EXPECT_EQ(batch_sizes, (std::vector<size_t>{7, 7, 6, 7, 7, 6}));
+  EXPECT_EQ(r.holdout.size(), 10u);
+}
+
+TEST(LatencyStudy, MeasurerMustAnswerEveryArchitecture) {
+  const search::ArchSpace space = test::small_latency_space();
+  LatencyMeasurer short_answer = [&](const std::vector<ArchConfig>& configs) {
+    std::vector<MeasuredLatency> out = fake_device(configs);
+    out.pop_back();
+    return out;
+  };
+  EXPECT_THROW(run_latency_study(space, test::kSmallLatencyShape, quick_options(), short_answer),
+               Error);
+}
+
+TEST(LatencyStudy, LocalMeasurerInterleavesWithinTheMemoryBudget) {
+  LatencyOptions o;
+  o.prompt_len = 16;
+  o.decode_tokens = 2;
+  o.repeats = 2;
+  o.warmup = 0;
+  o.cv_threshold = 10.0;
+  std::vector<ArchConfig> configs;
+  for (int64_t layers : {1, 2, 3}) {
+    CandidateArch a;
+    a.n_layers = layers;
+    a.d_model = 32;
+    a.d_ffn.assign(static_cast<size_t>(layers), 64);
+    a.layer_types.assign(static_cast<size_t>(layers), LayerKind::full);
+    configs.push_back(shape_to_config(test::kSmallLatencyShape, a));
+  }
+  auto interleaved_with = [&](int64_t budget) {
+    std::vector<int64_t> out;
+    for (const MeasuredLatency& m : local_measurer(o, 1234, LatencyStatistic::iqm, budget)(configs)) {
+      EXPECT_GT(m.ttft_ms, 0.0);
+      EXPECT_DOUBLE_EQ(m.ttft_ms, m.detail.at("ttft_ms").at("iqm").get<double>());
+      out.push_back(m.detail.at("interleaved_with").get<int64_t>());
+    }
+    return out;
+  };
+  EXPECT_EQ(interleaved_with(int64_t{1} << 30), (std::vector<int64_t>{2, 2, 2}));
+  EXPECT_EQ(interleaved_with(1), (std::vector<int64_t>{0, 0, 0}));  // one model at a time
 }
 
 TEST(LatencyStudy, SameSeedSameDesign) {
