@@ -68,6 +68,87 @@ void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
 }
 
 #ifdef FLASHNAS_AVX2
+// Decode with head size 8 (one key or value row = one register): NG <= 2 of
+// the query heads that share kv head kvh, h0 .. h0+NG-1, in one pass over the
+// keys and one over the values, so each K and V row is loaded once for both
+// heads (stories260K: 2 query heads per kv head). Per query head:
+//   scores (S) = (q * scale) k^T: eight products q*k[j] reduced by one hsum8,
+//   p = exp(scores - max), out (8) = (p V) / sum(p)
+// with four accumulators per head over the value rows (FMA latency).
+// This was attend_one's dot_rows + weighted_row_sum per head: 16 instructions
+// per key and head, most of decode's time; here about half.
+template <int NG>
+void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) {
+  const int64_t kvh = h0 / (g.NH / g.KVH);
+  const int64_t p = g.pos0 + t;
+  const int64_t lo = g.lo(p), S = g.hi(p) - lo + 1;
+  const int64_t ld = g.ld();
+  const float* k = g.row(g.kv->k, kvh, lo);
+  const float* v = g.row(g.kv->v, kvh, lo);
+  const int64_t S8 = (S + 7) / 8 * 8;  // per-head score rows padded to whole registers
+  __m256 q[NG], mx[NG];
+  float* scores[NG];
+  for (int n = 0; n < NG; ++n) {
+    q[n] = _mm256_mul_ps(_mm256_loadu_ps(g.q + t * g.q_dim() + (h0 + n) * 8),
+                         _mm256_set1_ps(g.scale));
+    mx[n] = _mm256_set1_ps(-INFINITY);
+    scores[n] = scratch + n * S8;
+  }
+  // Scores, eight keys at a time.
+  int64_t j = 0;
+  for (; j + 8 <= S; j += 8) {
+    const float* kj = k + j * ld;
+    for (int n = 0; n < NG; ++n) {
+      __m256 prod[8];
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) prod[r] = _mm256_mul_ps(q[n], _mm256_loadu_ps(kj + r * ld));
+      const __m256 s = simd::hsum8(prod);
+      _mm256_storeu_ps(scores[n] + j, s);
+      mx[n] = _mm256_max_ps(mx[n], s);
+    }
+  }
+  float max_score[NG];
+  for (int n = 0; n < NG; ++n) {
+    max_score[n] = simd::hmax(mx[n]);
+    for (int64_t jt = j; jt < S; ++jt) {  // the S % 8 last keys one by one
+      const float s = simd::hsum(_mm256_mul_ps(q[n], _mm256_loadu_ps(k + jt * ld)));
+      scores[n][jt] = s;
+      max_score[n] = std::max(max_score[n], s);
+    }
+  }
+  float inv[NG];
+  for (int n = 0; n < NG; ++n) {
+    inv[n] = static_cast<float>(1.0 / simd::exp_shifted_sum(scores[n], max_score[n], S));
+  }
+  // Output: acc[n][u] sums the value rows j = u mod 4.
+  __m256 acc[NG][4];
+  for (int n = 0; n < NG; ++n) {
+    for (__m256& a : acc[n]) a = _mm256_setzero_ps();
+  }
+  j = 0;
+  for (; j + 4 <= S; j += 4) {
+#pragma GCC unroll 4
+    for (int u = 0; u < 4; ++u) {
+      const __m256 vj = _mm256_loadu_ps(v + (j + u) * ld);
+      for (int n = 0; n < NG; ++n) {
+        acc[n][u] = _mm256_fmadd_ps(_mm256_set1_ps(scores[n][j + u]), vj, acc[n][u]);
+      }
+    }
+  }
+  for (; j < S; ++j) {
+    const __m256 vj = _mm256_loadu_ps(v + j * ld);
+    for (int n = 0; n < NG; ++n) {
+      acc[n][0] = _mm256_fmadd_ps(_mm256_set1_ps(scores[n][j]), vj, acc[n][0]);
+    }
+  }
+  for (int n = 0; n < NG; ++n) {
+    const __m256 sum = _mm256_add_ps(_mm256_add_ps(acc[n][0], acc[n][1]),
+                                     _mm256_add_ps(acc[n][2], acc[n][3]));
+    _mm256_storeu_ps(g.out + t * g.q_dim() + (h0 + n) * 8,
+                     _mm256_mul_ps(sum, _mm256_set1_ps(inv[n])));
+  }
+}
+
 // Eight query rows t0 .. t0+7 of head h at once, one per lane of a register
 // (prefill of small heads, where a per-row dot product of 8 floats is mostly
 // horizontal reduction). R <= 8 rows are real; missing lanes repeat the last.
@@ -216,21 +297,45 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
 #ifdef FLASHNAS_AVX2
   const bool lanes = mode == AttentionMode::prefill && g.HS < kMaxLaneHeadSize;
   const bool blocks = mode == AttentionMode::prefill && !lanes;
+  const bool grouped = mode == AttentionMode::decode && g.HS == 8;
 #else
-  const bool lanes = false, blocks = false;
+  const bool lanes = false, blocks = false, grouped = false;
   (void)mode;  // both prefill forms need AVX2; decode and prefill share attend_one
 #endif
   // attend_one: S scores; attend_lanes: qt (HS, 8) and s (S + 7 keys, 8);
-  // attend_block_gemm: qs and o (block, HS) and p (block, S + block - 1 keys).
+  // attend_block_gemm: qs and o (block, HS) and p (block, S + block - 1 keys);
+  // attend_group_hs8: two heads' scores (S rounded up to 8).
   const size_t per_thread = static_cast<size_t>(
-      lanes    ? 8 * (g.HS + max_keys + 7)
-      : blocks ? block * (2 * g.HS + max_keys + block - 1)
-               : max_keys);
+      lanes     ? 8 * (g.HS + max_keys + 7)
+      : blocks  ? block * (2 * g.HS + max_keys + block - 1)
+      : grouped ? 2 * (max_keys + 7)
+                : max_keys);
   if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
     scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));
   }
+  // Grouped decode: task i = (row i / pairs, pair of heads i % pairs), where
+  // the G = NH/KVH heads of each kv head form ceil(G/2) pairs (the last may
+  // be a single head).
+  const int64_t G = g.NH / g.KVH, pairs_per_kv = (G + 1) / 2, pairs = g.KVH * pairs_per_kv;
+  auto work_grouped = [&](int r) {
+#ifdef FLASHNAS_AVX2
+    float* scores = scratch.scores.data() + per_thread * static_cast<size_t>(r);
+    for (int64_t i = r; i < T * pairs; i += n_threads) {
+      const int64_t t = i / pairs, pair = i % pairs;
+      const int64_t h0 = pair / pairs_per_kv * G + pair % pairs_per_kv * 2;
+      if (h0 + 1 < (pair / pairs_per_kv + 1) * G) {
+        attend_group_hs8<2>(g, t, h0, scores);
+      } else {
+        attend_group_hs8<1>(g, t, h0, scores);
+      }
+    }
+#else
+    (void)r;
+#endif
+  };
   // Task i = (block i / NH, head i % NH); thread r takes tasks r, r+n, r+2n...
   auto work = [&](int r) {
+    if (grouped) return work_grouped(r);
     float* scores = scratch.scores.data() + per_thread * static_cast<size_t>(r);
     for (int64_t i = r; i < n_tasks; i += n_threads) {
       const int64_t b = i / g.NH, h = i % g.NH;

@@ -23,6 +23,14 @@ inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
+// max of the 8 lanes of v.
+inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 // exp(x) for 8 floats, relative error below 2e-7 over the range softmax uses
 // (x <= 0); inputs below -87 give 0. Cephes-style: exp(x) = 2^n * exp(r) with
 // r = x - n ln2 in [-ln2/2, ln2/2] and a degree-6 polynomial for exp(r).
