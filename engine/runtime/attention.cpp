@@ -176,27 +176,50 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
   const int64_t S = j1 - j0 + 1;
   const __m256 lo = _mm256_load_ps(lo_f), hi = _mm256_load_ps(hi_f);
   const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
-  // Scores, 8 keys at a time so eight independent FMA chains run.
+  // Every lane sees keys [lo of the last row, hi of the first row]; only the
+  // blocks of 8 keys reaching outside it (the diagonal, a window's start)
+  // need the mask, which is a no-op elsewhere.
+  const int64_t seen_by_all_lo = g.lo(g.pos0 + t0 + R - 1), seen_by_all_hi = g.hi(g.pos0 + t0);
+  const float* k0 = g.row(g.kv->k, kvh, j0);
+  const int64_t ld = g.ld();
+  // Scores, 8 keys at a time so eight independent FMA chains run; full blocks
+  // without the per-key guard, so the key loads are plain broadcasts.
   __m256 mx = minus_inf;
   for (int64_t j = 0; j < S; j += 8) {
     const int64_t nk = std::min<int64_t>(8, S - j);
+    const float* kj = k0 + j * ld;
     __m256 acc[8];
     for (__m256& a : acc) a = _mm256_setzero_ps();
-    for (int64_t i = 0; i < HS; ++i) {
-      const __m256 qi = _mm256_loadu_ps(qt + i * 8);
+    if (nk == 8) {
+      for (int64_t i = 0; i < HS; ++i) {
+        const __m256 qi = _mm256_loadu_ps(qt + i * 8);
 #pragma GCC unroll 8
-      for (int64_t k = 0; k < 8; ++k) {
-        if (k < nk) {
-          const float key = g.row(g.kv->k, kvh, j0 + j + k)[i];
-          acc[k] = _mm256_fmadd_ps(qi, _mm256_set1_ps(key), acc[k]);
+        for (int64_t k = 0; k < 8; ++k) {
+          acc[k] = _mm256_fmadd_ps(qi, _mm256_broadcast_ss(kj + k * ld + i), acc[k]);
+        }
+      }
+    } else {
+      for (int64_t i = 0; i < HS; ++i) {
+        const __m256 qi = _mm256_loadu_ps(qt + i * 8);
+#pragma GCC unroll 8
+        for (int64_t k = 0; k < 8; ++k) {
+          if (k < nk) acc[k] = _mm256_fmadd_ps(qi, _mm256_broadcast_ss(kj + k * ld + i), acc[k]);
         }
       }
     }
-    for (int64_t k = 0; k < nk; ++k) {
-      const __m256 jf = _mm256_set1_ps(static_cast<float>(j0 + j + k));
-      const __m256 hidden = _mm256_or_ps(_mm256_cmp_ps(jf, lo, _CMP_LT_OQ),
-                                         _mm256_cmp_ps(jf, hi, _CMP_GT_OQ));
-      const __m256 sc = _mm256_blendv_ps(acc[k], minus_inf, hidden);
+    // Unrolled with constant k, so acc stays in registers (an acc[k] indexed
+    // at run time would make the compiler keep every accumulator in memory).
+    const bool masked = j0 + j < seen_by_all_lo || j0 + j + nk - 1 > seen_by_all_hi;
+#pragma GCC unroll 8
+    for (int64_t k = 0; k < 8; ++k) {
+      if (k >= nk) break;
+      __m256 sc = acc[k];
+      if (masked) {
+        const __m256 jf = _mm256_set1_ps(static_cast<float>(j0 + j + k));
+        const __m256 hidden = _mm256_or_ps(_mm256_cmp_ps(jf, lo, _CMP_LT_OQ),
+                                           _mm256_cmp_ps(jf, hi, _CMP_GT_OQ));
+        sc = _mm256_blendv_ps(sc, minus_inf, hidden);
+      }
       _mm256_storeu_ps(s + (j + k) * 8, sc);
       mx = _mm256_max_ps(mx, sc);
     }
@@ -215,16 +238,27 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
     const int64_t nd = std::min<int64_t>(8, HS - i0);
     __m256 acc[8];
     for (__m256& a : acc) a = _mm256_setzero_ps();
-    for (int64_t j = 0; j < S; ++j) {
-      const __m256 pj = _mm256_loadu_ps(s + j * 8);
-      const float* vj = g.row(g.kv->v, kvh, j0 + j) + i0;
+    const float* v0 = g.row(g.kv->v, kvh, j0) + i0;
+    if (nd == 8) {  // a whole strip: no per-dimension guard
+      for (int64_t j = 0; j < S; ++j) {
+        const __m256 pj = _mm256_loadu_ps(s + j * 8);
 #pragma GCC unroll 8
-      for (int64_t d = 0; d < 8; ++d) {
-        if (d < nd) acc[d] = _mm256_fmadd_ps(pj, _mm256_set1_ps(vj[d]), acc[d]);
+        for (int64_t d = 0; d < 8; ++d) {
+          acc[d] = _mm256_fmadd_ps(pj, _mm256_broadcast_ss(v0 + j * ld + d), acc[d]);
+        }
+      }
+    } else {
+      for (int64_t j = 0; j < S; ++j) {
+        const __m256 pj = _mm256_loadu_ps(s + j * 8);
+#pragma GCC unroll 8
+        for (int64_t d = 0; d < 8; ++d) {
+          if (d < nd) acc[d] = _mm256_fmadd_ps(pj, _mm256_broadcast_ss(v0 + j * ld + d), acc[d]);
+        }
       }
     }
     alignas(32) float lanes[8][8];  // [d][r]
-    for (int64_t d = 0; d < nd; ++d) _mm256_store_ps(lanes[d], acc[d]);
+#pragma GCC unroll 8
+    for (int64_t d = 0; d < 8; ++d) _mm256_store_ps(lanes[d], acc[d]);
     for (int64_t r = 0; r < R; ++r) {
       float* o = g.out + (t0 + r) * g.q_dim() + h * HS + i0;
       for (int64_t d = 0; d < nd; ++d) o[d] = lanes[d][r] * inv[r];
