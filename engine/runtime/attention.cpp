@@ -26,6 +26,9 @@ constexpr int64_t kBlockRows = 32;  // queries per prefill task (contiguous, for
 constexpr int64_t kMaxLaneHeadSize = 32;
 // Below this many multiply-adds the whole attention runs on the calling thread.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 15;
+// The decode and lane kernels scale their scores by log2(e) as well, so the
+// softmax weights are 2^(s - max) (simd::exp2_nonpositive, cheaper than exp).
+constexpr float kLog2e = 1.44269504088896341f;
 
 struct Geometry {
   const float* q;
@@ -72,8 +75,8 @@ void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
 // the query heads that share kv head kvh, h0 .. h0+NG-1, in one pass over the
 // keys and one over the values, so each K and V row is loaded once for both
 // heads (stories260K: 2 query heads per kv head). Per query head:
-//   scores (S) = (q * scale) k^T: eight products q*k[j] reduced by one hsum8,
-//   p = exp(scores - max), out (8) = (p V) / sum(p)
+//   scores (S) = (q * scale * log2e) k^T: eight products q*k[j] reduced by one
+//   hsum8, p = 2^(scores - max), out (8) = (p V) / sum(p)
 // with four accumulators per head over the value rows (FMA latency).
 // This was attend_one's dot_rows + weighted_row_sum per head: 16 instructions
 // per key and head, most of decode's time; here about half.
@@ -90,7 +93,7 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
   float* scores[NG];
   for (int n = 0; n < NG; ++n) {
     q[n] = _mm256_mul_ps(_mm256_loadu_ps(g.q + t * g.q_dim() + (h0 + n) * 8),
-                         _mm256_set1_ps(g.scale));
+                         _mm256_set1_ps(g.scale * kLog2e));
     mx[n] = _mm256_set1_ps(-INFINITY);
     scores[n] = scratch + n * S8;
   }
@@ -118,7 +121,8 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
   }
   float inv[NG];
   for (int n = 0; n < NG; ++n) {
-    inv[n] = static_cast<float>(1.0 / simd::exp_shifted_sum(scores[n], max_score[n], S));
+    inv[n] = static_cast<float>(
+        1.0 / simd::exp_shifted_sum<simd::ExpBase::two>(scores[n], max_score[n], S));
   }
   // Output: acc[n][u] sums the value rows j = u mod 4.
   __m256 acc[NG][4];
@@ -152,10 +156,10 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
 // Eight query rows t0 .. t0+7 of head h at once, one per lane of a register
 // (prefill of small heads, where a per-row dot product of 8 floats is mostly
 // horizontal reduction). R <= 8 rows are real; missing lanes repeat the last.
-//   qt (HS, 8):      qt[i][r] = q[t0+r][i] * scale
+//   qt (HS, 8):      qt[i][r] = q[t0+r][i] * scale * log2e
 //   s  (S, 8):       s[j][r] = qt[:, r] . k[j], -inf where key j is not visible to
 //                    row r (before its window or after its position)
-//   out[t0+r] (HS) = sum_j exp(s[j][r] - max_r) v[j] / sum_j exp(s[j][r] - max_r)
+//   out[t0+r] (HS) = sum_j 2^(s[j][r] - max_r) v[j] / sum_j 2^(s[j][r] - max_r)
 // Keys are visited in one order for every lane, and a masked key adds exactly
 // zero, so a row's result is the same whichever rows share its register: a
 // one-row call (the last-row-only prefill) equals that row of a full pass.
@@ -170,7 +174,7 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
     lo_f[r] = static_cast<float>(g.lo(p));  // exact: span indices are far below 2^24
     hi_f[r] = static_cast<float>(g.hi(p));
     const float* qr = g.q + t * g.q_dim() + h * HS;
-    for (int64_t i = 0; i < HS; ++i) qt[i * 8 + r] = qr[i] * g.scale;
+    for (int64_t i = 0; i < HS; ++i) qt[i * 8 + r] = qr[i] * (g.scale * kLog2e);
   }
   const int64_t j0 = g.lo(g.pos0 + t0), j1 = g.hi(g.pos0 + t0 + R - 1);  // keys [j0, j1]
   const int64_t S = j1 - j0 + 1;
@@ -224,10 +228,10 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
       mx = _mm256_max_ps(mx, sc);
     }
   }
-  // p = exp(s - max) per lane (exp(-inf) = 0), and the per-lane sums.
+  // p = 2^(s - max) per lane (2^-inf = 0), and the per-lane sums.
   __m256 sum = _mm256_setzero_ps();
   for (int64_t j = 0; j < S; ++j) {
-    const __m256 e = simd::exp(_mm256_sub_ps(_mm256_loadu_ps(s + j * 8), mx));
+    const __m256 e = simd::exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s + j * 8), mx));
     _mm256_storeu_ps(s + j * 8, e);
     sum = _mm256_add_ps(sum, e);
   }

@@ -57,6 +57,27 @@ inline __m256 exp(__m256 x) {
   const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
   return _mm256_andnot_ps(underflow, result);
 }
+
+// 2^x for 8 floats with x <= 0 (softmax weights with log2(e) folded into the
+// scores), relative error below 2e-7; x <= -127 (and -inf) gives 0. Cheaper
+// than exp: the range reduction r = x - round(x) is exact, so no ln2 split,
+// no overflow clamp, and a degree-5 polynomial (Chebyshev interpolation of 2^r
+// on [-1/2, 1/2], error 1e-7) instead of degree 6: 12 instructions, not 20.
+inline __m256 exp2_nonpositive(__m256 x) {
+  x = _mm256_max_ps(x, _mm256_set1_ps(-127.0f));
+  const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 r = _mm256_sub_ps(x, n);
+  __m256 p = _mm256_set1_ps(1.339086336e-3f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(9.676031918e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.550357114e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(2.402210749e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(6.931471880e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.000000075f));
+  // 2^n from its exponent bits; n = -127 gives the bits of 0.0.
+  const __m256i pow2n =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(pow2n));
+}
 #endif
 
 // sum_i a[i] * b[i] in float (as BLAS does; the products are O(n) terms of
@@ -221,7 +242,12 @@ inline float max_value(const float* x, int64_t n) {
   return m;
 }
 
-// x[i] = exp(x[i] - shift) for every i; returns the sum of the results in double.
+enum class ExpBase : uint8_t { e, two };
+
+// x[i] = exp(x[i] - shift) (or 2^(x[i] - shift) for ExpBase::two, where the
+// caller folded log2(e) into x) for every i, with shift >= max x; returns the
+// sum of the results in double.
+template <ExpBase base = ExpBase::e>
 inline double exp_shifted_sum(float* x, float shift, int64_t n) {
   int64_t i = 0;
   double sum = 0.0;
@@ -229,7 +255,8 @@ inline double exp_shifted_sum(float* x, float shift, int64_t n) {
   const __m256 vs = _mm256_set1_ps(shift);
   __m256 acc = _mm256_setzero_ps();  // partial sums of at most n/8 terms in [0, 1]
   for (; i + 8 <= n; i += 8) {
-    const __m256 e = exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+    const __m256 d = _mm256_sub_ps(_mm256_loadu_ps(x + i), vs);
+    const __m256 e = base == ExpBase::two ? exp2_nonpositive(d) : exp(d);
     _mm256_storeu_ps(x + i, e);
     acc = _mm256_add_ps(acc, e);
   }
@@ -238,7 +265,7 @@ inline double exp_shifted_sum(float* x, float shift, int64_t n) {
   for (float lane : lanes) sum += lane;
 #endif
   for (; i < n; ++i) {
-    x[i] = std::exp(x[i] - shift);
+    x[i] = base == ExpBase::two ? std::exp2(x[i] - shift) : std::exp(x[i] - shift);
     sum += x[i];
   }
   return sum;

@@ -17,6 +17,7 @@
 #include "engine/runtime/sampler.hpp"
 #include "engine/runtime/sgemm.hpp"
 #include "engine/runtime/thread_pool.hpp"
+#include "engine/runtime/vector_math.hpp"
 #include "engine/util/error.hpp"
 #include "tests/runtime/runtime_fixtures.hpp"
 
@@ -79,6 +80,30 @@ TEST(Kernels, SwigluSoftmaxAndLogSumExp) {
   const float huge[2] = {1000.0f, 1000.0f};  // stable: no overflow
   EXPECT_NEAR(log_sum_exp(huge, 2), 1000.0 + std::log(2.0), 1e-9);
 }
+
+#ifdef FLASHNAS_AVX2
+// The attention kernels' softmax weights: 2^x for x <= 0, 0 below -127 and at -inf.
+TEST(Kernels, Exp2NonpositiveIsAccurateAndUnderflowsToZero) {
+  double worst = 0;
+  for (int i = 0; i <= 160000; i += 8) {
+    alignas(32) float x[8], y[8];
+    for (int l = 0; l < 8; ++l) x[l] = -static_cast<float>(i + l) / 1000.0f;  // [0, -160]
+    _mm256_store_ps(y, simd::exp2_nonpositive(_mm256_load_ps(x)));
+    for (int l = 0; l < 8; ++l) {
+      const double want = std::exp2(double(x[l]));
+      if (x[l] <= -127.0f) {
+        EXPECT_LE(y[l], 1e-38) << x[l];
+      } else if (want > 1e-37) {  // normal results: relative error
+        worst = std::max(worst, std::abs(y[l] / want - 1));
+      }
+    }
+  }
+  EXPECT_LT(worst, 3e-7);
+  alignas(32) float y[8];
+  _mm256_store_ps(y, simd::exp2_nonpositive(_mm256_set1_ps(-INFINITY)));
+  EXPECT_EQ(y[0], 0.0f);
+}
+#endif
 
 TEST(Kernels, MatmulMatchesNaiveForEveryPathAndThreadCount) {
   ThreadPool pool({2, false});
