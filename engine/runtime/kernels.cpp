@@ -15,7 +15,23 @@ void rmsnorm_forward(float* out, const float* inp, const float* weight, int64_t 
     const float* x = inp + t * C;
     float* o = out + t * C;
     double ss = 0.0;
-    for (int64_t i = 0; i < C; ++i) ss += static_cast<double>(x[i]) * x[i];
+    int64_t i = 0;
+#ifdef FLASHNAS_AVX2
+    // Four double lanes per half register (the scalar loop cannot be
+    // vectorised by the compiler: it would reorder a double sum).
+    __m256d acc_lo = _mm256_setzero_pd(), acc_hi = _mm256_setzero_pd();
+    for (; i + 8 <= C; i += 8) {
+      const __m256 v = _mm256_loadu_ps(x + i);
+      const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+      const __m256d hi = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+      acc_lo = _mm256_fmadd_pd(lo, lo, acc_lo);
+      acc_hi = _mm256_fmadd_pd(hi, hi, acc_hi);
+    }
+    alignas(32) double lanes[4];
+    _mm256_store_pd(lanes, _mm256_add_pd(acc_lo, acc_hi));
+    ss = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+#endif
+    for (; i < C; ++i) ss += static_cast<double>(x[i]) * x[i];
     const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(C) + eps));
     for (int64_t i = 0; i < C; ++i) o[i] = x[i] * scale * weight[i];
   }
@@ -53,6 +69,34 @@ void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int
   // In the interleaved layout dimension pair i is (2i, 2i+1); in the half layout (i, i+HS/2).
   const int64_t stride_pair = table.layout == RopeLayout::interleaved ? 2 : 1;
   const int64_t offset_second = table.layout == RopeLayout::interleaved ? 1 : half;
+#ifdef FLASHNAS_AVX2
+  if (table.layout == RopeLayout::interleaved && HS % 8 == 0) {
+    // Eight dimensions (four pairs) at a time: with cs = (c0 c0 c1 c1 ..) and
+    // sn = (-s0 s0 -s1 s1 ..), x' = x * cs + swap_pairs(x) * sn. cs and sn are
+    // built once per position and chunk, then applied to every head.
+    const __m256i duplicate = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+    const __m256 negate_even = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
+    for (int64_t t = 0; t < T; ++t) {
+      const float* c = table.cos.data() + (pos0 + t) * half;
+      const float* s = table.sin.data() + (pos0 + t) * half;
+      float* row = x + t * n_heads * HS;
+      for (int64_t d = 0; d < HS; d += 8) {
+        const __m256 cs = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(c + d / 2)),
+                                                   duplicate);
+        const __m256 sn = _mm256_xor_ps(
+            _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + d / 2)), duplicate),
+            negate_even);
+        for (int64_t h = 0; h < n_heads; ++h) {
+          float* v = row + h * HS + d;
+          const __m256 xv = _mm256_loadu_ps(v);
+          const __m256 swapped = _mm256_permute_ps(xv, 0xB1);  // (x1 x0 x3 x2 ..)
+          _mm256_storeu_ps(v, _mm256_fmadd_ps(swapped, sn, _mm256_mul_ps(xv, cs)));
+        }
+      }
+    }
+    return;
+  }
+#endif
   for (int64_t t = 0; t < T; ++t) {
     const float* c = table.cos.data() + (pos0 + t) * half;
     const float* s = table.sin.data() + (pos0 + t) * half;
