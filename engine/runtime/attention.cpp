@@ -119,10 +119,13 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
       max_score[n] = std::max(max_score[n], s);
     }
   }
+  // Weights over whole registers: the padding keys [S, S8) score -inf and
+  // weigh 2^-inf = 0, so no key goes through the scalar exp2.
   float inv[NG];
   for (int n = 0; n < NG; ++n) {
+    std::fill(scores[n] + S, scores[n] + S8, -INFINITY);
     inv[n] = static_cast<float>(
-        1.0 / simd::exp_shifted_sum<simd::ExpBase::two>(scores[n], max_score[n], S));
+        1.0 / simd::exp_shifted_sum<simd::ExpBase::two>(scores[n], max_score[n], S8));
   }
   // Output: acc[n][u] sums the value rows j = u mod 4.
   __m256 acc[NG][4];
