@@ -166,8 +166,11 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
 // Keys are visited in one order for every lane, and a masked key adds exactly
 // zero, so a row's result is the same whichever rows share its register: a
 // one-row call (the last-row-only prefill) equals that row of a full pass.
+// kHS > 0 fixes the head size at compile time (8, stories260K's: the loops
+// over the head's dimensions unroll), 0 takes it from g.
+template <int kHS>
 void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* scratch) {
-  const int64_t HS = g.HS, kvh = h / (g.NH / g.KVH);
+  const int64_t HS = kHS > 0 ? kHS : g.HS, kvh = h / (g.NH / g.KVH);
   float* qt = scratch;          // (HS, 8); scratch is not 32-byte aligned: loadu/storeu
   float* s = scratch + HS * 8;  // (S, 8)
   alignas(32) float lo_f[8], hi_f[8];
@@ -383,7 +386,14 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
       const int64_t t1 = std::min(T, (b + 1) * block);
 #ifdef FLASHNAS_AVX2
       if (lanes) {
-        for (int64_t t = b * block; t < t1; t += 8) attend_lanes(g, t, std::min<int64_t>(8, t1 - t), h, scores);
+        for (int64_t t = b * block; t < t1; t += 8) {
+          const int64_t rows = std::min<int64_t>(8, t1 - t);
+          if (g.HS == 8) {
+            attend_lanes<8>(g, t, rows, h, scores);
+          } else {
+            attend_lanes<0>(g, t, rows, h, scores);
+          }
+        }
         continue;
       }
       if (blocks) {
