@@ -234,29 +234,40 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
       mx = _mm256_max_ps(mx, sc);
     }
   }
-  // p = 2^(s - max) per lane (2^-inf = 0), and the per-lane sums.
+  // p = 2^(s - max) per lane (2^-inf = 0), and the per-lane sums. Heads of 8
+  // or more make p in the first output strip's pass over the keys (no store
+  // and reload of s); the strips after it read p back from s.
+  const bool fused = HS >= 8;
   __m256 sum = _mm256_setzero_ps();
-  for (int64_t j = 0; j < S; ++j) {
+  auto weight = [&](int64_t j) {
     const __m256 e = simd::exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(s + j * 8), mx));
-    _mm256_storeu_ps(s + j * 8, e);
     sum = _mm256_add_ps(sum, e);
+    return e;
+  };
+  if (!fused) {
+    for (int64_t j = 0; j < S; ++j) _mm256_storeu_ps(s + j * 8, weight(j));
   }
   alignas(32) float inv[8];
-  _mm256_store_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
   // Output, 8 dimensions at a time: acc[d][r] = sum_j p[j][r] v[j][i0+d].
   for (int64_t i0 = 0; i0 < HS; i0 += 8) {
     const int64_t nd = std::min<int64_t>(8, HS - i0);
     __m256 acc[8];
     for (__m256& a : acc) a = _mm256_setzero_ps();
     const float* v0 = g.row(g.kv->v, kvh, j0) + i0;
-    if (nd == 8) {  // a whole strip: no per-dimension guard
-      for (int64_t j = 0; j < S; ++j) {
-        const __m256 pj = _mm256_loadu_ps(s + j * 8);
+    auto add_value_row = [&](int64_t j, __m256 pj) {  // a whole strip: no per-dimension guard
 #pragma GCC unroll 8
-        for (int64_t d = 0; d < 8; ++d) {
-          acc[d] = _mm256_fmadd_ps(pj, _mm256_broadcast_ss(v0 + j * ld + d), acc[d]);
-        }
+      for (int64_t d = 0; d < 8; ++d) {
+        acc[d] = _mm256_fmadd_ps(pj, _mm256_broadcast_ss(v0 + j * ld + d), acc[d]);
       }
+    };
+    if (fused && i0 == 0) {
+      for (int64_t j = 0; j < S; ++j) {
+        const __m256 pj = weight(j);
+        if (HS > 8) _mm256_storeu_ps(s + j * 8, pj);
+        add_value_row(j, pj);
+      }
+    } else if (nd == 8) {
+      for (int64_t j = 0; j < S; ++j) add_value_row(j, _mm256_loadu_ps(s + j * 8));
     } else {
       for (int64_t j = 0; j < S; ++j) {
         const __m256 pj = _mm256_loadu_ps(s + j * 8);
@@ -266,6 +277,7 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
         }
       }
     }
+    if (i0 == 0) _mm256_store_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
     alignas(32) float lanes[8][8];  // [d][r]
 #pragma GCC unroll 8
     for (int64_t d = 0; d < 8; ++d) _mm256_store_ps(lanes[d], acc[d]);
