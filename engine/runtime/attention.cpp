@@ -71,33 +71,14 @@ void attend_one(const Geometry& g, int64_t t, int64_t h, float* scores) {
 }
 
 #ifdef FLASHNAS_AVX2
-// Decode with head size 8 (one key or value row = one register): NG <= 2 of
-// the query heads that share kv head kvh, h0 .. h0+NG-1, in one pass over the
-// keys and one over the values, so each K and V row is loaded once for both
-// heads (stories260K: 2 query heads per kv head). Per query head:
-//   scores (S) = (q * scale * log2e) k^T: eight products q*k[j] reduced by one
-//   hsum8, p = 2^(scores - max), out (8) = (p V) / sum(p)
-// with four accumulators per head over the value rows (FMA latency).
-// This was attend_one's dot_rows + weighted_row_sum per head: 16 instructions
-// per key and head, most of decode's time; here about half.
+// Scores of NG query heads q[n] (8, scaled) against S key rows k (ld apart),
+// eight keys at a time: eight products q*k[j] reduced by one hsum8, the S % 8
+// last keys one by one. scores[n] (S8) gets -inf past S; returns the maxima.
 template <int NG>
-void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) {
-  const int64_t kvh = h0 / (g.NH / g.KVH);
-  const int64_t p = g.pos0 + t;
-  const int64_t lo = g.lo(p), S = g.hi(p) - lo + 1;
-  const int64_t ld = g.ld();
-  const float* k = g.row(g.kv->k, kvh, lo);
-  const float* v = g.row(g.kv->v, kvh, lo);
-  const int64_t S8 = (S + 7) / 8 * 8;  // per-head score rows padded to whole registers
-  __m256 q[NG], mx[NG];
-  float* scores[NG];
-  for (int n = 0; n < NG; ++n) {
-    q[n] = _mm256_mul_ps(_mm256_loadu_ps(g.q + t * g.q_dim() + (h0 + n) * 8),
-                         _mm256_set1_ps(g.scale * kLog2e));
-    mx[n] = _mm256_set1_ps(-INFINITY);
-    scores[n] = scratch + n * S8;
-  }
-  // Scores, eight keys at a time.
+void scores_from_rows(float* const scores[NG], float max_score[NG], const __m256 q[NG],
+                      const float* k, int64_t ld, int64_t S, int64_t S8) {
+  __m256 mx[NG];
+  for (__m256& m : mx) m = _mm256_set1_ps(-INFINITY);
   int64_t j = 0;
   for (; j + 8 <= S; j += 8) {
     const float* kj = k + j * ld;
@@ -110,29 +91,103 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
       mx[n] = _mm256_max_ps(mx[n], s);
     }
   }
-  float max_score[NG];
   for (int n = 0; n < NG; ++n) {
     max_score[n] = simd::hmax(mx[n]);
-    for (int64_t jt = j; jt < S; ++jt) {  // the S % 8 last keys one by one
+    for (int64_t jt = j; jt < S; ++jt) {
       const float s = simd::hsum(_mm256_mul_ps(q[n], _mm256_loadu_ps(k + jt * ld)));
       scores[n][jt] = s;
       max_score[n] = std::max(max_score[n], s);
     }
+    std::fill(scores[n] + S, scores[n] + S8, -INFINITY);
   }
-  // Weights over whole registers: the padding keys [S, S8) score -inf and
-  // weigh 2^-inf = 0, so no key goes through the scalar exp2.
+}
+
+// The same from keys in lanes (KvSpan::k_lanes): blocks b0 .. b1 of 8 keys,
+// each score vector the FMAs of the 8 broadcast query dimensions against the
+// block's 8 key vectors (loaded once for all NG heads): no horizontal sums,
+// a quarter of scores_from_rows' time. scores[n] (8 per block) starts at key
+// 8*b0; keys outside [first, last] get -inf. Returns the maxima.
+template <int NG>
+void scores_from_lanes(float* const scores[NG], float max_score[NG], const __m256 q[NG],
+                       const float* k_lanes, int64_t b0, int64_t b1, int64_t first,
+                       int64_t last) {
+  alignas(32) float qs[NG][8];
+  for (int n = 0; n < NG; ++n) _mm256_store_ps(qs[n], q[n]);
+  __m256 qb[NG][8];  // broadcast query dimensions
+  for (int n = 0; n < NG; ++n) {
+    for (int i = 0; i < 8; ++i) qb[n][i] = _mm256_set1_ps(qs[n][i]);
+  }
+  for (int64_t b = b0; b <= b1; ++b) {
+    const float* block = k_lanes + b * 64;  // (8 dims, 8 keys)
+    __m256 s[NG];
+    const __m256 k0 = _mm256_loadu_ps(block);
+    for (int n = 0; n < NG; ++n) s[n] = _mm256_mul_ps(qb[n][0], k0);
+#pragma GCC unroll 7
+    for (int i = 1; i < 8; ++i) {
+      const __m256 ki = _mm256_loadu_ps(block + i * 8);
+      for (int n = 0; n < NG; ++n) s[n] = _mm256_fmadd_ps(qb[n][i], ki, s[n]);
+    }
+    for (int n = 0; n < NG; ++n) _mm256_storeu_ps(scores[n] + (b - b0) * 8, s[n]);
+  }
+  const int64_t n_scores = (b1 - b0 + 1) * 8;
+  for (int n = 0; n < NG; ++n) {
+    std::fill(scores[n], scores[n] + (first - b0 * 8), -INFINITY);
+    std::fill(scores[n] + (last + 1 - b0 * 8), scores[n] + n_scores, -INFINITY);
+    max_score[n] = simd::max_value(scores[n], n_scores);
+  }
+}
+
+// Decode with head size 8 (one key or value row = one register): NG <= 2 of
+// the query heads that share kv head kvh, h0 .. h0+NG-1, in one pass over the
+// keys and one over the values, so each K and V row is loaded once for both
+// heads (stories260K: 2 query heads per kv head). Per query head:
+//   scores (S) = (q * scale * log2e) k^T   (scores_from_lanes when the cache
+//                keeps keys in lanes, else scores_from_rows)
+//   p = 2^(scores - max), out (8) = (p V) / sum(p)
+// with four accumulators per head over the value rows (FMA latency).
+// This was attend_one's dot_rows + weighted_row_sum per head: 16 instructions
+// per key and head, most of decode's time.
+template <int NG>
+void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) {
+  const int64_t kvh = h0 / (g.NH / g.KVH);
+  const int64_t p = g.pos0 + t;
+  const int64_t lo = g.lo(p), S = g.hi(p) - lo + 1;
+  const int64_t ld = g.ld();
+  const float* v = g.row(g.kv->v, kvh, lo);
+  // Per head, the scores of whole registers of keys: with keys in lanes, the
+  // blocks holding [lo, hi] (key lo at offset lo % 8), else S rounded up.
+  const bool lanes = g.kv->k_lanes != nullptr;
+  const int64_t b0 = lo / 8, b1 = (lo + S - 1) / 8;
+  const int64_t offset = lanes ? lo - b0 * 8 : 0;
+  const int64_t n_scores = lanes ? (b1 - b0 + 1) * 8 : (S + 7) / 8 * 8;
+  __m256 q[NG];
+  float* scores[NG];
+  for (int n = 0; n < NG; ++n) {
+    q[n] = _mm256_mul_ps(_mm256_loadu_ps(g.q + t * g.q_dim() + (h0 + n) * 8),
+                         _mm256_set1_ps(g.scale * kLog2e));
+    scores[n] = scratch + n * n_scores;
+  }
+  float max_score[NG];
+  if (lanes) {
+    scores_from_lanes<NG>(scores, max_score, q, g.kv->k_lanes + kvh * g.kv->lanes_head_stride,
+                          b0, b1, lo, lo + S - 1);
+  } else {
+    scores_from_rows<NG>(scores, max_score, q, g.row(g.kv->k, kvh, lo), ld, S, n_scores);
+  }
+  // Weights over whole registers: the padding keys score -inf and weigh
+  // 2^-inf = 0, so no key goes through the scalar exp2.
   float inv[NG];
   for (int n = 0; n < NG; ++n) {
-    std::fill(scores[n] + S, scores[n] + S8, -INFINITY);
     inv[n] = static_cast<float>(
-        1.0 / simd::exp_shifted_sum<simd::ExpBase::two>(scores[n], max_score[n], S8));
+        1.0 / simd::exp_shifted_sum<simd::ExpBase::two>(scores[n], max_score[n], n_scores));
+    scores[n] += offset;  // weight j of key lo + j
   }
   // Output: acc[n][u] sums the value rows j = u mod 4.
   __m256 acc[NG][4];
   for (int n = 0; n < NG; ++n) {
     for (__m256& a : acc[n]) a = _mm256_setzero_ps();
   }
-  j = 0;
+  int64_t j = 0;
   for (; j + 4 <= S; j += 4) {
 #pragma GCC unroll 4
     for (int u = 0; u < 4; ++u) {
@@ -360,11 +415,11 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
 #endif
   // attend_one: S scores; attend_lanes: qt (HS, 8) and s (S + 7 keys, 8);
   // attend_block_gemm: qs and o (block, HS) and p (block, S + block - 1 keys);
-  // attend_group_hs8: two heads' scores (S rounded up to 8).
+  // attend_group_hs8: two heads' scores (S plus up to 14 keys of partial blocks).
   const size_t per_thread = static_cast<size_t>(
       lanes     ? 8 * (g.HS + max_keys + 7)
       : blocks  ? block * (2 * g.HS + max_keys + block - 1)
-      : grouped ? 2 * (max_keys + 7)
+      : grouped ? 2 * (max_keys + 14)
                 : max_keys);
   if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
     scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));

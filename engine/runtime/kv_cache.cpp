@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/runtime/vector_math.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas {
@@ -39,22 +40,58 @@ class FullKvCache final : public KvCache {
     reserve(n_ + T);
     const int64_t HS = o_.head_dim, KVH = o_.kv_dim / HS;
     for (int64_t t = 0; t < T; ++t) {  // row t (KVH*HS) -> head h, position n_+t
+      const int64_t p = n_ + t;
       for (int64_t h = 0; h < KVH; ++h) {
-        const int64_t dst = (h * capacity_ + n_ + t) * HS;
+        const int64_t dst = (h * capacity_ + p) * HS;
         copy_rows(k_.data() + dst, k + t * o_.kv_dim + h * HS, 1, HS);
         copy_rows(v_.data() + dst, v + t * o_.kv_dim + h * HS, 1, HS);
       }
     }
+    if (!k_lanes_.empty()) write_lanes(k, T);
     n_ += T;
-    return {k_.data(), v_.data(), 0, n_, HS, capacity_ * HS};
+    KvSpan span{k_.data(), v_.data(), 0, n_, HS, capacity_ * HS};
+    if (!k_lanes_.empty()) {
+      span.k_lanes = k_lanes_.data();
+      span.lanes_head_stride = lanes_capacity() * HS;
+    }
+    return span;
   }
   void clear() override { n_ = 0; }
   int64_t positions() const override { return n_; }
   int64_t bytes() const override {
-    return static_cast<int64_t>((k_.capacity() + v_.capacity()) * sizeof(float));
+    return static_cast<int64_t>((k_.capacity() + v_.capacity() + k_lanes_.capacity()) *
+                                sizeof(float));
   }
 
  private:
+  int64_t lanes_capacity() const { return (capacity_ + 7) / 8 * 8; }  // whole blocks
+
+  // Keys of positions n_ .. n_+T-1 into k_lanes_ (head size 8): dimension i
+  // of position p at block p/8, row i, lane p%8 of its head. Eight new
+  // positions filling a block are one 8x8 transpose, others go one by one.
+  void write_lanes(const float* k, int64_t T) {
+    const int64_t HS = o_.head_dim, KVH = o_.kv_dim / HS;
+    for (int64_t h = 0; h < KVH; ++h) {
+      float* head = k_lanes_.data() + h * lanes_capacity() * HS;
+      for (int64_t t = 0; t < T;) {
+        const int64_t p = n_ + t;
+        float* block = head + p / 8 * 8 * HS;
+#ifdef FLASHNAS_AVX2
+        if (p % 8 == 0 && t + 8 <= T) {
+          __m256 rows[8];
+          for (int64_t i = 0; i < 8; ++i) rows[i] = _mm256_loadu_ps(k + (t + i) * o_.kv_dim + h * HS);
+          simd::transpose8(rows);  // rows[i]: dimension i of the 8 positions
+          for (int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(block + i * 8, rows[i]);
+          t += 8;
+          continue;
+        }
+#endif
+        for (int64_t i = 0; i < HS; ++i) block[i * 8 + p % 8] = k[t * o_.kv_dim + h * HS + i];
+        ++t;
+      }
+    }
+  }
+
   void reserve(int64_t rows) {
     if (rows <= capacity_) return;
     int64_t grow = std::max<int64_t>(64, capacity_);
@@ -66,6 +103,15 @@ class FullKvCache final : public KvCache {
       copy_rows(k.data() + h * grow * HS, k_.data() + h * capacity_ * HS, n_, HS);
       copy_rows(v.data() + h * grow * HS, v_.data() + h * capacity_ * HS, n_, HS);
     }
+    if (HS == kKeysInLanesHeadDim) {  // the stored blocks of each head move likewise
+      const int64_t old_lanes = lanes_capacity(), new_lanes = (grow + 7) / 8 * 8;
+      std::vector<float> lanes(static_cast<size_t>(KVH * new_lanes * HS));  // zeros: finite
+      for (int64_t h = 0; h < KVH; ++h) {
+        copy_rows(lanes.data() + h * new_lanes * HS, k_lanes_.data() + h * old_lanes * HS,
+                  (n_ + 7) / 8, 8 * HS);
+      }
+      k_lanes_ = std::move(lanes);
+    }
     k_ = std::move(k);
     v_ = std::move(v);
     capacity_ = grow;
@@ -76,6 +122,7 @@ class FullKvCache final : public KvCache {
   int64_t capacity_ = 0;  // positions per head that k_ and v_ hold
   std::vector<float> k_;  // (KVH, capacity, HS)
   std::vector<float> v_;
+  std::vector<float> k_lanes_;  // (KVH, lanes_capacity/8, HS, 8) for head size 8, else empty
 };
 
 // The last W positions in a ring written twice, at slot p % W and p % W + W,

@@ -43,22 +43,22 @@ TEST(Kernels, RopeRotatesTheDocumentedPairs) {
   const int64_t heads = 2, pos0 = 5, T = 2;
   // HS 8 and 16: the AVX2 path of the interleaved layout (one and two chunks); 6: scalar.
   for (int64_t HS : {8, 16, 6}) {
-  for (RopeLayout layout : {RopeLayout::interleaved, RopeLayout::half}) {
-    const RopeTable table = make_rope_table(HS, 10000.0f, layout, 16);
-    auto x = random_floats(T * heads * HS, 3);
-    auto y = x;
-    rope_forward(y.data(), table, pos0, T, heads);
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t h = 0; h < heads; ++h)
-        for (int64_t i = 0; i < HS / 2; ++i) {
-          const double angle = (pos0 + t) * std::pow(10000.0, -2.0 * i / HS);
-          const int64_t base = (t * heads + h) * HS;
-          const int64_t a = base + (layout == RopeLayout::interleaved ? 2 * i : i);
-          const int64_t b = a + (layout == RopeLayout::interleaved ? 1 : HS / 2);
-          EXPECT_NEAR(y[a], x[a] * std::cos(angle) - x[b] * std::sin(angle), 1e-5);
-          EXPECT_NEAR(y[b], x[a] * std::sin(angle) + x[b] * std::cos(angle), 1e-5);
-        }
-  }
+    for (RopeLayout layout : {RopeLayout::interleaved, RopeLayout::half}) {
+      const RopeTable table = make_rope_table(HS, 10000.0f, layout, 16);
+      auto x = random_floats(T * heads * HS, 3);
+      auto y = x;
+      rope_forward(y.data(), table, pos0, T, heads);
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t h = 0; h < heads; ++h)
+          for (int64_t i = 0; i < HS / 2; ++i) {
+            const double angle = (pos0 + t) * std::pow(10000.0, -2.0 * i / HS);
+            const int64_t base = (t * heads + h) * HS;
+            const int64_t a = base + (layout == RopeLayout::interleaved ? 2 * i : i);
+            const int64_t b = a + (layout == RopeLayout::interleaved ? 1 : HS / 2);
+            EXPECT_NEAR(y[a], x[a] * std::cos(angle) - x[b] * std::sin(angle), 1e-5);
+            EXPECT_NEAR(y[b], x[a] * std::sin(angle) + x[b] * std::cos(angle), 1e-5);
+          }
+    }
   }
   const RopeTable table = make_rope_table(8, 10000.0f, RopeLayout::half, 4);
   std::vector<float> v(8);
@@ -201,12 +201,26 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
       auto k = random_floats(count * KVH * HS, 10), v = random_floats(count * KVH * HS, 11);
       auto q = random_floats(c.T * NH * HS, 12, 3.0f);
       const KvSpan span{k.data(), v.data(), c.first, count, KVH * HS, HS};  // row-major
-      for (auto [p, mode] : {std::pair{static_cast<ThreadPool*>(nullptr), AttentionMode::prefill},
-                             std::pair{&pool, AttentionMode::prefill},
-                             std::pair{static_cast<ThreadPool*>(nullptr), AttentionMode::decode}}) {
+      // Head size 8 also with the keys in lanes (what a full cache adds): blocks of
+      // 8 span indices, (HS, 8) each, zero past count.
+      const int64_t lanes_stride = (count + 7) / 8 * 8 * HS;
+      std::vector<float> k_lanes(static_cast<size_t>(KVH * lanes_stride), 0.0f);
+      for (int64_t h = 0; h < KVH; ++h)
+        for (int64_t j = 0; j < count; ++j)
+          for (int64_t i = 0; i < HS; ++i)
+            k_lanes[h * lanes_stride + j / 8 * 8 * HS + i * 8 + j % 8] = k[(j * KVH + h) * HS + i];
+      KvSpan lanes_span = span;
+      lanes_span.k_lanes = k_lanes.data();
+      lanes_span.lanes_head_stride = lanes_stride;
+      struct Run { ThreadPool* pool; AttentionMode mode; const KvSpan* span; };
+      std::vector<Run> runs = {{nullptr, AttentionMode::prefill, &span},
+                               {&pool, AttentionMode::prefill, &span},
+                               {nullptr, AttentionMode::decode, &span}};
+      if (HS == kKeysInLanesHeadDim) runs.push_back({nullptr, AttentionMode::decode, &lanes_span});
+      for (auto [p, mode, sp] : runs) {
         std::vector<float> out(q.size()), want(NH * HS);
         AttentionScratch scratch;
-        attention_forward(out.data(), q.data(), span, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p,
+        attention_forward(out.data(), q.data(), *sp, c.pos0, c.T, {NH, KVH, HS, c.W}, scratch, p,
                           mode);
         for (int64_t t = 0; t < c.T; ++t) {
           naive_attention(want.data(), q.data() + t * NH * HS, k.data(), v.data(), c.pos0 + t,
@@ -218,7 +232,7 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
         // The last row alone (the last-row-only prefill) equals it in the full pass.
         if (mode == AttentionMode::prefill && c.T > 1) {
           std::vector<float> last(NH * HS);
-          attention_forward(last.data(), q.data() + (c.T - 1) * NH * HS, span, c.pos0 + c.T - 1, 1,
+          attention_forward(last.data(), q.data() + (c.T - 1) * NH * HS, *sp, c.pos0 + c.T - 1, 1,
                             {NH, KVH, HS, c.W}, scratch, p, mode);
           ASSERT_EQ(last, std::vector<float>(out.end() - NH * HS, out.end())) << "HS " << HS;
         }
@@ -262,27 +276,35 @@ TEST(KvCache, SlidingWindowKeepsExactlyTheWindow) {
 // The full cache is head-major and re-lays its heads out when it grows (past
 // 64, 128 positions here): every element must stay reachable through the strides.
 TEST(KvCache, FullCacheKeepsEveryPositionThroughGrowth) {
-  const int64_t KVH = 3, HS = 4, D = KVH * HS;
-  auto cache = make_kv_cache({LayerKind::full, 0, 0}, {D, HS, 300, 50});
-  auto value = [](int64_t p, int64_t i) { return float(p * 100 + i); };
-  int64_t pos = 0;
-  for (int64_t T : {1, 50, 13, 1, 50, 50, 1}) {
-    std::vector<float> k(static_cast<size_t>(T * D)), v(k.size());
-    for (int64_t t = 0; t < T; ++t)
-      for (int64_t i = 0; i < D; ++i) {
-        k[t * D + i] = value(pos + t, i);
-        v[t * D + i] = -value(pos + t, i);
-      }
-    const KvSpan s = cache->append(k.data(), v.data(), pos, T);
-    pos += T;
-    ASSERT_EQ(s.first, 0);
-    ASSERT_EQ(s.count, pos);
-    for (int64_t p = 0; p < pos; ++p)
-      for (int64_t h = 0; h < KVH; ++h)
-        for (int64_t i = 0; i < HS; ++i) {
-          ASSERT_EQ(s.k[h * s.head_stride + p * s.row_stride + i], value(p, h * HS + i));
-          ASSERT_EQ(s.v[h * s.head_stride + p * s.row_stride + i], -value(p, h * HS + i));
+  // HS 8 also keeps the keys in lanes (block transposes and single positions).
+  for (int64_t HS : {4, 8}) {
+    const int64_t KVH = 3, D = KVH * HS;
+    auto cache = make_kv_cache({LayerKind::full, 0, 0}, {D, HS, 300, 50});
+    auto value = [](int64_t p, int64_t i) { return float(p * 100 + i); };
+    int64_t pos = 0;
+    for (int64_t T : {1, 50, 13, 1, 50, 50, 1}) {
+      std::vector<float> k(static_cast<size_t>(T * D)), v(k.size());
+      for (int64_t t = 0; t < T; ++t)
+        for (int64_t i = 0; i < D; ++i) {
+          k[t * D + i] = value(pos + t, i);
+          v[t * D + i] = -value(pos + t, i);
         }
+      const KvSpan s = cache->append(k.data(), v.data(), pos, T);
+      pos += T;
+      ASSERT_EQ(s.first, 0);
+      ASSERT_EQ(s.count, pos);
+      for (int64_t p = 0; p < pos; ++p)
+        for (int64_t h = 0; h < KVH; ++h)
+          for (int64_t i = 0; i < HS; ++i) {
+            ASSERT_EQ(s.k[h * s.head_stride + p * s.row_stride + i], value(p, h * HS + i));
+            ASSERT_EQ(s.v[h * s.head_stride + p * s.row_stride + i], -value(p, h * HS + i));
+            if (HS == kKeysInLanesHeadDim) {
+              ASSERT_EQ(s.k_lanes[h * s.lanes_head_stride + p / 8 * 8 * HS + i * 8 + p % 8],
+                        value(p, h * HS + i));
+            }
+          }
+      ASSERT_EQ(s.k_lanes != nullptr, HS == kKeysInLanesHeadDim);
+    }
   }
 }
 
