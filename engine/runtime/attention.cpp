@@ -229,13 +229,22 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
   float* qt = scratch;          // (HS, 8); scratch is not 32-byte aligned: loadu/storeu
   float* s = scratch + HS * 8;  // (S, 8)
   alignas(32) float lo_f[8], hi_f[8];
+  __m256 q_rows[8];  // head size 8: the 8 query rows, transposed into qt at once
   for (int64_t r = 0; r < 8; ++r) {
     const int64_t t = t0 + std::min(r, R - 1);
     const int64_t p = g.pos0 + t;
     lo_f[r] = static_cast<float>(g.lo(p));  // exact: span indices are far below 2^24
     hi_f[r] = static_cast<float>(g.hi(p));
     const float* qr = g.q + t * g.q_dim() + h * HS;
-    for (int64_t i = 0; i < HS; ++i) qt[i * 8 + r] = qr[i] * (g.scale * kLog2e);
+    if constexpr (kHS == 8) {
+      q_rows[r] = _mm256_mul_ps(_mm256_loadu_ps(qr), _mm256_set1_ps(g.scale * kLog2e));
+    } else {
+      for (int64_t i = 0; i < HS; ++i) qt[i * 8 + r] = qr[i] * (g.scale * kLog2e);
+    }
+  }
+  if constexpr (kHS == 8) {
+    simd::transpose8(q_rows);  // q_rows[i]: dimension i of the 8 queries
+    for (int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(qt + i * 8, q_rows[i]);
   }
   const int64_t j0 = g.lo(g.pos0 + t0), j1 = g.hi(g.pos0 + t0 + R - 1);  // keys [j0, j1]
   const int64_t S = j1 - j0 + 1;
@@ -333,6 +342,13 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
       }
     }
     if (i0 == 0) _mm256_store_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
+    if constexpr (kHS == 8) {  // scale the lanes, then transpose: acc[r] = output row r
+      const __m256 inv_lanes = _mm256_load_ps(inv);
+      for (__m256& a : acc) a = _mm256_mul_ps(a, inv_lanes);
+      simd::transpose8(acc);
+      for (int64_t r = 0; r < R; ++r) _mm256_storeu_ps(g.out + (t0 + r) * g.q_dim() + h * 8, acc[r]);
+      continue;
+    }
     alignas(32) float lanes[8][8];  // [d][r]
 #pragma GCC unroll 8
     for (int64_t d = 0; d < 8; ++d) _mm256_store_ps(lanes[d], acc[d]);
