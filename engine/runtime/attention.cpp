@@ -144,7 +144,8 @@ void scores_from_lanes(float* const scores[NG], float max_score[NG], const __m25
 //   scores (S) = (q * scale * log2e) k^T   (scores_from_lanes when the cache
 //                keeps keys in lanes, else scores_from_rows)
 //   p = 2^(scores - max), out (8) = (p V) / sum(p)
-// with four accumulators per head over the value rows (FMA latency).
+// with values in lanes, p and p V in one pass of 8 keys at a time; else p
+// first, then four accumulators per head over the value rows (FMA latency).
 // This was attend_one's dot_rows + weighted_row_sum per head: 16 instructions
 // per key and head, most of decode's time.
 template <int NG>
@@ -173,6 +174,35 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
                           b0, b1, lo, lo + S - 1);
   } else {
     scores_from_rows<NG>(scores, max_score, q, g.row(g.kv->k, kvh, lo), ld, S, n_scores);
+  }
+  if (lanes && g.kv->v_lanes) {
+    // Weights and output in one pass per head over the blocks, values in
+    // lanes too: p = 2^(s - max) for 8 keys (-inf outside [lo, hi]: p = 0) and
+    // acc[d] += p * (dimension d of the 8 values), so p never leaves its
+    // register; out[d] = hsum(acc[d]) / sum(p): one hsum8 per head, not per key.
+    const float* vl = g.kv->v_lanes + kvh * g.kv->lanes_head_stride + b0 * 64;
+    for (int n = 0; n < NG; ++n) {
+      const __m256 shift = _mm256_set1_ps(max_score[n]);
+      __m256 acc[8], sum = _mm256_setzero_ps();
+      for (__m256& a : acc) a = _mm256_setzero_ps();
+      for (int64_t b = 0; b < n_scores / 8; ++b) {
+        const __m256 e =
+            simd::exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(scores[n] + 8 * b), shift));
+        sum = _mm256_add_ps(sum, e);
+#pragma GCC unroll 8
+        for (int d = 0; d < 8; ++d) {
+          acc[d] = _mm256_fmadd_ps(e, _mm256_loadu_ps(vl + b * 64 + d * 8), acc[d]);
+        }
+      }
+      alignas(32) float partial[8];  // the sum of the weights in double, as exp_shifted_sum
+      _mm256_store_ps(partial, sum);
+      double total = 0.0;
+      for (float x : partial) total += x;
+      const __m256 inv = _mm256_set1_ps(static_cast<float>(1.0 / total));
+      _mm256_storeu_ps(g.out + t * g.q_dim() + (h0 + n) * 8,
+                       _mm256_mul_ps(simd::hsum8(acc), inv));
+    }
+    return;
   }
   // Weights over whole registers: the padding keys score -inf and weigh
   // 2^-inf = 0, so no key goes through the scalar exp2.

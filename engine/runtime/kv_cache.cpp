@@ -47,11 +47,15 @@ class FullKvCache final : public KvCache {
         copy_rows(v_.data() + dst, v + t * o_.kv_dim + h * HS, 1, HS);
       }
     }
-    if (!k_lanes_.empty()) write_lanes(k, T);
+    if (!k_lanes_.empty()) {
+      write_lanes(k_lanes_.data(), k, T);
+      write_lanes(v_lanes_.data(), v, T);
+    }
     n_ += T;
     KvSpan span{k_.data(), v_.data(), 0, n_, HS, capacity_ * HS};
     if (!k_lanes_.empty()) {
       span.k_lanes = k_lanes_.data();
+      span.v_lanes = v_lanes_.data();
       span.lanes_head_stride = lanes_capacity() * HS;
     }
     return span;
@@ -59,20 +63,22 @@ class FullKvCache final : public KvCache {
   void clear() override { n_ = 0; }
   int64_t positions() const override { return n_; }
   int64_t bytes() const override {
-    return static_cast<int64_t>((k_.capacity() + v_.capacity() + k_lanes_.capacity()) *
-                                sizeof(float));
+    const size_t floats =
+        k_.capacity() + v_.capacity() + k_lanes_.capacity() + v_lanes_.capacity();
+    return static_cast<int64_t>(floats * sizeof(float));
   }
 
  private:
   int64_t lanes_capacity() const { return (capacity_ + 7) / 8 * 8; }  // whole blocks
 
-  // Keys of positions n_ .. n_+T-1 into k_lanes_ (head size 8): dimension i
-  // of position p at block p/8, row i, lane p%8 of its head. Eight new
-  // positions filling a block are one 8x8 transpose, others go one by one.
-  void write_lanes(const float* k, int64_t T) {
+  // Keys (or values) x (T, KVH*HS) of positions n_ .. n_+T-1 into lanes
+  // (k_lanes_ or v_lanes_, head size 8): dimension i of position p at block
+  // p/8, row i, lane p%8 of its head. Eight new positions filling a block are
+  // one 8x8 transpose, others go one by one.
+  void write_lanes(float* lanes, const float* k, int64_t T) {
     const int64_t HS = o_.head_dim, KVH = o_.kv_dim / HS;
     for (int64_t h = 0; h < KVH; ++h) {
-      float* head = k_lanes_.data() + h * lanes_capacity() * HS;
+      float* head = lanes + h * lanes_capacity() * HS;
       for (int64_t t = 0; t < T;) {
         const int64_t p = n_ + t;
         float* block = head + p / 8 * 8 * HS;
@@ -105,12 +111,14 @@ class FullKvCache final : public KvCache {
     }
     if (HS == kKeysInLanesHeadDim) {  // the stored blocks of each head move likewise
       const int64_t old_lanes = lanes_capacity(), new_lanes = (grow + 7) / 8 * 8;
-      std::vector<float> lanes(static_cast<size_t>(KVH * new_lanes * HS));  // zeros: finite
-      for (int64_t h = 0; h < KVH; ++h) {
-        copy_rows(lanes.data() + h * new_lanes * HS, k_lanes_.data() + h * old_lanes * HS,
-                  (n_ + 7) / 8, 8 * HS);
+      for (std::vector<float>* lanes : {&k_lanes_, &v_lanes_}) {
+        std::vector<float> moved(static_cast<size_t>(KVH * new_lanes * HS));  // zeros: finite
+        for (int64_t h = 0; h < KVH; ++h) {
+          copy_rows(moved.data() + h * new_lanes * HS, lanes->data() + h * old_lanes * HS,
+                    (n_ + 7) / 8, 8 * HS);
+        }
+        *lanes = std::move(moved);
       }
-      k_lanes_ = std::move(lanes);
     }
     k_ = std::move(k);
     v_ = std::move(v);
@@ -123,6 +131,7 @@ class FullKvCache final : public KvCache {
   std::vector<float> k_;  // (KVH, capacity, HS)
   std::vector<float> v_;
   std::vector<float> k_lanes_;  // (KVH, lanes_capacity/8, HS, 8) for head size 8, else empty
+  std::vector<float> v_lanes_;  // likewise
 };
 
 // The last W positions in a ring written twice, at slot p % W and p % W + W,

@@ -2,7 +2,7 @@
 // forward calls. One small interface, three kinds (llama.cpp's memory
 // interface idea), so a layer holds only what its attention kind needs:
 //   full: every position, growing up to a fixed capacity, head-major (and
-//         for head size 8 a second copy of the keys in lanes, see KvSpan);
+//         for head size 8 a second copy of keys and values in lanes, see KvSpan);
 //   sliding window W: a ring of the last W positions (memory independent of context);
 //   skip: nothing.
 // Keys are stored after RoPE, so a cached key never needs re-rotating.
@@ -25,12 +25,14 @@ namespace flashnas {
 // contiguous and decode attention streams them without touching other heads.
 // Valid until the cache's next append or clear.
 //
-// A cache may also hand out the keys a second time with the positions in the
-// lanes of a register (k_lanes, or null): blocks of 8 span indices, dimension
-// i of index j of kv head h at k_lanes + h*lanes_head_stride + (j/8)*8*HS +
-// i*8 + j%8, so a query's scores for 8 keys are HS FMAs of a broadcast query
-// dimension against a key vector, with no horizontal sums (decode with head
-// size 8, attention.cpp). Lanes of a block past count hold finite values.
+// A cache may also hand out the keys and values a second time with the
+// positions in the lanes of a register (k_lanes and v_lanes, or null): blocks
+// of 8 span indices, dimension i of index j of kv head h at k_lanes +
+// h*lanes_head_stride + (j/8)*8*HS + i*8 + j%8 (likewise v_lanes). A query's
+// scores for 8 keys are then HS FMAs of a broadcast query dimension against a
+// key vector, and its output HS FMAs of the 8 keys' weights against a value
+// vector, with no horizontal sums per key (decode with head size 8,
+// attention.cpp). Lanes of a block past count hold finite values.
 struct KvSpan {
   const float* k = nullptr;
   const float* v = nullptr;
@@ -39,10 +41,11 @@ struct KvSpan {
   int64_t row_stride = 0;   // floats between consecutive positions
   int64_t head_stride = 0;  // floats between consecutive kv heads
   const float* k_lanes = nullptr;  // (KVH, blocks, HS, 8) or null
-  int64_t lanes_head_stride = 0;   // floats between consecutive kv heads in k_lanes
+  const float* v_lanes = nullptr;  // (KVH, blocks, HS, 8) or null
+  int64_t lanes_head_stride = 0;   // floats between consecutive kv heads in k_lanes, v_lanes
 };
 
-// The head size whose full caches also keep keys in lanes (the decode kernel
+// The head size whose full caches also keep keys and values in lanes (the decode kernel
 // that reads them, attend_group_hs8, handles this size only).
 constexpr int64_t kKeysInLanesHeadDim = 8;
 

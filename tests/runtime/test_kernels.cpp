@@ -201,22 +201,30 @@ TEST(Kernels, AttentionMatchesNaiveWithGroupsWindowsAndOffsets) {
       auto k = random_floats(count * KVH * HS, 10), v = random_floats(count * KVH * HS, 11);
       auto q = random_floats(c.T * NH * HS, 12, 3.0f);
       const KvSpan span{k.data(), v.data(), c.first, count, KVH * HS, HS};  // row-major
-      // Head size 8 also with the keys in lanes (what a full cache adds): blocks of
-      // 8 span indices, (HS, 8) each, zero past count.
+      // Head size 8 also with the keys, then keys and values, in lanes (what a
+      // full cache adds): blocks of 8 span indices, (HS, 8) each, zero past count.
       const int64_t lanes_stride = (count + 7) / 8 * 8 * HS;
-      std::vector<float> k_lanes(static_cast<size_t>(KVH * lanes_stride), 0.0f);
+      std::vector<float> k_lanes(static_cast<size_t>(KVH * lanes_stride), 0.0f), v_lanes(k_lanes);
       for (int64_t h = 0; h < KVH; ++h)
         for (int64_t j = 0; j < count; ++j)
-          for (int64_t i = 0; i < HS; ++i)
-            k_lanes[h * lanes_stride + j / 8 * 8 * HS + i * 8 + j % 8] = k[(j * KVH + h) * HS + i];
-      KvSpan lanes_span = span;
-      lanes_span.k_lanes = k_lanes.data();
-      lanes_span.lanes_head_stride = lanes_stride;
+          for (int64_t i = 0; i < HS; ++i) {
+            const int64_t at = h * lanes_stride + j / 8 * 8 * HS + i * 8 + j % 8;
+            k_lanes[at] = k[(j * KVH + h) * HS + i];
+            v_lanes[at] = v[(j * KVH + h) * HS + i];
+          }
+      KvSpan keys_in_lanes = span;
+      keys_in_lanes.k_lanes = k_lanes.data();
+      keys_in_lanes.lanes_head_stride = lanes_stride;
+      KvSpan both_in_lanes = keys_in_lanes;
+      both_in_lanes.v_lanes = v_lanes.data();
       struct Run { ThreadPool* pool; AttentionMode mode; const KvSpan* span; };
       std::vector<Run> runs = {{nullptr, AttentionMode::prefill, &span},
                                {&pool, AttentionMode::prefill, &span},
                                {nullptr, AttentionMode::decode, &span}};
-      if (HS == kKeysInLanesHeadDim) runs.push_back({nullptr, AttentionMode::decode, &lanes_span});
+      if (HS == kKeysInLanesHeadDim) {
+        runs.push_back({nullptr, AttentionMode::decode, &keys_in_lanes});
+        runs.push_back({nullptr, AttentionMode::decode, &both_in_lanes});
+      }
       for (auto [p, mode, sp] : runs) {
         std::vector<float> out(q.size()), want(NH * HS);
         AttentionScratch scratch;
@@ -276,7 +284,7 @@ TEST(KvCache, SlidingWindowKeepsExactlyTheWindow) {
 // The full cache is head-major and re-lays its heads out when it grows (past
 // 64, 128 positions here): every element must stay reachable through the strides.
 TEST(KvCache, FullCacheKeepsEveryPositionThroughGrowth) {
-  // HS 8 also keeps the keys in lanes (block transposes and single positions).
+  // HS 8 also keeps keys and values in lanes (block transposes and single positions).
   for (int64_t HS : {4, 8}) {
     const int64_t KVH = 3, D = KVH * HS;
     auto cache = make_kv_cache({LayerKind::full, 0, 0}, {D, HS, 300, 50});
@@ -299,11 +307,13 @@ TEST(KvCache, FullCacheKeepsEveryPositionThroughGrowth) {
             ASSERT_EQ(s.k[h * s.head_stride + p * s.row_stride + i], value(p, h * HS + i));
             ASSERT_EQ(s.v[h * s.head_stride + p * s.row_stride + i], -value(p, h * HS + i));
             if (HS == kKeysInLanesHeadDim) {
-              ASSERT_EQ(s.k_lanes[h * s.lanes_head_stride + p / 8 * 8 * HS + i * 8 + p % 8],
-                        value(p, h * HS + i));
+              const int64_t at = h * s.lanes_head_stride + p / 8 * 8 * HS + i * 8 + p % 8;
+              ASSERT_EQ(s.k_lanes[at], value(p, h * HS + i));
+              ASSERT_EQ(s.v_lanes[at], -value(p, h * HS + i));
             }
           }
       ASSERT_EQ(s.k_lanes != nullptr, HS == kKeysInLanesHeadDim);
+      ASSERT_EQ(s.v_lanes != nullptr, HS == kKeysInLanesHeadDim);
     }
   }
 }
