@@ -2,6 +2,7 @@
 #include "engine/latency/latency_model.hpp"
 
 #include <cmath>
+#include <future>
 
 #include "engine/latency/features.hpp"
 #include "engine/util/error.hpp"
@@ -45,12 +46,16 @@ LatencyModel LatencyModel::fit(const Eigen::MatrixXd& features, const Eigen::Vec
                                    features.rows(), ttft_ms.size(), decode_ms.size()),
                        "latencies");
   }
-  // Seeded options: the same data always gives the same model.
+  // Seeded options: the same data always gives the same model. The two GPs
+  // are independent, so the decode one is fitted on a second thread.
+  const Eigen::VectorXd log_ttft = log_latency(ttft_ms, "ttft_ms");
+  const Eigen::VectorXd log_decode = log_latency(decode_ms, "decode_ms");
+  std::future<search::GaussianProcess> decode = std::async(std::launch::async, [&] {
+    return fit_target(features, log_decode, options.gp, decode_mean_columns());
+  });
   search::GaussianProcess prefill =
-      fit_target(features, log_latency(ttft_ms, "ttft_ms"), options.gp, prefill_mean_columns());
-  search::GaussianProcess decode = fit_target(features, log_latency(decode_ms, "decode_ms"),
-                                              options.gp, decode_mean_columns());
-  return LatencyModel(std::move(prefill), std::move(decode));
+      fit_target(features, log_ttft, options.gp, prefill_mean_columns());
+  return LatencyModel(std::move(prefill), decode.get());
 }
 
 LatencyPredictions LatencyModel::predict(const Eigen::MatrixXd& features) const {
@@ -59,8 +64,15 @@ LatencyPredictions LatencyModel::predict(const Eigen::MatrixXd& features) const 
                                    features.cols()),
                        "features");
   }
+  // Independent GPs: the decode prediction runs on a second thread when the
+  // batch is large enough to pay for it.
+  constexpr Eigen::Index kParallelRows = 256;
+  std::future<search::GpPrediction> decode;
+  if (features.rows() >= kParallelRows) {
+    decode = std::async(std::launch::async, [&] { return decode_.predict(features); });
+  }
   const search::GpPrediction p = prefill_.predict(features);
-  const search::GpPrediction d = decode_.predict(features);
+  const search::GpPrediction d = decode.valid() ? decode.get() : decode_.predict(features);
   LatencyPredictions out;
   out.ttft_ms = p.mean.array().exp();
   out.ttft_log_sd = p.variance.array().max(0.0).sqrt();
