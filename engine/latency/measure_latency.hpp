@@ -46,9 +46,9 @@ LatencyMeasurement measure_latency(const Model& model, const LatencyOptions& opt
 // hosts, thermal throttling), consecutive runs of one model share the same slow
 // or fast period, so their median carries the drift; interleaved, each model's
 // samples are spread over the whole measurement and every model sees the same
-// mix of periods. Every run starts with the caches holding another model's
-// data, which is what an application that does not run the model back to back
-// sees. All models are held in memory at once: the caller bounds the batch.
+// mix of periods. With several models every run starts with the caches
+// holding another model's data, as in an application that does not run the
+// model back to back. All models are held in memory at once: the caller bounds the batch.
 // Returns one measurement per model, in order.
 std::vector<LatencyMeasurement> measure_latency_interleaved(std::span<const Model* const> models,
                                                             const LatencyOptions& options);
