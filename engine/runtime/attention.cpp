@@ -241,6 +241,18 @@ void attend_group_hs8(const Geometry& g, int64_t t, int64_t h0, float* scratch) 
   }
 }
 
+// acc[k] += x * broadcast(p[k * stride]) for k < n <= 8: eight FMA chains fed
+// by broadcasts (keys in the lane kernel's scores, value dimensions in its
+// output). kAll (n == 8) drops the per-k guard, so the loop is eight plain
+// broadcast FMAs; inlined with constant k, acc stays in registers.
+template <bool kAll>
+inline void fma_broadcasts(__m256 acc[8], __m256 x, const float* p, int64_t stride, int64_t n) {
+#pragma GCC unroll 8
+  for (int64_t k = 0; k < 8; ++k) {
+    if (kAll || k < n) acc[k] = _mm256_fmadd_ps(x, _mm256_broadcast_ss(p + k * stride), acc[k]);
+  }
+}
+
 // Eight query rows t0 .. t0+7 of head h at once, one per lane of a register
 // (prefill of small heads, where a per-row dot product of 8 floats is mostly
 // horizontal reduction). R <= 8 rows are real; missing lanes repeat the last.
@@ -296,19 +308,11 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
     for (__m256& a : acc) a = _mm256_setzero_ps();
     if (nk == 8) {
       for (int64_t i = 0; i < HS; ++i) {
-        const __m256 qi = _mm256_loadu_ps(qt + i * 8);
-#pragma GCC unroll 8
-        for (int64_t k = 0; k < 8; ++k) {
-          acc[k] = _mm256_fmadd_ps(qi, _mm256_broadcast_ss(kj + k * ld + i), acc[k]);
-        }
+        fma_broadcasts<true>(acc, _mm256_loadu_ps(qt + i * 8), kj + i, ld, 8);
       }
     } else {
       for (int64_t i = 0; i < HS; ++i) {
-        const __m256 qi = _mm256_loadu_ps(qt + i * 8);
-#pragma GCC unroll 8
-        for (int64_t k = 0; k < 8; ++k) {
-          if (k < nk) acc[k] = _mm256_fmadd_ps(qi, _mm256_broadcast_ss(kj + k * ld + i), acc[k]);
-        }
+        fma_broadcasts<false>(acc, _mm256_loadu_ps(qt + i * 8), kj + i, ld, nk);
       }
     }
     // Unrolled with constant k, so acc stays in registers (an acc[k] indexed
@@ -348,27 +352,19 @@ void attend_lanes(const Geometry& g, int64_t t0, int64_t R, int64_t h, float* sc
     __m256 acc[8];
     for (__m256& a : acc) a = _mm256_setzero_ps();
     const float* v0 = g.row(g.kv->v, kvh, j0) + i0;
-    auto add_value_row = [&](int64_t j, __m256 pj) {  // a whole strip: no per-dimension guard
-#pragma GCC unroll 8
-      for (int64_t d = 0; d < 8; ++d) {
-        acc[d] = _mm256_fmadd_ps(pj, _mm256_broadcast_ss(v0 + j * ld + d), acc[d]);
-      }
-    };
     if (fused && i0 == 0) {
       for (int64_t j = 0; j < S; ++j) {
         const __m256 pj = weight(j);
         if (HS > 8) _mm256_storeu_ps(s + j * 8, pj);
-        add_value_row(j, pj);
+        fma_broadcasts<true>(acc, pj, v0 + j * ld, 1, 8);
       }
     } else if (nd == 8) {
-      for (int64_t j = 0; j < S; ++j) add_value_row(j, _mm256_loadu_ps(s + j * 8));
+      for (int64_t j = 0; j < S; ++j) {
+        fma_broadcasts<true>(acc, _mm256_loadu_ps(s + j * 8), v0 + j * ld, 1, 8);
+      }
     } else {
       for (int64_t j = 0; j < S; ++j) {
-        const __m256 pj = _mm256_loadu_ps(s + j * 8);
-#pragma GCC unroll 8
-        for (int64_t d = 0; d < 8; ++d) {
-          if (d < nd) acc[d] = _mm256_fmadd_ps(pj, _mm256_broadcast_ss(v0 + j * ld + d), acc[d]);
-        }
+        fma_broadcasts<false>(acc, _mm256_loadu_ps(s + j * 8), v0 + j * ld, 1, nd);
       }
     }
     if (i0 == 0) _mm256_store_ps(inv, _mm256_div_ps(_mm256_set1_ps(1.0f), sum));
