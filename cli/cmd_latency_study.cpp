@@ -85,17 +85,19 @@ latency::LatencyMeasurer logged_measurer(const std::string& path,
   // Architectures found in the log are served from it; the rest of the batch
   // is measured together and appended.
   return [cache, log, options, statistic, inner](const std::vector<ArchConfig>& configs) {
-    std::vector<std::string> keys;
+    std::vector<std::string> keys, missing_keys;
     std::vector<ArchConfig> missing;
     for (const ArchConfig& config : configs) {
       keys.push_back(measurement_key(config, options, statistic));
-      if (!cache->count(keys.back())) missing.push_back(config);
+      if (cache->count(keys.back())) continue;
+      missing.push_back(config);
+      missing_keys.push_back(keys.back());
     }
     if (!missing.empty()) {
       std::vector<latency::MeasuredLatency> measured = inner(missing);
       for (size_t i = 0; i < missing.size(); ++i) {
         const latency::MeasuredLatency& m = measured.at(i);
-        const std::string key = measurement_key(missing[i], options, statistic);
+        const std::string& key = missing_keys[i];
         const nlohmann::json line = {{"key", key},
                                      {"config", arch_config_to_json(missing[i])},
                                      {"ttft_ms", m.ttft_ms},

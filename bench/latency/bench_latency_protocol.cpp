@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "engine/latency/json_file.hpp"
+#include "engine/latency/latency_stats.hpp"
 #include "engine/latency/measure_latency.hpp"
 #include "engine/latency/model_shape.hpp"
 #include "engine/runtime/synthetic_model.hpp"
@@ -58,20 +59,14 @@ int64_t int_arg(int argc, char** argv, const char* name, int64_t fallback, int64
 
 using Pass = std::vector<LatencyMeasurement>;
 
-double statistic(const SampleStats& s, const std::string& name) {
-  if (name == "min") return s.min;
-  if (name == "iqm") return s.iqm;
-  return s.median;
-}
-
 // Agreement of two passes over the same architectures, for one target.
-nlohmann::json agreement(const Pass& a, const Pass& b, bool decode, const std::string& stat) {
+nlohmann::json agreement(const Pass& a, const Pass& b, bool decode, LatencyStatistic stat) {
   std::vector<double> gaps;
   int64_t within_5 = 0, within_10 = 0;
   for (size_t i = 0; i < a.size(); ++i) {
     const SampleStats& x = decode ? a[i].decode_ms_per_token : a[i].ttft_ms;
     const SampleStats& y = decode ? b[i].decode_ms_per_token : b[i].ttft_ms;
-    const double gap = std::abs(std::log(statistic(x, stat) / statistic(y, stat)));
+    const double gap = std::abs(std::log(statistic_of(x, stat) / statistic_of(y, stat)));
     gaps.push_back(gap);
     within_5 += gap <= std::log(1.05);
     within_10 += gap <= std::log(1.10);
@@ -126,9 +121,10 @@ int main(int argc, char** argv) {
     nlohmann::json protocols = nlohmann::json::object();
     for (const auto& [name, a, b] : {std::tuple{"sequential", &s1, &s2},
                                      std::tuple{"interleaved", &i1, &i2}}) {
-      for (const char* stat : {"median", "min", "iqm"}) {
-        protocols[name][stat] = {{"ttft", agreement(*a, *b, false, stat)},
-                                 {"decode", agreement(*a, *b, true, stat)}};
+      for (LatencyStatistic stat :
+           {LatencyStatistic::median, LatencyStatistic::min, LatencyStatistic::iqm}) {
+        protocols[name][std::string(latency_statistic_name(stat))] = {
+            {"ttft", agreement(*a, *b, false, stat)}, {"decode", agreement(*a, *b, true, stat)}};
       }
     }
     char stamp[32];

@@ -56,4 +56,29 @@ nlohmann::json sample_stats_to_json(const SampleStats& st) {
           {"samples", st.samples}};
 }
 
+std::string_view latency_statistic_name(LatencyStatistic statistic) {
+  switch (statistic) {
+    case LatencyStatistic::min: return "min";
+    case LatencyStatistic::iqm: return "iqm";
+    case LatencyStatistic::median: break;
+  }
+  return "median";
+}
+
+LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field) {
+  for (LatencyStatistic s : {LatencyStatistic::median, LatencyStatistic::min, LatencyStatistic::iqm}) {
+    if (text == latency_statistic_name(s)) return s;
+  }
+  throw InvalidInput(fmt::format("{} must be median, min or iqm, got '{}'", field, text), field);
+}
+
+double statistic_of(const SampleStats& stats, LatencyStatistic statistic) {
+  switch (statistic) {
+    case LatencyStatistic::min: return stats.min;
+    case LatencyStatistic::iqm: return stats.iqm;
+    case LatencyStatistic::median: break;
+  }
+  return stats.median;
+}
+
 }  // namespace flashnas::latency

@@ -5,6 +5,9 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <cstdint>
+#include <string>
+#include <string_view>
 #include <vector>
 
 namespace flashnas::latency {
@@ -29,5 +32,17 @@ double median_of(std::vector<double> values);
 SampleStats summarize_samples(const std::vector<double>& samples);
 
 nlohmann::json sample_stats_to_json(const SampleStats& stats);
+
+// Which summary of the repeated runs stands for the measured latency. The
+// median is the convention; on a machine shared with other work the minimum
+// estimates the undisturbed latency, since interference only adds time; the
+// interquartile mean (iqm) uses more of the samples than the median and is
+// less sensitive to one lucky run than the minimum.
+enum class LatencyStatistic : uint8_t { median, min, iqm };
+std::string_view latency_statistic_name(LatencyStatistic statistic);
+// Throws InvalidInput naming `field` for anything but median, min or iqm.
+LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field);
+// The chosen summary of `stats`.
+double statistic_of(const SampleStats& stats, LatencyStatistic statistic);
 
 }  // namespace flashnas::latency

@@ -107,28 +107,13 @@ nlohmann::json study_options_to_json(const LatencyStudyOptions& o) {
 
 }  // namespace
 
-LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field) {
-  if (text == "median") return LatencyStatistic::median;
-  if (text == "min") return LatencyStatistic::min;
-  if (text == "iqm") return LatencyStatistic::iqm;
-  throw InvalidInput(fmt::format("{} must be median, min or iqm, got '{}'", field, text), field);
-}
-
 LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_seed,
                                LatencyStatistic statistic, int64_t max_batch_bytes) {
   options.validate();
   FLASHNAS_CHECK(max_batch_bytes > 0, "max_batch_bytes must be positive");
-  auto pick = [statistic](const SampleStats& s) {
-    switch (statistic) {
-      case LatencyStatistic::min: return s.min;
-      case LatencyStatistic::iqm: return s.iqm;
-      case LatencyStatistic::median: break;
-    }
-    return s.median;
-  };
   // Weight bytes held while a model is timed (F32, plus the Q8_0 copy).
   const double bytes_per_param = options.weights == WeightFormat::q8_0 ? 4.0 + 34.0 / 32.0 : 4.0;
-  return [options, weight_seed, pick, max_batch_bytes,
+  return [options, weight_seed, statistic, max_batch_bytes,
           bytes_per_param](const std::vector<ArchConfig>& configs) {
     std::vector<MeasuredLatency> out;
     // Consecutive groups whose weights fit the budget (at least one model each).
@@ -149,7 +134,8 @@ LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_se
         pointers.push_back(&models.back());
       }
       for (const LatencyMeasurement& m : measure_latency_interleaved(pointers, options)) {
-        out.push_back(MeasuredLatency{pick(m.ttft_ms), pick(m.decode_ms_per_token), m.noisy,
+        out.push_back(MeasuredLatency{statistic_of(m.ttft_ms, statistic),
+                                      statistic_of(m.decode_ms_per_token, statistic), m.noisy,
                                       latency_measurement_to_json(m)});
       }
       begin = end;

@@ -30,6 +30,7 @@
 #include "engine/latency/accuracy.hpp"
 #include "engine/latency/latency_model.hpp"
 #include "engine/latency/latency_options.hpp"
+#include "engine/latency/latency_stats.hpp"
 #include "engine/latency/model_shape.hpp"
 #include "engine/model/candidate_arch.hpp"
 #include "engine/search/arch_space.hpp"
@@ -54,14 +55,6 @@ using LatencyMeasurer =
 
 // A measurer that measures the architectures of a batch one after another.
 LatencyMeasurer per_architecture(std::function<MeasuredLatency(const ArchConfig&)> measure_one);
-
-// Which summary of the repeated runs the study learns from. The median is the
-// convention; on a machine shared with other work the minimum is the better
-// estimate of the undisturbed latency, since interference only adds time; the
-// interquartile mean (iqm) uses more of the samples than the median and is
-// less sensitive to one lucky run than the minimum.
-enum class LatencyStatistic : uint8_t { median, min, iqm };
-LatencyStatistic parse_latency_statistic(std::string_view text, const std::string& field);
 
 // The measurer of this machine: random weights of each config's shape
 // (make_synthetic_model, fixed seed), then measure_latency_interleaved with
