@@ -23,7 +23,7 @@ std::vector<FlagSpec> candidate_input_flags() {
 CandidateInputs load_candidate_inputs(const Flags& flags) {
   const std::string model_path = flags.require("model");
   CandidateInputs in;
-  in.arch = load_candidate_arch(flags.require("arch"), "--arch");
+  const CandidateArch arch = load_candidate_arch(flags.require("arch"), "--arch");
   const std::string calib_path = flags.require("calib");
   CalibrationOptions calib;
   calib.max_tokens = flags.integer("calib-tokens", 8192, 2, int64_t{1} << 30);
@@ -33,7 +33,7 @@ CandidateInputs load_candidate_inputs(const Flags& flags) {
   }
 
   in.backbone = load_model(model_path);
-  validate_against_backbone(in.arch, in.backbone.config);  // fail before calibrating
+  in.arch = bind_arch(arch, in.backbone.config, "--arch");  // fail before calibrating
   if (!in.backbone.tokenizer) throw InvalidInput("the backbone has no tokenizer", "--model");
   in.context = std::make_unique<RuntimeContext>(RuntimeOptions{calib.threads, false});
   in.stats = calibrate_from_files(in.backbone, model_path, calib_path, calib, flags.get("cache-dir").value_or(""),

@@ -4,11 +4,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
-#include "cli/flags.hpp"
-#include "engine/model/candidate_arch.hpp"
+#include "common/flags.hpp"
+#include "engine/model/bound_arch.hpp"
 #include "engine/model/model.hpp"
 #include "engine/prune/calibration_stats.hpp"
 #include "engine/prune/prune_to_arch.hpp"
@@ -21,7 +22,7 @@ std::vector<FlagSpec> candidate_input_flags();
 
 struct CandidateInputs {
   Model backbone;                           // has a tokenizer
-  CandidateArch arch;                       // validated against the backbone
+  std::optional<BoundArch> arch;            // bound to the backbone (always set)
   std::unique_ptr<RuntimeContext> context;  // --threads, unpinned
   CalibrationStats stats;
   bool stats_from_cache = false;

@@ -11,10 +11,10 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/util/error.hpp"
 #include "engine/util/sha256.hpp"
-#include "server/file_catalog.hpp"
+#include "app/file_catalog.hpp"
 #include "store/database.hpp"
 #include "store/project_repository.hpp"
 
@@ -111,8 +111,7 @@ int register_file(const Args& args, bool model) {
   if (model) spec.push_back({"format", true, ""});
   const Flags flags(Args(args.begin() + 1, args.end()), spec);
   const std::string project = flags.require("project");
-  const auto storage = flag_or_env(flags, "storage", "FLASHNAS_STORAGE_DIR");
-  if (!storage) throw InvalidInput("name the storage directory with --storage or FLASHNAS_STORAGE_DIR", "--storage");
+  const std::string storage = app::storage_dir(flags.get("storage"));
   const std::string bytes = read_allowed_file(path, flags);
   const std::string name = flags.get("name").value_or(fs::path(path).filename().string());
   std::string format = "text";
@@ -125,7 +124,7 @@ int register_file(const Args& args, bool model) {
   store::ConnectionPool pool(store::database_url(flags.get("database")), {.size = 1});
   const auto found = pool.transact([&](pqxx::transaction_base& tx) { return store::project_find(tx, project); });
   if (!found) throw InvalidInput("no project '" + project + "' (create a key for it first)", "--project");
-  server::FileCatalog catalog(pool, server::FileStorage(*storage));
+  app::FileCatalog catalog(pool, app::FileStorage(storage));
   const auto stored = model ? catalog.add_model(found->id, name, format, bytes)
                             : catalog.add_dataset(found->id, name, bytes);
   std::printf("%s\n", nlohmann::json(stored).dump().c_str());

@@ -7,11 +7,12 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "cli/latency_flags.hpp"
 #include "engine/latency/json_file.hpp"
 #include "engine/latency/measure_latency.hpp"
 #include "engine/latency/model_shape.hpp"
+#include "engine/model/bound_arch.hpp"
 #include "engine/model/candidate_arch.hpp"
 #include "engine/model/model_io.hpp"
 #include "engine/runtime/synthetic_model.hpp"
@@ -41,7 +42,7 @@ std::vector<FlagSpec> bench_latency_flags() {
 int run_bench_latency(const Args& args) {
   const std::vector<FlagSpec> spec = bench_latency_flags();
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "bench-latency --arch ARCH.json (--model M | --shape SHAPE.json) [flags]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas bench-latency --arch ARCH.json (--model M | --shape SHAPE.json) [flags]")) return 0;
   if (flags.has("model") == flags.has("shape")) {
     throw InvalidInput("give exactly one of --model and --shape", "--shape");
   }
@@ -51,8 +52,7 @@ int run_bench_latency(const Args& args) {
   ArchConfig config;
   if (flags.has("model")) {
     const ArchConfig backbone = load_model(flags.require("model")).config;
-    validate_against_backbone(arch, backbone, "--arch: ");
-    config = candidate_to_config(backbone, arch);
+    config = bind_arch(arch, backbone, "--arch").config();
   } else {
     const latency::ModelShape shape = latency::model_shape_from_json(
         latency::read_json_file(flags.require("shape"), "--shape"), "--shape: ");

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/search/benchmark_run.hpp"
 
 namespace flashnas::cli {
@@ -30,7 +30,7 @@ int run_bench_search(const Args& args) {
       {"help", false, "show this help"},
   };
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "bench-search --problem NAME [flags]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas bench-search --problem NAME [flags]")) return 0;
   const auto problem = search::make_benchmark_problem(flags.require("problem"));
   search::BenchmarkRunOptions options;
   options.algo = flags.get("algo").value_or("nehvi");

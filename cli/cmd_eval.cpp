@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "cli/run_model_flags.hpp"
 #include "engine/model/tokenizer.hpp"
 #include "engine/runtime/evaluate.hpp"
@@ -50,7 +50,7 @@ int run_eval(const Args& args) {
       {"help", false, "show this help"},
   });
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "eval --model PATH --data FILE [flags]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas eval --model PATH --data FILE [flags]")) return 0;
   const std::string data_path = flags.require("data");
   EvalOptions options;
   options.ctx = flags.integer("ctx", 256, 1, 1 << 20);

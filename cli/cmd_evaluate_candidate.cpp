@@ -10,7 +10,7 @@
 
 #include "cli/candidate_inputs.hpp"
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/model/model_io.hpp"
 #include "engine/prune/evaluate_candidate.hpp"
 #include "engine/prune/prune_inputs.hpp"
@@ -50,12 +50,12 @@ int run_evaluate_candidate(const Args& args) {
   eval.threads = in.context->threads();
   eval.random_importance_seed = in.prune.random_importance_seed;
   const std::vector<int32_t> tokens = tokens_for_text(*in.backbone.tokenizer, eval_text, eval_tokens, "--eval");
-  const CandidateResult r = evaluate_candidate(in.backbone, in.stats, in.arch, tokens, eval, in.context.get());
+  const CandidateResult r = evaluate_candidate(in.backbone, in.stats, *in.arch, tokens, eval, in.context.get());
 
   if (flags.has("json")) {
     std::printf("%s\n", candidate_result_to_json(r).dump().c_str());
   } else {
-    std::printf("arch %s\n", candidate_arch_to_json(in.arch).dump().c_str());
+    std::printf("arch %s\n", candidate_arch_to_json(in.arch->arch()).dump().c_str());
     std::printf("calibration: %lld tokens%s\n", static_cast<long long>(in.stats.key.n_tokens),
                 in.stats_from_cache ? " (cached)" : "");
     std::printf("eval NLL %.5f (perplexity %.3f) over %lld tokens, ctx %lld\n", r.eval_nll, r.eval_ppl,

@@ -4,7 +4,7 @@
 #include <random>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "cli/run_model_flags.hpp"
 #include "engine/model/tokenizer.hpp"
 #include "engine/runtime/generate.hpp"
@@ -23,7 +23,7 @@ int run_generate(const Args& args) {
       {"help", false, "show this help"},
   });
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "generate --model PATH --prompt TEXT [flags]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas generate --model PATH --prompt TEXT [flags]")) return 0;
   const std::string prompt_text = flags.require("prompt");
   GenerateOptions options;
   options.max_tokens = flags.integer("max-tokens", 256, 0, 1 << 20);

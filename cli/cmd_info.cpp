@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/model/model_io.hpp"
 #include "engine/model/tensor_names.hpp"
 #include "engine/model/tokenizer.hpp"
@@ -80,7 +80,7 @@ int run_info(const Args& args) {
       {"help", false, "show this help"},
   };
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "info --model PATH [--json]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas info --model PATH [--json]")) return 0;
   const Model model = load_model(flags.require("model"));
   if (flags.has("json")) {
     std::printf("%s\n", info_json(model).dump(2).c_str());

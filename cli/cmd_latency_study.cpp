@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "cli/latency_flags.hpp"
 #include "engine/latency/json_file.hpp"
 #include "engine/latency/latency_stats.hpp"
@@ -148,7 +148,7 @@ nlohmann::json measurement_noise(const latency::LatencyStudyResult& r) {
 int run_latency_study(const Args& args) {
   const std::vector<FlagSpec> spec = latency_study_flags();
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "latency-study --space SPACE.json --shape SHAPE.json --out MODEL.json [flags]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas latency-study --space SPACE.json --shape SHAPE.json --out MODEL.json [flags]")) return 0;
   const latency::LatencyOptions measure = latency_options_from_flags(flags);
   const search::ArchSpace space(search::arch_space_options_from_json(
       latency::read_json_file(flags.require("space"), "--space")));

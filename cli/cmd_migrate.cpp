@@ -3,7 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "store/database.hpp"
 #include "store/migrate.hpp"
 
@@ -17,7 +17,7 @@ int run_migrate(const Args& args) {
       {"help", false, "show this help"},
   };
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "migrate [flags]")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas migrate [flags]")) return 0;
   const std::string url = store::database_url(flags.get("database"));
   const auto files = store::load_migrations(store::migrations_dir(flags.get("migrations")));
   if (flags.has("status")) {

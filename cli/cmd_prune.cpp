@@ -8,7 +8,7 @@
 
 #include "cli/candidate_inputs.hpp"
 #include "cli/commands.hpp"
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/model/model_io.hpp"
 #include "engine/prune/prune_to_arch.hpp"
@@ -34,13 +34,13 @@ std::vector<FlagSpec> prune_flags() {
 int run_prune(const Args& args) {
   const std::vector<FlagSpec> spec = prune_flags();
   const Flags flags(args, spec);
-  if (print_help_if_asked(flags, spec, "prune --model M --arch A.json --calib FILE --out DIR")) return 0;
+  if (print_help_if_asked(flags, spec, "flashnas prune --model M --arch A.json --calib FILE --out DIR")) return 0;
   const std::string out_dir = flags.require("out");
   const ModelFormat format = parse_model_format(flags.get("format").value_or("safetensors"), "--format");
 
   const CandidateInputs in = load_candidate_inputs(flags);
-  const PrunePlan plan = plan_from_stats(in.backbone.config, in.stats, in.arch, in.prune);
-  const Model pruned = apply_prune_plan(in.backbone, in.arch, plan);
+  const PrunePlan plan = plan_from_stats(in.backbone.config, in.stats, *in.arch, in.prune);
+  const Model pruned = apply_prune_plan(in.backbone, *in.arch, plan);
 
   std::filesystem::create_directories(out_dir);
   const std::string model_out = format == ModelFormat::gguf
@@ -49,8 +49,8 @@ int run_prune(const Args& args) {
   save_model(pruned, model_out, format);
 
   nlohmann::json report = {
-      {"arch", candidate_arch_to_json(in.arch)},
-      {"arch_hash", candidate_arch_hash(in.arch)},
+      {"arch", candidate_arch_to_json(in.arch->arch())},
+      {"arch_hash", candidate_arch_hash(in.arch->arch())},
       {"format", std::string(model_format_name(format))},
       {"model", model_out},
       {"importance", in.prune.random_importance_seed

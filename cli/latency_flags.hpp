@@ -4,7 +4,7 @@
 
 #include <vector>
 
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/latency/latency_options.hpp"
 
 namespace flashnas::cli {

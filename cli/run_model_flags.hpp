@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/model/model.hpp"
 #include "engine/runtime/weight_matrix.hpp"
 

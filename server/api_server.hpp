@@ -57,6 +57,7 @@ class ApiServer {
   void add_model_routes();
   void add_dataset_routes();
   void add_job_routes();
+  void add_latency_model_routes();
 
   ServerOptions options_;
   store::ConnectionPool& pool_;

@@ -8,19 +8,20 @@
 #include <exception>
 #include <thread>
 
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/util/error.hpp"
 #include "server/api_server.hpp"
 #include "server/listen_address.hpp"
-#include "server/log_setup.hpp"
+#include "app/file_storage.hpp"
+#include "common/log_setup.hpp"
 #include "store/database.hpp"
 
 namespace {
 
-const std::vector<flashnas::cli::FlagSpec> kFlags = {
+const std::vector<flashnas::FlagSpec> kFlags = {
     {"database", true, "PostgreSQL URL (default: $FLASHNAS_DATABASE_URL)"},
     {"listen", true, "HOST:PORT to listen on (default 127.0.0.1:8080; port 0 picks a free one)"},
-    {"storage", true, "directory for uploaded models and datasets (required)"},
+    {"storage", true, "directory for uploaded models and datasets (default $FLASHNAS_STORAGE_DIR)"},
     {"threads", true, "HTTP worker threads = concurrently served connections (default 16)"},
     {"max-upload-mb", true, "largest model upload in MiB (default 512)"},
     {"max-dataset-mb", true, "largest dataset upload in MiB (default 64)"},
@@ -34,13 +35,13 @@ std::atomic<bool> g_stop{false};
 extern "C" void on_signal(int) { g_stop.store(true); }
 
 int run(int argc, char** argv) {
-  const flashnas::cli::Flags flags(std::vector<std::string>(argv + 1, argv + argc), kFlags);
+  const flashnas::Flags flags(std::vector<std::string>(argv + 1, argv + argc), kFlags);
   if (flags.has("help")) {
     std::printf("usage: flashnas-server [flags]\n\n%s",
-                flashnas::cli::Flags::usage(kFlags).c_str());
+                flashnas::Flags::usage(kFlags).c_str());
     return 0;
   }
-  flashnas::server::setup_logging(flags.get("log-format").value_or("text"),
+  flashnas::setup_logging(flags.get("log-format").value_or("text"),
                                   flags.get("log-level").value_or("info"));
 
   flashnas::server::ServerOptions options;
@@ -48,7 +49,7 @@ int run(int argc, char** argv) {
       flashnas::server::parse_listen_address(flags.get("listen").value_or("127.0.0.1:8080"));
   options.host = address.host;
   options.port = address.port;
-  options.storage_dir = flags.require("storage");
+  options.storage_dir = flashnas::app::storage_dir(flags.get("storage"));
   options.threads = static_cast<int>(flags.integer("threads", options.threads, 1, 1024));
   options.upload_body_limit = flags.integer("max-upload-mb", 512, 1, 1 << 16) << 20;
   options.dataset_body_limit = flags.integer("max-dataset-mb", 64, 1, 1 << 16) << 20;

@@ -57,8 +57,4 @@ nlohmann::json internal_error_json(const std::string& request_id) {
           {"request_id", request_id}};
 }
 
-void FieldErrors::throw_if_any() const {
-  if (!errors_.empty()) throw validation_failed(errors_);
-}
-
 }  // namespace flashnas::server

@@ -10,13 +10,9 @@
 #include <utility>
 #include <vector>
 
-namespace flashnas::server {
+#include "engine/util/error.hpp"
 
-// One invalid input, named the way the client wrote it ("candidates[2].layer_types").
-struct FieldError {
-  std::string field;
-  std::string message;
-};
+namespace flashnas::server {
 
 // An error meant for the client: its status, title and detail are shown verbatim,
 // so they must never carry database or exception text.
@@ -54,20 +50,5 @@ nlohmann::json problem_json(const ApiError& error, const std::string& request_id
 
 // The body of every unexpected failure: no internals, only the id to find the log line.
 nlohmann::json internal_error_json(const std::string& request_id);
-
-// Collects field errors while a body is read, so one response lists all of them.
-class FieldErrors {
- public:
-  void add(std::string field, std::string message) {
-    errors_.push_back({std::move(field), std::move(message)});
-  }
-  bool empty() const { return errors_.empty(); }
-  const std::vector<FieldError>& list() const { return errors_; }
-  // Throws validation_failed(...) when any error was collected.
-  void throw_if_any() const;
-
- private:
-  std::vector<FieldError> errors_;
-};
 
 }  // namespace flashnas::server

@@ -9,8 +9,9 @@
 #include <random>
 #include <regex>
 
+#include "common/public_error.hpp"
 #include "engine/util/error.hpp"
-#include "server/json_fields.hpp"
+#include "engine/util/json_reader.hpp"
 #include "server/problem.hpp"
 
 namespace flashnas::server {
@@ -50,10 +51,7 @@ bool parse_positive_id(const std::string& text, int64_t& id) {
 
 }  // namespace
 
-std::string new_request_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  return fmt::format("{:016x}", rng());
-}
+std::string new_request_id() { return new_error_id(); }
 
 // ------------------------------------------------------------------ RequestContext
 
@@ -110,6 +108,13 @@ namespace {
 constexpr uint64_t kDrainBytes = 16 << 20;
 }  // namespace
 
+// RFC 9112 6.3: a request with neither Content-Length nor Transfer-Encoding has
+// no body. (cpp-httplib's reader would wait for the connection to close instead
+// and then answer 400, turning a body-less POST such as /cancel into an error.)
+bool RequestContext::has_body() const {
+  return req_.has_header("Content-Length") || req_.has_header("Transfer-Encoding");
+}
+
 bool RequestContext::close_if_too_large_to_drain() {
   if (!req_.has_header("Content-Length") ||
       req_.get_header_value<uint64_t>("Content-Length") <= static_cast<uint64_t>(body_limit_) + kDrainBytes) {
@@ -120,7 +125,7 @@ bool RequestContext::close_if_too_large_to_drain() {
 }
 
 void RequestContext::discard_unread_body() {
-  if (body_ || !reader_ || reader_used_) return;
+  if (body_ || !reader_ || reader_used_ || !has_body()) return;
   reader_used_ = true;
   if (close_if_too_large_to_drain()) return;
   uint64_t discarded = 0;
@@ -133,8 +138,8 @@ void RequestContext::discard_unread_body() {
 
 const std::string& RequestContext::body() {
   if (body_) return *body_;
-  if (!reader_) {
-    body_ = req_.body;
+  if (!reader_ || !has_body()) {
+    body_ = reader_ ? std::string() : req_.body;
     return *body_;
   }
   if (reader_used_) throw bad_request("the request body could not be read completely");
@@ -236,13 +241,19 @@ void Router::handle(const Registered& route, const RouteHandler& handler,
     handler(ctx);
   } catch (const ApiError& e) {
     send_problem(res, e, ctx.request_id());
+  } catch (const JsonSyntaxError& e) {
+    send_problem(res, ApiError(400, "malformed JSON", e.what()), ctx.request_id());
   } catch (const InvalidInput& e) {
-    // Engine validation of client input (an architecture, a model file): its
-    // message describes the input, never internals, so it is shown.
-    send_problem(res, validation_failed({{e.field().empty() ? "body" : e.field(), e.what()}}),
-                 ctx.request_id());
+    // Validation of client input (a job spec, an architecture, a model file): its
+    // messages describe the input, never internals, so they are shown.
+    std::vector<FieldError> errors = e.errors();
+    for (FieldError& f : errors) {
+      if (f.field.empty()) f.field = "body";
+    }
+    send_problem(res, validation_failed(std::move(errors)), ctx.request_id());
   } catch (const std::exception& e) {
-    spdlog::error("request {} {} {} failed: {}", ctx.request_id(), req.method, req.path, e.what());
+    // Logged under the request id, which the generic body quotes.
+    public_message(e, fmt::format("request {} {}", req.method, req.path), ctx.request_id());
     res.status = 500;
     res.set_content(internal_error_json(ctx.request_id()).dump(), kProblemType);
   }

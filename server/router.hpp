@@ -74,6 +74,7 @@ class RequestContext {
   void discard_unread_body();
 
  private:
+  bool has_body() const;
   // True, with Connection: close set, when the declared Content-Length is past
   // what is worth draining (the limit plus kDrainBytes): the rest stays unread.
   bool close_if_too_large_to_drain();

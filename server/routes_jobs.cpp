@@ -1,4 +1,5 @@
-// Routes for /v1/jobs: submit (idempotent), read, list, cancel, trial and event feeds.
+// Routes for /v1/jobs (submit, read, list, cancel, trial and event feeds, frontier,
+// hypervolume history) and /v1/latency-models (list, detail, predict).
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -7,21 +8,23 @@
 #include "server/pagination.hpp"
 #include "server/problem.hpp"
 #include "server/services.hpp"
-#include "store/job_repository.hpp"
+#include "store/states.hpp"
 
 namespace flashnas::server {
 namespace {
 
-// A filter value must be one of `allowed`; the error lists them.
-std::optional<std::string> enum_query(RequestContext& ctx, const std::string& name,
-                                      const std::vector<std::string>& allowed) {
-  auto v = ctx.query(name);
-  if (v && std::find(allowed.begin(), allowed.end(), *v) == allowed.end()) {
-    std::string list;
-    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-    throw validation_failed({{name, "must be one of " + list}});
-  }
-  return v;
+// A filter value must name one of the enum's values; the error lists them.
+template <class E>
+std::optional<E> enum_query(RequestContext& ctx, const std::string& name) {
+  const auto v = ctx.query(name);
+  if (!v) return std::nullopt;
+  return store::parse_enum_or_throw<E>(*v, name);
+}
+
+nlohmann::json page_json(const Page& page) {
+  return {{"items", page.items},
+          {"next_cursor", page.next_before_id ? nlohmann::json(encode_cursor(*page.next_before_id))
+                                              : nlohmann::json(nullptr)}};
 }
 
 std::optional<std::string> idempotency_key(RequestContext& ctx) {
@@ -49,19 +52,16 @@ void ApiServer::add_job_routes() {
     const auto body = ctx.json_body();
     const auto outcome = services_->jobs.submit(ctx.principal().project_id, body, key);
     // 201 for a new job; 200 when an Idempotency-Key retry returns the original.
-    ctx.response().set_header("Location", "/v1/jobs/" + std::to_string(outcome.job.id));
+    ctx.response().set_header("Location", "/v1/jobs/" + std::to_string(outcome.job_id));
     ctx.send_json(outcome.created ? 201 : 200, outcome.job);
   });
 
   add({"GET", "/v1/jobs", Scope::read, 0, {"state", "kind", "limit", "cursor"}}, [this](RequestContext& ctx) {
-    const auto state = enum_query(ctx, "state", store::job_states());
-    const auto kind = enum_query(ctx, "kind", store::job_kinds());
+    const auto state = enum_query<store::JobState>(ctx, "state");
+    const auto kind = enum_query<store::JobKind>(ctx, "kind");
     const int limit = static_cast<int>(ctx.query_integer("limit", 50, 1, 500));
     const auto before = decode_cursor(ctx.query("cursor"));
-    const auto page = services_->jobs.list(ctx.principal().project_id, state, kind, before, limit);
-    ctx.send_json(200, {{"items", page.items},
-                        {"next_cursor", page.next_before_id ? nlohmann::json(encode_cursor(*page.next_before_id))
-                                                            : nlohmann::json(nullptr)}});
+    ctx.send_json(200, page_json(services_->jobs.list(ctx.principal().project_id, state, kind, before, limit)));
   });
 
   add({"GET", "/v1/jobs/{id}", Scope::read}, [this](RequestContext& ctx) {
@@ -90,6 +90,43 @@ void ApiServer::add_job_routes() {
     const auto events = services_->jobs.events(ctx.principal().project_id, ctx.path_id(0, "id"), after, limit);
     if (!events) throw not_found("no such job");
     ctx.send_json(200, seq_page(*events, after));
+  });
+
+  add({"GET", "/v1/jobs/{id}/frontier", Scope::read, 0, {"version"}}, [this](RequestContext& ctx) {
+    const auto version = ctx.query("version") ? std::optional<int32_t>(static_cast<int32_t>(
+                                                    ctx.query_integer("version", 1, 1, INT32_MAX)))
+                                              : std::nullopt;
+    const auto frontier = services_->jobs.frontier(ctx.principal().project_id, ctx.path_id(0, "id"), version);
+    if (!frontier) throw not_found("no such job");
+    ctx.send_json(200, *frontier);
+  });
+
+  add({"GET", "/v1/jobs/{id}/hypervolume", Scope::read}, [this](RequestContext& ctx) {
+    const auto history = services_->jobs.hypervolume(ctx.principal().project_id, ctx.path_id(0, "id"));
+    if (!history) throw not_found("no such job");
+    ctx.send_json(200, *history);
+  });
+}
+
+void ApiServer::add_latency_model_routes() {
+  add({"GET", "/v1/latency-models", Scope::read, 0, {"device_kind", "limit", "cursor"}}, [this](RequestContext& ctx) {
+    const int limit = static_cast<int>(ctx.query_integer("limit", 50, 1, 500));
+    const auto before = decode_cursor(ctx.query("cursor"));
+    ctx.send_json(200, page_json(services_->jobs.latency_models(ctx.principal().project_id, ctx.query("device_kind"),
+                                                                before, limit)));
+  });
+
+  add({"GET", "/v1/latency-models/{id}", Scope::read}, [this](RequestContext& ctx) {
+    const auto model = services_->jobs.latency_model(ctx.principal().project_id, ctx.path_id(0, "id"));
+    if (!model) throw not_found("no such latency model");
+    ctx.send_json(200, *model);
+  });
+
+  add({"POST", "/v1/latency-models/{id}/predict", Scope::read, options_.json_body_limit}, [this](RequestContext& ctx) {
+    const auto body = ctx.json_body();
+    const auto predictions = services_->jobs.predict(ctx.principal().project_id, ctx.path_id(0, "id"), body);
+    if (!predictions) throw not_found("no such latency model");
+    ctx.send_json(200, *predictions);
   });
 }
 

@@ -3,8 +3,8 @@
 
 #include <fmt/format.h>
 
-#include "server/db_read.hpp"
 #include "server/http_metrics.hpp"
+#include "store/database.hpp"
 #include "store/project_repository.hpp"
 #include "store/task_queue.hpp"
 #include "store/task_stats_repository.hpp"
@@ -31,18 +31,18 @@ Services::Services(store::ConnectionPool& pool, const ServerOptions& options)
             return principal_of(*key);
           },
           std::chrono::seconds(options.auth_cache_seconds)),
-      files(pool, FileStorage(options.storage_dir)),
+      files(pool, app::FileStorage(options.storage_dir)),
       jobs(pool, store::QueueOptions{}),
       pool_(pool) {}
 
 store::SchemaStatus Services::schema_status() {
   const auto files = store::load_migrations(store::migrations_dir());
-  return read_only(pool_, [&](pqxx::transaction_base& tx) { return store::schema_status(tx, files); });
+  return pool_.read([&](pqxx::transaction_base& tx) { return store::schema_status(tx, files); });
 }
 
 std::string Services::queue_metrics() {
   static const std::vector<double> kBounds = {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
-  const auto [counts, durations] = read_only(pool_, [&](pqxx::transaction_base& tx) {
+  const auto [counts, durations] = pool_.read([&](pqxx::transaction_base& tx) {
     return std::pair{store::task_counts(tx), store::task_duration_histograms(tx, kBounds)};
   });
   std::string out;

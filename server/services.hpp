@@ -7,7 +7,7 @@
 #include <string>
 
 #include "server/api_server.hpp"
-#include "server/file_catalog.hpp"
+#include "app/file_catalog.hpp"
 #include "server/job_api.hpp"
 #include "server/key_cache.hpp"
 #include "store/migrate.hpp"
@@ -19,7 +19,7 @@ class Services {
   Services(store::ConnectionPool& pool, const ServerOptions& options);
 
   KeyCache keys;
-  FileCatalog files;
+  app::FileCatalog files;
   JobApi jobs;
 
   // Throws when the database cannot be reached or the migrations folder is missing.

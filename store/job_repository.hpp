@@ -14,13 +14,10 @@
 
 namespace flashnas::store {
 
-const std::vector<std::string>& job_kinds();    // search, latency_study, sweep
-const std::vector<std::string>& job_states();   // queued, running, succeeded, failed, cancelled
-bool job_state_is_terminal(const std::string& state);
-
 struct NewJob {
   int64_t project_id = 0;
-  std::string kind;
+  JobKind kind = JobKind::sweep;
+  std::optional<JobStage> stage;  // required for search and latency_study, absent for sweeps
   std::string name;
   nlohmann::json spec = nlohmann::json::object();
   std::optional<std::string> idempotency_key;
@@ -40,18 +37,25 @@ bool job_lock(pqxx::transaction_base& tx, int64_t job_id);
 
 struct JobFilter {
   int64_t project_id = 0;
-  std::optional<std::string> state;  // one of job_states()
-  std::optional<std::string> kind;   // one of job_kinds()
+  std::optional<JobState> state;
+  std::optional<JobKind> kind;
   std::optional<int64_t> before_id;  // keyset cursor: the last id of the previous page
   int limit = 50;
 };
-// Newest first. Throws InvalidInput for an unknown state or kind, or a limit outside [1, 1000].
+// Newest first. Throws InvalidInput for a limit outside [1, 1000].
 std::vector<Job> job_list(pqxx::transaction_base& tx, const JobFilter& filter);
 
 // Any non-terminal state -> `state` (succeeded, failed or cancelled). False when
 // the job had already finished. `error` is required for failed.
-bool job_finish(pqxx::transaction_base& tx, int64_t job_id, const std::string& state,
+bool job_finish(pqxx::transaction_base& tx, int64_t job_id, JobState state,
                 const std::optional<std::string>& error);
+
+// Setters of a running search or latency-study job (no-ops on finished jobs; false then).
+bool job_set_stage(pqxx::transaction_base& tx, int64_t job_id, JobStage stage);
+bool job_set_latency_model(pqxx::transaction_base& tx, int64_t job_id, int64_t latency_model_id);
+bool job_set_reference_point(pqxx::transaction_base& tx, int64_t job_id, const nlohmann::json& reference);
+// The summary may also be written as the job finishes, so it is set whatever the state.
+void job_set_summary(pqxx::transaction_base& tx, int64_t job_id, const nlohmann::json& summary);
 
 // Takes `count` trial sequence numbers for the job; returns the first. Locks the
 // job row until commit (so ?after= readers see sequence numbers in order).

@@ -1,4 +1,4 @@
-// Devices, latency measurements, latency models and frontiers: SQL (see latency_repository.hpp).
+// Devices, latency measurements and latency models: SQL (see latency_repository.hpp).
 #include "store/latency_repository.hpp"
 
 #include "engine/util/error.hpp"
@@ -14,10 +14,11 @@ namespace {
 #define MEASUREMENT_COLUMNS                                                                       \
   "id, device_kind, device_id, arch::text AS arch, arch_hash, prompt_len, decode_tokens, prefill_ms, " \
   "decode_ms_per_token, prefill_spread, decode_spread, samples::text AS samples, "                \
-  "environment::text AS environment, job_id, trial_id, " FLASHNAS_SQL_TS("created_at")
-#define LATENCY_MODEL_COLUMNS \
-  "id, device_kind, job_id, model::text AS model, accuracy::text AS accuracy, " FLASHNAS_SQL_TS("created_at")
-#define FRONTIER_COLUMNS "job_id, version, points::text AS points, " FLASHNAS_SQL_TS("created_at")
+  "environment::text AS environment, job_id, trial_id, phase, round, " FLASHNAS_SQL_TS("created_at")
+#define LATENCY_MODEL_SUMMARY_COLUMNS                                                               \
+  "id, project_id, device_kind, job_id, prompt_len, coalesce(shape, '{}')::text AS shape, "        \
+  "coalesce(n_points, 0) AS n_points, base_model_id, accuracy::text AS accuracy, " FLASHNAS_SQL_TS("created_at")
+#define LATENCY_MODEL_COLUMNS LATENCY_MODEL_SUMMARY_COLUMNS ", model::text AS model"
 
 const Statement kStatements[] = {
     {"device_upsert",
@@ -26,27 +27,29 @@ const Statement kStatements[] = {
      "RETURNING " DEVICE_COLUMNS},
     {"measurement_insert",
      "INSERT INTO latency_measurements (device_kind, device_id, arch, arch_hash, prompt_len, decode_tokens,"
-     " prefill_ms, decode_ms_per_token, prefill_spread, decode_spread, samples, environment, job_id, trial_id) "
-     "VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14) "
+     " prefill_ms, decode_ms_per_token, prefill_spread, decode_spread, samples, environment, job_id, trial_id,"
+     " phase, round) "
+     "VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14, $15, $16) "
      "RETURNING " MEASUREMENT_COLUMNS},
+    {"measurement_count_for_job",
+     "SELECT count(*) FROM latency_measurements WHERE job_id = $1 AND phase = $2"},
     {"measurement_find",
      "SELECT " MEASUREMENT_COLUMNS " FROM latency_measurements WHERE device_kind = $1 AND arch_hash = $2 "
      "ORDER BY id DESC"},
     {"measurement_list_for_job",
      "SELECT " MEASUREMENT_COLUMNS " FROM latency_measurements WHERE job_id = $1 ORDER BY id"},
     {"latency_model_insert",
-     "INSERT INTO latency_models (device_kind, job_id, model, accuracy) VALUES ($1, $2, $3::jsonb, $4::jsonb) "
+     "INSERT INTO latency_models (project_id, device_kind, job_id, prompt_len, shape, n_points, base_model_id,"
+     " model, accuracy) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8::jsonb, $9::jsonb) "
      "RETURNING " LATENCY_MODEL_COLUMNS},
+    {"latency_model_get",
+     "SELECT " LATENCY_MODEL_COLUMNS " FROM latency_models WHERE id = $1 AND project_id = $2"},
+    {"latency_model_get_any_project", "SELECT " LATENCY_MODEL_COLUMNS " FROM latency_models WHERE id = $1"},
     {"latency_model_latest",
      "SELECT " LATENCY_MODEL_COLUMNS " FROM latency_models WHERE device_kind = $1 ORDER BY id DESC LIMIT 1"},
-    // The job row lock serialises writers, so max(version) + 1 cannot collide.
-    {"frontier_insert",
-     "WITH lock AS (SELECT id FROM jobs WHERE id = $1 FOR UPDATE) "
-     "INSERT INTO frontiers (job_id, version, points) "
-     "SELECT $1, coalesce((SELECT max(version) FROM frontiers WHERE job_id = $1), 0) + 1, $2::jsonb FROM lock "
-     "RETURNING " FRONTIER_COLUMNS},
-    {"frontier_latest",
-     "SELECT " FRONTIER_COLUMNS " FROM frontiers WHERE job_id = $1 ORDER BY version DESC LIMIT 1"},
+    {"latency_model_list",
+     "SELECT " LATENCY_MODEL_SUMMARY_COLUMNS " FROM latency_models WHERE project_id = $1"
+     " AND ($2::text IS NULL OR device_kind = $2) AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"},
 };
 
 Device read_device(const pqxx::row& r) {
@@ -78,6 +81,8 @@ LatencyMeasurement read_measurement(const pqxx::row& r) {
   m.environment = row::json(r, "environment");
   m.job_id = row::opt<int64_t>(r, "job_id");
   m.trial_id = row::opt<int64_t>(r, "trial_id");
+  m.phase = row::opt_enumeration<MeasurementPhase>(r, "phase");
+  m.round = row::opt<int32_t>(r, "round");
   m.created_at = row::str(r, "created_at");
   return m;
 }
@@ -88,14 +93,25 @@ std::vector<LatencyMeasurement> read_measurements(const pqxx::result& res) {
   return out;
 }
 
-LatencyModelRecord read_latency_model(const pqxx::row& r) {
-  return LatencyModelRecord{r["id"].as<int64_t>(), row::str(r, "device_kind"), row::opt<int64_t>(r, "job_id"),
-                            row::json(r, "model"), row::json(r, "accuracy"), row::str(r, "created_at")};
+LatencyModelRecord read_latency_model(const pqxx::row& r, bool with_model) {
+  LatencyModelRecord m;
+  m.id = r["id"].as<int64_t>();
+  m.project_id = row::opt<int64_t>(r, "project_id");
+  m.device_kind = row::str(r, "device_kind");
+  m.job_id = row::opt<int64_t>(r, "job_id");
+  m.prompt_len = row::opt<int32_t>(r, "prompt_len");
+  m.shape = row::json(r, "shape");
+  m.n_points = r["n_points"].as<int32_t>();
+  m.base_model_id = row::opt<int64_t>(r, "base_model_id");
+  m.accuracy = row::json(r, "accuracy");
+  m.created_at = row::str(r, "created_at");
+  if (with_model) m.model = row::json(r, "model");
+  return m;
 }
 
-Frontier read_frontier(const pqxx::row& r) {
-  return Frontier{r["job_id"].as<int64_t>(), r["version"].as<int32_t>(), row::json(r, "points"),
-                  row::str(r, "created_at")};
+std::optional<LatencyModelRecord> read_optional_model(const pqxx::result& res) {
+  if (res.empty()) return std::nullopt;
+  return read_latency_model(res[0], true);
 }
 
 void check_object(const nlohmann::json& j, const char* field) {
@@ -119,7 +135,8 @@ LatencyMeasurement measurement_insert(pqxx::transaction_base& tx, const LatencyM
   return read_measurement(tx.exec_prepared1(
       "measurement_insert", m.device_kind, m.device_id, m.arch.dump(), m.arch_hash, m.prompt_len,
       m.decode_tokens, m.prefill_ms, m.decode_ms_per_token, m.prefill_spread, m.decode_spread,
-      m.samples.dump(), m.environment.dump(), m.job_id, m.trial_id));
+      m.samples.dump(), m.environment.dump(), m.job_id, m.trial_id,
+      m.phase ? std::optional<std::string>(name_of(*m.phase)) : std::nullopt, m.round));
 }
 
 std::vector<LatencyMeasurement> measurement_find(pqxx::transaction_base& tx, const std::string& device_kind,
@@ -131,32 +148,39 @@ std::vector<LatencyMeasurement> measurement_list_for_job(pqxx::transaction_base&
   return read_measurements(tx.exec_prepared("measurement_list_for_job", job_id));
 }
 
-LatencyModelRecord latency_model_insert(pqxx::transaction_base& tx, const std::string& device_kind,
-                                        std::optional<int64_t> job_id, const nlohmann::json& model,
-                                        const nlohmann::json& accuracy) {
-  check_object(model, "model");
-  check_object(accuracy, "accuracy");
-  return read_latency_model(
-      tx.exec_prepared1("latency_model_insert", device_kind, job_id, model.dump(), accuracy.dump()));
+int64_t measurement_count_for_job(pqxx::transaction_base& tx, int64_t job_id, MeasurementPhase phase) {
+  return tx.exec_prepared1("measurement_count_for_job", job_id, std::string(name_of(phase)))[0].as<int64_t>();
+}
+
+LatencyModelRecord latency_model_insert(pqxx::transaction_base& tx, const LatencyModelRecord& m) {
+  check_object(m.model, "model");
+  check_object(m.accuracy, "accuracy");
+  check_object(m.shape, "shape");
+  return read_latency_model(tx.exec_prepared1("latency_model_insert", m.project_id, m.device_kind, m.job_id,
+                                              m.prompt_len, m.shape.dump(), m.n_points, m.base_model_id,
+                                              m.model.dump(), m.accuracy.dump()),
+                            true);
+}
+
+std::optional<LatencyModelRecord> latency_model_get(pqxx::transaction_base& tx, int64_t project_id, int64_t id) {
+  return read_optional_model(tx.exec_prepared("latency_model_get", id, project_id));
+}
+
+std::optional<LatencyModelRecord> latency_model_get_any_project(pqxx::transaction_base& tx, int64_t id) {
+  return read_optional_model(tx.exec_prepared("latency_model_get_any_project", id));
 }
 
 std::optional<LatencyModelRecord> latency_model_latest(pqxx::transaction_base& tx, const std::string& device_kind) {
-  const auto res = tx.exec_prepared("latency_model_latest", device_kind);
-  if (res.empty()) return std::nullopt;
-  return read_latency_model(res[0]);
+  return read_optional_model(tx.exec_prepared("latency_model_latest", device_kind));
 }
 
-Frontier frontier_insert(pqxx::transaction_base& tx, int64_t job_id, const nlohmann::json& points) {
-  if (!points.is_array()) throw InvalidInput("frontier points must be a JSON array", "points");
-  const auto res = tx.exec_prepared("frontier_insert", job_id, points.dump());
-  if (res.empty()) throw Error("job " + std::to_string(job_id) + " does not exist");
-  return read_frontier(res[0]);
-}
-
-std::optional<Frontier> frontier_latest(pqxx::transaction_base& tx, int64_t job_id) {
-  const auto res = tx.exec_prepared("frontier_latest", job_id);
-  if (res.empty()) return std::nullopt;
-  return read_frontier(res[0]);
+std::vector<LatencyModelRecord> latency_model_list(pqxx::transaction_base& tx, const LatencyModelFilter& f) {
+  if (f.limit < 1 || f.limit > 1000) throw InvalidInput("limit must be in [1, 1000]", "limit");
+  std::vector<LatencyModelRecord> out;
+  for (const auto& r : tx.exec_prepared("latency_model_list", f.project_id, f.device_kind, f.before_id, f.limit)) {
+    out.push_back(read_latency_model(r, false));
+  }
+  return out;
 }
 
 }  // namespace flashnas::store

@@ -47,6 +47,10 @@ void to_json(nlohmann::json& j, const Job& v) {
        {"kind", v.kind},
        {"name", v.name},
        {"state", v.state},
+       {"stage", v.stage ? nlohmann::json(*v.stage) : nlohmann::json(nullptr)},
+       {"latency_model_id", or_null(v.latency_model_id)},
+       {"reference_point", or_null(v.reference_point)},
+       {"summary", or_null(v.summary)},
        {"spec", v.spec},
        {"error", or_null(v.error)},
        {"progress", v.progress},
@@ -74,6 +78,9 @@ void to_json(nlohmann::json& j, const Trial& v) {
        {"arch", v.arch},
        {"arch_hash", v.arch_hash},
        {"state", v.state},
+       {"source", v.source},
+       {"step", or_null(v.step)},
+       {"proposal", or_null(v.proposal)},
        {"metrics", v.metrics},
        {"error", or_null(v.error)},
        {"created_at", v.created_at},
@@ -91,6 +98,7 @@ void to_json(nlohmann::json& j, const Task& v) {
        {"kind", v.kind},
        {"job_id", or_null(v.job_id)},
        {"trial_id", or_null(v.trial_id)},
+       {"step", or_null(v.step)},
        {"payload", v.payload},
        {"state", v.state},
        {"priority", v.priority},
@@ -123,12 +131,29 @@ void to_json(nlohmann::json& j, const LatencyMeasurement& v) {
        {"environment", v.environment},
        {"job_id", or_null(v.job_id)},
        {"trial_id", or_null(v.trial_id)},
+       {"phase", v.phase ? nlohmann::json(*v.phase) : nlohmann::json(nullptr)},
+       {"round", or_null(v.round)},
        {"created_at", v.created_at}};
 }
 
 void to_json(nlohmann::json& j, const LatencyModelRecord& v) {
-  j = {{"id", v.id},         {"device_kind", v.device_kind}, {"job_id", or_null(v.job_id)},
-       {"model", v.model},   {"accuracy", v.accuracy},       {"created_at", v.created_at}};
+  j = {{"id", v.id},
+       {"device_kind", v.device_kind},
+       {"job_id", or_null(v.job_id)},
+       {"prompt_len", or_null(v.prompt_len)},
+       {"shape", v.shape},
+       {"n_points", v.n_points},
+       {"base_model_id", or_null(v.base_model_id)},
+       {"accuracy", v.accuracy},
+       {"created_at", v.created_at}};
+}
+
+void to_json(nlohmann::json& j, const HypervolumePoint& v) {
+  j = {{"evaluations", v.evaluations},
+       {"hypervolume", v.hypervolume},
+       {"trial_id", or_null(v.trial_id)},
+       {"frontier_version", or_null(v.frontier_version)},
+       {"created_at", v.created_at}};
 }
 
 void to_json(nlohmann::json& j, const Frontier& v) {

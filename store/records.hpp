@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "store/states.hpp"
+
 namespace flashnas::store {
 
 struct Project {
@@ -51,10 +53,13 @@ struct JobProgress {
 struct Job {
   int64_t id = 0;
   int64_t project_id = 0;
-  std::string kind;   // search | latency_study | sweep
+  JobKind kind = JobKind::sweep;
   std::string name;
   nlohmann::json spec = nlohmann::json::object();
-  std::string state;  // queued | running | succeeded | failed | cancelled
+  JobState state = JobState::queued;
+  std::optional<JobStage> stage;            // search and latency_study jobs only
+  std::optional<int64_t> latency_model_id;  // the model stage 2 uses
+  std::optional<nlohmann::json> reference_point, summary;
   std::optional<std::string> idempotency_key;
   std::optional<std::string> request_hash;
   std::optional<std::string> error;
@@ -80,7 +85,10 @@ struct Trial {
   int64_t seq = 0;      // change sequence within the job (for ?after=)
   nlohmann::json arch = nlohmann::json::object();
   std::string arch_hash;
-  std::string state;    // pending | running | succeeded | failed | cancelled
+  TrialState state = TrialState::pending;
+  TrialSource source = TrialSource::candidate;
+  std::optional<int32_t> step;              // the search step that proposed it
+  std::optional<nlohmann::json> proposal;   // what the step predicted for it
   TrialMetrics metrics;
   std::optional<std::string> error;
   std::string created_at, updated_at;
@@ -97,10 +105,11 @@ struct JobEvent {
 
 struct Task {
   int64_t id = 0;
-  std::string kind;   // evaluate | latency | search_step | fit_latency_model | export
+  TaskKind kind = TaskKind::evaluate;
   std::optional<int64_t> job_id, trial_id;
+  std::optional<int32_t> step;  // search step or latency-model fit round
   nlohmann::json payload = nlohmann::json::object();
-  std::string state;  // available | running | succeeded | failed | dead | cancelled
+  TaskState state = TaskState::available;
   int32_t priority = 0;
   int32_t attempts = 0, max_attempts = 0;
   std::optional<std::string> lease_token, lease_expires_at, worker_id;
@@ -125,15 +134,31 @@ struct LatencyMeasurement {
   nlohmann::json samples = nlohmann::json::object();
   nlohmann::json environment = nlohmann::json::object();
   std::optional<int64_t> job_id, trial_id;
+  std::optional<MeasurementPhase> phase;  // stage-1 design / adaptive / holdout, or a trial's
+  std::optional<int32_t> round;
   std::string created_at;
 };
 
 struct LatencyModelRecord {
   int64_t id = 0;
+  std::optional<int64_t> project_id;  // null: made outside any project (not served)
   std::string device_kind;
   std::optional<int64_t> job_id;
+  std::optional<int32_t> prompt_len;
+  nlohmann::json shape = nlohmann::json::object();  // heads, head size, vocabulary
+  int32_t n_points = 0;
+  std::optional<int64_t> base_model_id;  // refitted from this model
   nlohmann::json model = nlohmann::json::object();
   nlohmann::json accuracy = nlohmann::json::object();
+  std::string created_at;
+};
+
+// One row of a job's hypervolume history.
+struct HypervolumePoint {
+  int32_t evaluations = 0;
+  double hypervolume = 0;
+  std::optional<int64_t> trial_id;
+  std::optional<int32_t> frontier_version;
   std::string created_at;
 };
 
@@ -168,5 +193,6 @@ void to_json(nlohmann::json& j, const LatencyMeasurement& v);
 void to_json(nlohmann::json& j, const LatencyModelRecord& v);
 void to_json(nlohmann::json& j, const Frontier& v);
 void to_json(nlohmann::json& j, const Device& v);
+void to_json(nlohmann::json& j, const HypervolumePoint& v);
 
 }  // namespace flashnas::store

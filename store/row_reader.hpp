@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "store/states.hpp"
+
 namespace flashnas::store::row {
 
 inline std::string str(const pqxx::row& r, const char* col) { return r[col].as<std::string>(); }
@@ -27,6 +29,18 @@ inline nlohmann::json json(const pqxx::row& r, const char* col) {
 inline std::optional<nlohmann::json> opt_json(const pqxx::row& r, const char* col) {
   if (r[col].is_null()) return std::nullopt;
   return json(r, col);
+}
+
+// A database enum selected as text (col::text AS col).
+template <class E>
+E enumeration(const pqxx::row& r, const char* col) {
+  return parse_enum_or_throw<E>(r[col].c_str(), col);
+}
+
+template <class E>
+std::optional<E> opt_enumeration(const pqxx::row& r, const char* col) {
+  if (r[col].is_null()) return std::nullopt;
+  return enumeration<E>(r, col);
 }
 
 // Text for a postgres text[] literal: {"a","b"} with quotes and backslashes escaped.

@@ -1,12 +1,12 @@
 // The store's public surface in one include: connections and the pool, the
-// migrations runner, records, repositories, the task queue and the job service.
+// migrations runner, records, repositories and the task queue.
 #pragma once
 
 #include "store/database.hpp"
 #include "store/event_repository.hpp"
 #include "store/file_repository.hpp"
 #include "store/job_repository.hpp"
-#include "store/job_service.hpp"
+#include "store/frontier_repository.hpp"
 #include "store/latency_repository.hpp"
 #include "store/migrate.hpp"
 #include "store/project_repository.hpp"

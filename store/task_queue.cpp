@@ -14,7 +14,7 @@ namespace flashnas::store {
 namespace {
 
 #define TASK_COLUMNS                                                                          \
-  "id, kind::text AS kind, job_id, trial_id, payload::text AS payload, state::text AS state, " \
+  "id, kind::text AS kind, job_id, trial_id, step, payload::text AS payload, state::text AS state, " \
   "priority, attempts, max_attempts, lease_token::text AS lease_token, "                      \
   FLASHNAS_SQL_TS("lease_expires_at") ", worker_id, " FLASHNAS_SQL_TS("run_after") ", "        \
   "last_error, result::text AS result, " FLASHNAS_SQL_TS("created_at") ", "                   \
@@ -25,14 +25,16 @@ namespace {
 #define BACKOFF(base, cap) "make_interval(secs => least(" base " * power(2, greatest(attempts - 1, 0)), " cap "))"
 
 // The claim itself, shared by task_claim and task_claim_and_start: CTEs
-// `picked` (up to $4 available tasks of the kinds $1, locked, skipping locked
-// rows) and `claimed` (those tasks leased to worker $2 for $3 seconds).
+// `picked` (up to $4 available tasks of the kinds $1, of job $5 when not null,
+// locked, skipping locked rows) and `claimed` (those tasks leased to worker $2
+// for $3 seconds).
 // ANY(ARRAY(...)) keeps generic plans on key lookups (UPDATE ... FROM made
 // prepared statements scan every task).
 #define CLAIM_CTES                                                                          \
   "WITH picked AS ("                                                                        \
   "  SELECT id AS picked_id FROM tasks"                                                     \
   "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"      \
+  "    AND ($5::bigint IS NULL OR job_id = $5)"                                              \
   "  ORDER BY priority DESC, id LIMIT $4"                                                   \
   "  FOR UPDATE SKIP LOCKED), "                                                             \
   "claimed AS ("                                                                            \
@@ -43,8 +45,9 @@ namespace {
 
 const Statement kStatements[] = {
     {"task_enqueue",
-     "WITH t AS (INSERT INTO tasks (kind, job_id, trial_id, payload, priority, max_attempts) "
-     "VALUES ($1::task_kind, $2, $3, $4::jsonb, $5, $6) RETURNING id, kind) "
+     "WITH t AS (INSERT INTO tasks (kind, job_id, trial_id, payload, priority, max_attempts, step) "
+     "VALUES ($1::task_kind, $2, $3, $4::jsonb, $5, $6, $7) "
+     "ON CONFLICT (job_id, kind, step) WHERE step IS NOT NULL DO NOTHING RETURNING id, kind) "
      "SELECT t.id, pg_notify('flashnas_tasks', t.kind::text) FROM t"},
     {"task_claim",
      CLAIM_CTES " "
@@ -130,6 +133,9 @@ const Statement kStatements[] = {
      "WHERE job_id = $1 AND state IN ('available', 'running') RETURNING " TASK_COLUMNS},
     {"task_get", "SELECT " TASK_COLUMNS " FROM tasks WHERE id = $1"},
     {"task_list_for_trial", "SELECT " TASK_COLUMNS " FROM tasks WHERE trial_id = $1 ORDER BY id"},
+    {"task_tally",
+     "SELECT kind::text, state::text, trial_id IS NOT NULL, count(*), max(step) FROM tasks WHERE job_id = $1 "
+     "GROUP BY 1, 2, 3"},
     {"task_counts",
      "SELECT kind::text, state::text, count(*) FROM tasks GROUP BY kind, state ORDER BY kind, state"},
 };
@@ -137,11 +143,12 @@ const Statement kStatements[] = {
 Task read_task(const pqxx::row& r) {
   Task t;
   t.id = r["id"].as<int64_t>();
-  t.kind = row::str(r, "kind");
+  t.kind = row::enumeration<TaskKind>(r, "kind");
   t.job_id = row::opt<int64_t>(r, "job_id");
   t.trial_id = row::opt<int64_t>(r, "trial_id");
+  t.step = row::opt<int32_t>(r, "step");
   t.payload = row::json(r, "payload");
-  t.state = row::str(r, "state");
+  t.state = row::enumeration<TaskState>(r, "state");
   t.priority = r["priority"].as<int32_t>();
   t.attempts = r["attempts"].as<int32_t>();
   t.max_attempts = r["max_attempts"].as<int32_t>();
@@ -187,50 +194,35 @@ void check_lease_seconds(double lease_seconds) {
 
 std::span<const Statement> task_statements() { return kStatements; }
 
-const std::vector<std::string>& task_kinds() {
-  static const std::vector<std::string> kinds = {"evaluate", "latency", "search_step", "fit_latency_model",
-                                                 "export"};
-  return kinds;
-}
-
-void check_task_kind(const std::string& kind, const std::string& field) {
-  const auto& k = task_kinds();
-  if (std::find(k.begin(), k.end(), kind) == k.end()) {
-    throw InvalidInput("unknown task kind '" + kind + "'", field);
-  }
-}
-
-int64_t task_enqueue(pqxx::transaction_base& tx, const NewTask& task) {
-  check_task_kind(task.kind);
-  if (!task.payload.is_object()) throw InvalidInput("a task payload must be a JSON object", "payload");
-  if (task.max_attempts < 1 || task.max_attempts > 100) {
-    throw InvalidInput("max_attempts must be in [1, 100]", "max_attempts");
-  }
-  const auto r = tx.exec_prepared1("task_enqueue", task.kind, task.job_id, task.trial_id, task.payload.dump(),
-                                   task.priority, task.max_attempts);
-  return r[0].as<int64_t>();
+std::optional<int64_t> task_enqueue(pqxx::transaction_base& tx, const NewTask& task) {
+  FLASHNAS_CHECK(task.payload.is_object(), "a task payload is a JSON object");
+  FLASHNAS_CHECK(task.max_attempts >= 1 && task.max_attempts <= 100, "max_attempts {} outside [1, 100]",
+                 task.max_attempts);
+  FLASHNAS_CHECK(!task.step || task.job_id, "a task with a step belongs to a job");
+  const auto r = tx.exec_prepared("task_enqueue", std::string(name_of(task.kind)), task.job_id, task.trial_id,
+                                  task.payload.dump(), task.priority, task.max_attempts, task.step);
+  if (r.empty()) return std::nullopt;
+  return r[0][0].as<int64_t>();
 }
 
 namespace {
-// Both claim statements take ($1 kinds, $2 worker, $3 lease seconds, $4 limit).
-std::vector<Task> claim_with(const char* statement, pqxx::transaction_base& tx,
-                             const std::vector<std::string>& kinds, const std::string& worker_id,
-                             double lease_seconds, int limit) {
-  for (const auto& k : kinds) check_task_kind(k, "kinds");
-  check_lease_seconds(lease_seconds);
-  if (kinds.empty() || limit < 1) return {};
-  return read_tasks(tx.exec_prepared(statement, row::text_array(kinds), worker_id, lease_seconds, limit));
+// Both claim statements take ($1 kinds, $2 worker, $3 lease seconds, $4 limit, $5 job or null).
+std::vector<Task> claim_with(const char* statement, pqxx::transaction_base& tx, const ClaimRequest& c) {
+  check_lease_seconds(c.lease_seconds);
+  if (c.kinds.empty() || c.limit < 1) return {};
+  std::vector<std::string> kinds;
+  for (TaskKind k : c.kinds) kinds.emplace_back(name_of(k));
+  return read_tasks(tx.exec_prepared(statement, row::text_array(kinds), c.worker_id, c.lease_seconds, c.limit,
+                                     c.job_id));
 }
 }  // namespace
 
-std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
-                             const std::string& worker_id, double lease_seconds, int limit) {
-  return claim_with("task_claim", tx, kinds, worker_id, lease_seconds, limit);
+std::vector<Task> task_claim(pqxx::transaction_base& tx, const ClaimRequest& request) {
+  return claim_with("task_claim", tx, request);
 }
 
-std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
-                                       const std::string& worker_id, double lease_seconds, int limit) {
-  return claim_with("task_claim_and_start", tx, kinds, worker_id, lease_seconds, limit);
+std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const ClaimRequest& request) {
+  return claim_with("task_claim_and_start", tx, request);
 }
 
 bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
@@ -275,6 +267,16 @@ std::optional<Task> task_get(pqxx::transaction_base& tx, int64_t task_id) {
 
 std::vector<Task> task_list_for_trial(pqxx::transaction_base& tx, int64_t trial_id) {
   return read_tasks(tx.exec_prepared("task_list_for_trial", trial_id));
+}
+
+std::vector<TaskTally> task_tally(pqxx::transaction_base& tx, int64_t job_id) {
+  std::vector<TaskTally> out;
+  for (const auto& r : tx.exec_prepared("task_tally", job_id)) {
+    out.push_back({parse_enum_or_throw<TaskKind>(r[0].c_str(), "kind"),
+                   parse_enum_or_throw<TaskState>(r[1].c_str(), "state"), r[2].as<bool>(), r[3].as<int64_t>(),
+                   r[4].is_null() ? std::nullopt : std::optional<int32_t>(r[4].as<int32_t>())});
+  }
+  return out;
 }
 
 std::vector<TaskCount> task_counts(pqxx::transaction_base& tx) {

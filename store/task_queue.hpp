@@ -19,11 +19,6 @@ namespace flashnas::store {
 // The NOTIFY channel; the payload is the task kind.
 inline constexpr const char* kTaskChannel = "flashnas_tasks";
 
-// The task kinds the schema knows.
-const std::vector<std::string>& task_kinds();
-// Throws InvalidInput(field) unless `kind` is one of task_kinds().
-void check_task_kind(const std::string& kind, const std::string& field = "kind");
-
 struct QueueOptions {
   double lease_seconds = 60;          // a claim or heartbeat holds the task this long
   double backoff_base_seconds = 2;    // attempt n is retried after base * 2^(n-1) seconds ...
@@ -33,29 +28,37 @@ struct QueueOptions {
 };
 
 struct NewTask {
-  std::string kind;
+  TaskKind kind = TaskKind::evaluate;
   std::optional<int64_t> job_id, trial_id;
   nlohmann::json payload = nlohmann::json::object();
   int priority = 0;      // higher first
   int max_attempts = 3;
+  std::optional<int32_t> step;  // at most one task per (job, kind, step)
 };
 
-// Inserts an available task and NOTIFYs kTaskChannel (delivered at commit). Returns its id.
-int64_t task_enqueue(pqxx::transaction_base& tx, const NewTask& task);
+// Inserts an available task and NOTIFYs kTaskChannel (delivered at commit).
+// Returns its id, or nullopt when the job already has a task of this kind and step.
+std::optional<int64_t> task_enqueue(pqxx::transaction_base& tx, const NewTask& task);
+
+struct ClaimRequest {
+  std::vector<TaskKind> kinds;
+  std::string worker_id;
+  double lease_seconds = 60;
+  int limit = 1;
+  std::optional<int64_t> job_id;  // only tasks of this job (a batch of one job's latency tasks)
+};
 
 // Claims up to `limit` available tasks of `kinds` (priority, then age), skipping
 // rows other claimers hold. Each claimed task gets a new lease token, its attempt
 // counted, state running. May return fewer (or none); in claim order.
-std::vector<Task> task_claim(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
-                             const std::string& worker_id, double lease_seconds, int limit);
+std::vector<Task> task_claim(pqxx::transaction_base& tx, const ClaimRequest& request);
 
 // task_claim, and in the same statement each claimed task's job marked running
 // (event "job.running") if queued and its trial running if pending: one atomic
 // statement, so it needs no surrounding transaction (a nontransaction claims in
 // one round trip). Tasks come back in claim order (priority, then age), like
 // task_claim. Used by claim_tasks().
-std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const std::vector<std::string>& kinds,
-                                       const std::string& worker_id, double lease_seconds, int limit);
+std::vector<Task> task_claim_and_start(pqxx::transaction_base& tx, const ClaimRequest& request);
 
 // Extends the lease. False when the token no longer holds (rescued, cancelled, finished).
 bool task_heartbeat(pqxx::transaction_base& tx, int64_t task_id, const std::string& token,
@@ -89,6 +92,17 @@ std::vector<Task> task_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id
 
 std::optional<Task> task_get(pqxx::transaction_base& tx, int64_t task_id);
 std::vector<Task> task_list_for_trial(pqxx::transaction_base& tx, int64_t trial_id);
+
+// A job's tasks counted by kind, state and whether they belong to a trial, with
+// the highest step of each group: what the job logic decides its next move from.
+struct TaskTally {
+  TaskKind kind = TaskKind::evaluate;
+  TaskState state = TaskState::available;
+  bool has_trial = false;
+  int64_t count = 0;
+  std::optional<int32_t> max_step;
+};
+std::vector<TaskTally> task_tally(pqxx::transaction_base& tx, int64_t job_id);
 
 struct TaskCount {
   std::string kind, state;

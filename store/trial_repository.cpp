@@ -11,7 +11,8 @@ namespace flashnas::store {
 namespace {
 
 #define TRIAL_COLUMNS                                                                            \
-  "id, job_id, ordinal, seq, arch::text AS arch, arch_hash, state::text AS state, eval_nll, params, " \
+  "id, job_id, ordinal, seq, arch::text AS arch, arch_hash, state::text AS state, source, step, "  \
+  "proposal::text AS proposal, eval_nll, params, "                                                  \
   "non_embedding_params, flops_per_token, kv_cache_bytes_per_token, prefill_ms, decode_ms_per_token, " \
   "error, " FLASHNAS_SQL_TS("created_at") ", " FLASHNAS_SQL_TS("updated_at") ", " FLASHNAS_SQL_TS("finished_at")
 // A CTE taking the next trial seq of the job that owns trial $1.
@@ -23,10 +24,11 @@ const Statement kStatements[] = {
     {"trial_insert",
      "WITH s AS (UPDATE jobs SET last_trial_seq = last_trial_seq + 1 WHERE id = $1"
      " RETURNING last_trial_seq AS next_seq) "
-     "INSERT INTO trials (job_id, ordinal, seq, arch, arch_hash) "
-     "SELECT $1, $2, s.next_seq, $3::jsonb, $4 FROM s "
+     "INSERT INTO trials (job_id, ordinal, seq, arch, arch_hash, source, step, proposal) "
+     "SELECT $1, $2, s.next_seq, $3::jsonb, $4, $5, $6, $7::jsonb FROM s "
      "ON CONFLICT (job_id, arch_hash) DO NOTHING RETURNING " TRIAL_COLUMNS},
     {"trial_get", "SELECT " TRIAL_COLUMNS " FROM trials WHERE id = $1"},
+    {"trial_count", "SELECT count(*) FROM trials WHERE job_id = $1"},
     {"trial_list",
      "SELECT " TRIAL_COLUMNS " FROM trials WHERE job_id = $2 AND seq > $3"
      " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.id = $2 AND jobs.project_id = $1)"
@@ -64,7 +66,10 @@ Trial read_trial(const pqxx::row& r) {
   t.seq = r["seq"].as<int64_t>();
   t.arch = row::json(r, "arch");
   t.arch_hash = row::str(r, "arch_hash");
-  t.state = row::str(r, "state");
+  t.state = row::enumeration<TrialState>(r, "state");
+  t.source = row::enumeration<TrialSource>(r, "source");
+  t.step = row::opt<int32_t>(r, "step");
+  t.proposal = row::opt_json(r, "proposal");
   t.metrics.eval_nll = row::opt<double>(r, "eval_nll");
   t.metrics.params = row::opt<int64_t>(r, "params");
   t.metrics.non_embedding_params = row::opt<int64_t>(r, "non_embedding_params");
@@ -90,16 +95,18 @@ std::vector<Trial> read_trials(const pqxx::result& res) {
 
 std::span<const Statement> trial_statements() { return kStatements; }
 
-bool trial_state_is_terminal(const std::string& state) {
-  return state == "succeeded" || state == "failed" || state == "cancelled";
-}
-
-std::optional<Trial> trial_insert(pqxx::transaction_base& tx, int64_t job_id, int32_t ordinal,
-                                  const nlohmann::json& arch, const std::string& arch_hash) {
-  if (!arch.is_object()) throw InvalidInput("an architecture must be a JSON object", "arch");
-  const auto res = tx.exec_prepared("trial_insert", job_id, ordinal, arch.dump(), arch_hash);
+std::optional<Trial> trial_insert(pqxx::transaction_base& tx, int64_t job_id, int32_t ordinal, const NewTrial& t) {
+  FLASHNAS_CHECK(t.arch.is_object(), "an architecture is a JSON object");
+  FLASHNAS_CHECK(!t.proposal || t.proposal->is_object(), "a proposal is a JSON object");
+  const std::optional<std::string> proposal = t.proposal ? std::optional<std::string>(t.proposal->dump()) : std::nullopt;
+  const auto res = tx.exec_prepared("trial_insert", job_id, ordinal, t.arch.dump(), t.arch_hash,
+                                    std::string(name_of(t.source)), t.step, proposal);
   if (res.empty()) return std::nullopt;
   return read_trial(res[0]);
+}
+
+int32_t trial_count(pqxx::transaction_base& tx, int64_t job_id) {
+  return tx.exec_prepared1("trial_count", job_id)[0].as<int32_t>();
 }
 
 std::optional<Trial> trial_get(pqxx::transaction_base& tx, int64_t trial_id) {
@@ -124,10 +131,10 @@ bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const Trial
               .empty();
 }
 
-bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, const std::string& state,
+bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, TrialState state,
                   const std::optional<std::string>& error) {
-  if (!trial_state_is_terminal(state)) throw InvalidInput("'" + state + "' is not a final trial state", "state");
-  return !tx.exec_prepared("trial_finish", trial_id, state, error).empty();
+  FLASHNAS_CHECK(is_terminal(state), "trial_finish to the non-final state {}", name_of(state));
+  return !tx.exec_prepared("trial_finish", trial_id, std::string(name_of(state)), error).empty();
 }
 
 int64_t trial_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id) {

@@ -13,11 +13,18 @@
 
 namespace flashnas::store {
 
-bool trial_state_is_terminal(const std::string& state);
+struct NewTrial {
+  nlohmann::json arch;    // the candidate architecture (canonical JSON)
+  std::string arch_hash;  // its identity in the job, e.g. candidate_arch_hash()
+  TrialSource source = TrialSource::candidate;
+  std::optional<int32_t> step;             // the search step proposing it (design and search trials)
+  std::optional<nlohmann::json> proposal;  // what the step predicted for it
+};
 
 // Inserts a pending trial. Nullopt when the job already has this arch_hash.
-std::optional<Trial> trial_insert(pqxx::transaction_base& tx, int64_t job_id, int32_t ordinal,
-                                  const nlohmann::json& arch, const std::string& arch_hash);
+std::optional<Trial> trial_insert(pqxx::transaction_base& tx, int64_t job_id, int32_t ordinal, const NewTrial& trial);
+// The number of trials of the job (the next ordinal).
+int32_t trial_count(pqxx::transaction_base& tx, int64_t job_id);
 
 std::optional<Trial> trial_get(pqxx::transaction_base& tx, int64_t trial_id);
 
@@ -30,7 +37,7 @@ std::vector<Trial> trial_list_all(pqxx::transaction_base& tx, int64_t job_id);
 // Merges the metrics given (absent ones are kept). False when the trial is finished.
 bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const TrialMetrics& metrics);
 // A non-terminal trial -> succeeded | failed | cancelled. False when already finished.
-bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, const std::string& state,
+bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, TrialState state,
                   const std::optional<std::string>& error);
 // Cancels every unfinished trial of the job; returns how many.
 int64_t trial_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id);

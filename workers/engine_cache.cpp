@@ -1,6 +1,8 @@
 // The worker's engine cache (see engine_cache.hpp).
 #include "workers/engine_cache.hpp"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 
 #include "engine/model/model_io.hpp"
@@ -25,8 +27,9 @@ std::string EngineCache::path_of(const store::StoredFile& file) const {
     throw Error("stored file " + std::to_string(file.id) + " points outside the storage directory");
   }
   if (!fs::exists(full)) {
-    throw Error("stored file " + std::to_string(file.id) + " (" + file.storage_path + ") is missing from " +
-                root.string());
+    throw Error(fmt::format("stored file {} ({}) is missing from {}: run flashnas-worker with --storage (or "
+                            "FLASHNAS_STORAGE) naming the storage directory of flashnas-server",
+                            file.id, file.storage_path, root.string()));
   }
   return full.string();
 }
@@ -71,6 +74,15 @@ std::shared_ptr<const std::vector<int32_t>> EngineCache::tokens(const store::Sto
       tokens_for_text(*backbone.tokenizer, read_text_file(path_of(text), "eval"), max_tokens, "eval"));
   tokens_[key] = out;
   return out;
+}
+
+std::shared_ptr<const latency::LatencyModel> EngineCache::latency_model(const store::LatencyModelRecord& record) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = latency_models_.find(record.id);
+  if (it != latency_models_.end()) return it->second;
+  auto model = std::make_shared<const latency::LatencyModel>(latency::LatencyModel::from_json(record.model));
+  latency_models_[record.id] = model;
+  return model;
 }
 
 }  // namespace flashnas::worker

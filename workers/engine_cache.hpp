@@ -1,6 +1,6 @@
 // The per-process engine cache of a worker: backbones loaded from the storage
-// directory, calibration statistics and tokenized evaluation text, each kept
-// after first use so that a sweep's many evaluate tasks pay for them once.
+// directory, calibration statistics, tokenized texts and latency models, each
+// kept after first use so that a job's many tasks pay for them once.
 // Thread-safe (worker threads share it). Not the task handlers (engine_handlers.hpp).
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <tuple>
 #include <vector>
 
+#include "engine/latency/latency_model.hpp"
 #include "engine/model/model.hpp"
 #include "engine/prune/calibration_stats.hpp"
 #include "engine/runtime/runtime_context.hpp"
@@ -34,6 +35,8 @@ class EngineCache {
   // BOS + encode(text), cut to max_tokens, with the backbone's tokenizer.
   std::shared_ptr<const std::vector<int32_t>> tokens(const store::StoredFile& model, const Model& backbone,
                                                      const store::StoredFile& text, int64_t max_tokens);
+  // A stored latency model, rebuilt from its JSON once per id (rows never change).
+  std::shared_ptr<const latency::LatencyModel> latency_model(const store::LatencyModelRecord& record);
 
  private:
   std::string storage_dir_, calibration_cache_dir_;
@@ -41,6 +44,7 @@ class EngineCache {
   std::map<int64_t, std::shared_ptr<const Model>> models_;
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::shared_ptr<const CalibrationStats>> calibrations_;
   std::map<std::tuple<int64_t, int64_t, int64_t>, std::shared_ptr<const std::vector<int32_t>>> tokens_;
+  std::map<int64_t, std::shared_ptr<const latency::LatencyModel>> latency_models_;
 };
 
 }  // namespace flashnas::worker

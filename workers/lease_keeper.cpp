@@ -4,7 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "store/database.hpp"
-#include "store/job_service.hpp"
+#include "app/job_service.hpp"
 
 namespace flashnas::worker {
 namespace {
@@ -88,7 +88,7 @@ void LeaseKeeper::heartbeat_all() {
 
 void LeaseKeeper::rescue() {
   pqxx::work tx(*conn_);
-  const auto rescued = store::rescue_expired_tasks(tx, options_.queue);
+  const auto rescued = app::rescue_expired_tasks(tx, options_.queue);
   tx.commit();
   for (const auto& t : rescued) {
     spdlog::info("task {} ({}): lease expired on {}, now {}", t.id, t.kind, t.worker_id.value_or("?"), t.state);

@@ -9,17 +9,18 @@
 #include <cstdlib>
 #include <sstream>
 
-#include "cli/flags.hpp"
+#include "app/file_storage.hpp"
+#include "common/flags.hpp"
+#include "common/log_setup.hpp"
 #include "engine/util/error.hpp"
-#include "server/log_setup.hpp"
 #include "store/database.hpp"
 #include "workers/engine_handlers.hpp"
 #include "workers/worker_pool.hpp"
 
 namespace {
 
-using flashnas::cli::FlagSpec;
-using flashnas::cli::Flags;
+using flashnas::FlagSpec;
+using flashnas::Flags;
 
 std::vector<std::string> split_commas(const std::string& text) {
   std::vector<std::string> out;
@@ -41,10 +42,10 @@ int wait_for_stop_signal(sigset_t& signals) {
 
 int run(int argc, char** argv) {
   const std::vector<FlagSpec> spec = {
-      {"roles", true, "task kinds to run, comma-separated (evaluate,latency)"},
+      {"roles", true, "task kinds to run, comma-separated: evaluate, latency, search_step, fit_latency_model"},
       {"concurrency", true, "worker threads, each with its own connection (default 1)"},
       {"database", true, "PostgreSQL URL (default: $FLASHNAS_DATABASE_URL)"},
-      {"storage", true, "directory holding uploaded models and datasets (default .)"},
+      {"storage", true, "flashnas-server's storage directory (default $FLASHNAS_STORAGE_DIR)"},
       {"worker-id", true, "name recorded on claimed tasks (default host:pid)"},
       {"lease-seconds", true, "lease length per claim and heartbeat (default 60)"},
       {"heartbeat-seconds", true, "lease renewal interval (default 10)"},
@@ -52,6 +53,7 @@ int run(int argc, char** argv) {
       {"poll-seconds", true, "idle re-check interval without a NOTIFY (default 2)"},
       {"grace-seconds", true, "on SIGTERM, time running tasks get before release (default 30)"},
       {"threads", true, "engine threads per task (default 1)"},
+      {"latency-batch", true, "latency tasks of one job measured together, interleaved (default 8)"},
       {"calibration-cache", true, "calibration artifacts directory (default <storage>/cache/calibration)"},
       {"log-format", true, "text | json: one JSON object per line (default text)"},
       {"log-level", true, "trace | debug | info | warn | error (default warn; info logs every task)"},
@@ -60,18 +62,20 @@ int run(int argc, char** argv) {
   };
   const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
   if (flags.has("help")) {
-    std::printf("usage: flashnas-worker --roles evaluate,latency [flags]\n%s", Flags::usage(spec).c_str());
+    std::printf("usage: flashnas-worker --roles evaluate,latency,search_step,fit_latency_model [flags]\n%s",
+                Flags::usage(spec).c_str());
     return 0;
   }
-  flashnas::server::setup_logging(flags.get("log-format").value_or("text"),
+  flashnas::setup_logging(flags.get("log-format").value_or("text"),
                                   flags.get("log-level").value_or(flags.has("verbose") ? "info" : "warn"),
                                   "flashnas-worker");
 
   flashnas::worker::WorkerOptions o;
   o.database_url = flashnas::store::database_url(flags.get("database"));
-  o.roles = split_commas(flags.require("roles"));
+  for (const std::string& role : split_commas(flags.require("roles"))) {
+    o.roles.push_back(flashnas::store::parse_enum_or_throw<flashnas::store::TaskKind>(role, "--roles"));
+  }
   o.concurrency = static_cast<int>(flags.integer("concurrency", 1, 1, 256));
-  o.storage_dir = flags.get("storage").value_or(".");
   o.worker_id = flags.get("worker-id").value_or("");
   o.queue.lease_seconds = flags.number("lease-seconds", 60, 1, 86400);
   o.heartbeat_seconds = flags.number("heartbeat-seconds", 10, 0.1, 43200);
@@ -81,9 +85,10 @@ int run(int argc, char** argv) {
 
   flashnas::worker::HandlerRegistry handlers;
   flashnas::worker::EngineHandlerOptions engine;
-  engine.storage_dir = o.storage_dir;
+  engine.storage_dir = flashnas::app::storage_dir(flags.get("storage"));
   engine.calibration_cache_dir = flags.get("calibration-cache").value_or("");
   engine.threads = static_cast<int>(flags.integer("threads", 1, 1, 256));
+  engine.latency_batch = static_cast<int>(flags.integer("latency-batch", 8, 1, 256));
   flashnas::worker::register_engine_handlers(handlers, engine);
 
   sigset_t signals;

@@ -2,26 +2,30 @@
 #include "workers/task_handler.hpp"
 
 #include "engine/util/error.hpp"
-#include "store/task_queue.hpp"
 
 namespace flashnas::worker {
 
-void HandlerRegistry::add(const std::string& kind, TaskHandler handler) {
-  store::check_task_kind(kind, "roles");
-  if (!handler) throw InvalidInput("no handler given for '" + kind + "'", "roles");
-  if (!handlers_.emplace(kind, std::move(handler)).second) {
-    throw InvalidInput("a handler for '" + kind + "' is already registered", "roles");
+void HandlerRegistry::add(store::TaskKind kind, TaskHandler handler, int max_batch) {
+  FLASHNAS_CHECK(static_cast<bool>(handler) && max_batch >= 1, "a handler for {} needs a function and a batch >= 1",
+                 store::name_of(kind));
+  if (!handlers_.emplace(kind, Entry{std::move(handler), max_batch}).second) {
+    throw InvalidInput("a handler for '" + std::string(store::name_of(kind)) + "' is already registered", "roles");
   }
 }
 
-const TaskHandler* HandlerRegistry::find(const std::string& kind) const {
+const TaskHandler* HandlerRegistry::find(store::TaskKind kind) const {
   auto it = handlers_.find(kind);
-  return it == handlers_.end() ? nullptr : &it->second;
+  return it == handlers_.end() ? nullptr : &it->second.handler;
 }
 
-std::vector<std::string> HandlerRegistry::kinds() const {
-  std::vector<std::string> out;
-  for (const auto& [kind, handler] : handlers_) out.push_back(kind);
+int HandlerRegistry::max_batch(store::TaskKind kind) const {
+  auto it = handlers_.find(kind);
+  return it == handlers_.end() ? 1 : it->second.max_batch;
+}
+
+std::vector<store::TaskKind> HandlerRegistry::kinds() const {
+  std::vector<store::TaskKind> out;
+  for (const auto& [kind, entry] : handlers_) out.push_back(kind);
   return out;
 }
 

@@ -1,50 +1,59 @@
 // Task handlers: what a worker runs for one task kind, and the registry that
-// maps kinds to handlers. A handler gets the claimed task and returns its
-// result (a JSON object, see store/job_service.cpp for what each kind reports)
-// or throws: InvalidInput means retrying cannot help (the task fails now), any
-// other exception is retried with back-off until max_attempts (then dead).
+// maps kinds to handlers. A handler gets the claimed tasks (one, or for a kind
+// registered with a batch size, up to that many tasks of one job, e.g. latency
+// tasks measured together, interleaved) and returns one typed result per task
+// (app/task_contract.hpp), or throws: InvalidInput means retrying cannot help
+// (the tasks fail now, with its message shown to clients), any other exception
+// is retried with back-off until max_attempts (then dead), and only its error
+// id is shown to clients (the text goes to the log).
 // Handlers run concurrently on several worker threads: they must be thread-safe.
 #pragma once
 
-#include <nlohmann/json.hpp>
 #include <pqxx/pqxx>
 
 #include <atomic>
 #include <functional>
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "app/task_contract.hpp"
 #include "store/records.hpp"
 
 namespace flashnas::worker {
 
 struct TaskContext {
-  const store::Task& task;
+  std::span<const store::Task> tasks;  // one, or a batch of one job's tasks of one kind
   // This worker thread's own connection, idle while the handler runs (the lease
   // is renewed on another connection). Use short transactions only.
   pqxx::connection& db;
-  // Models and datasets live here; their rows' storage_path is relative to it.
-  const std::string& storage_dir;
-  // Set when the lease was lost (rescued, job cancelled) or the worker is
-  // shutting down past its grace period: stop early if you can; the result will
-  // be dropped anyway.
+  // Set when a lease was lost (rescued, job cancelled) or the worker is shutting
+  // down past its grace period: stop early if you can; results will be dropped.
   const std::atomic<bool>& stop;
 
+  const store::Task& task() const { return tasks.front(); }
   bool should_stop() const { return stop.load(std::memory_order_relaxed); }
 };
 
-using TaskHandler = std::function<nlohmann::json(TaskContext& ctx)>;
+// One result per task of ctx.tasks, in order.
+using TaskHandler = std::function<std::vector<app::TaskResult>(TaskContext& ctx)>;
 
 class HandlerRegistry {
  public:
-  // Throws InvalidInput for an unknown kind or a kind registered twice.
-  void add(const std::string& kind, TaskHandler handler);
-  const TaskHandler* find(const std::string& kind) const;  // nullptr when absent
-  std::vector<std::string> kinds() const;
+  // max_batch > 1: the worker may claim up to that many tasks of one job for one call.
+  // Throws InvalidInput when the kind already has a handler.
+  void add(store::TaskKind kind, TaskHandler handler, int max_batch = 1);
+  const TaskHandler* find(store::TaskKind kind) const;  // nullptr when absent
+  int max_batch(store::TaskKind kind) const;
+  std::vector<store::TaskKind> kinds() const;
 
  private:
-  std::map<std::string, TaskHandler> handlers_;
+  struct Entry {
+    TaskHandler handler;
+    int max_batch = 1;
+  };
+  std::map<store::TaskKind, Entry> handlers_;
 };
 
 }  // namespace flashnas::worker

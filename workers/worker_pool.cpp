@@ -6,9 +6,10 @@
 
 #include <chrono>
 
+#include "app/job_service.hpp"
+#include "common/public_error.hpp"
 #include "engine/util/error.hpp"
 #include "store/database.hpp"
-#include "store/job_service.hpp"
 
 namespace flashnas::worker {
 namespace {
@@ -38,8 +39,9 @@ std::string default_worker_id() {
 void validate(const WorkerOptions& o, const HandlerRegistry& handlers) {
   if (o.roles.empty()) throw InvalidInput("at least one role is needed", "--roles");
   for (const auto& r : o.roles) {
-    store::check_task_kind(r, "--roles");
-    if (!handlers.find(r)) throw InvalidInput("this worker has no handler for '" + r + "'", "--roles");
+    if (!handlers.find(r)) {
+      throw InvalidInput("this worker has no handler for '" + std::string(store::name_of(r)) + "'", "--roles");
+    }
   }
   if (o.concurrency < 1 || o.concurrency > 256) throw InvalidInput("must be in [1, 256]", "--concurrency");
   if (!(o.queue.lease_seconds >= 1)) throw InvalidInput("must be at least 1 second", "--lease-seconds");
@@ -106,19 +108,29 @@ void WorkerPool::run_thread(int index) {
   const std::string name = options_.worker_id + "/" + std::to_string(index);
   std::unique_ptr<pqxx::connection> conn;
   std::unique_ptr<Wakeup> wakeup;
+  const pqxx::connection* listening = nullptr;  // the connection `wakeup` listens on
   auto retry_delay = std::chrono::milliseconds(250);
   while (!stopping_) {
     try {
-      if (!conn || !conn->is_open()) {
+      if (!conn || !conn->is_open()) conn = store::open_connection(options_.database_url);
+      if (listening != conn.get()) {
         wakeup.reset();
-        conn = store::open_connection(options_.database_url);
         wakeup = std::make_unique<Wakeup>(*conn);
+        listening = conn.get();
       }
       std::vector<store::Task> tasks;
       {
         // claim_tasks is one atomic statement: autocommit saves BEGIN and COMMIT.
         pqxx::nontransaction tx(*conn);
-        tasks = store::claim_tasks(tx, options_.roles, name, options_.queue, 1);
+        tasks = app::claim_tasks(tx, {options_.roles, name, options_.queue.lease_seconds, 1, std::nullopt});
+        // A kind measured in batches: more tasks of the same job, claimed now.
+        const int batch = tasks.empty() ? 1 : handlers_.max_batch(tasks.front().kind);
+        if (batch > 1 && tasks.front().job_id) {
+          for (auto& t : app::claim_tasks(tx, {{tasks.front().kind}, name, options_.queue.lease_seconds, batch - 1,
+                                               tasks.front().job_id})) {
+            tasks.push_back(std::move(t));
+          }
+        }
       }
       retry_delay = std::chrono::milliseconds(250);
       if (tasks.empty()) {
@@ -126,10 +138,11 @@ void WorkerPool::run_thread(int index) {
         wait_for_work(*conn);
         continue;
       }
-      run_task(*conn, tasks.front());
+      run_batch(conn, tasks);
     } catch (const std::exception& e) {
       spdlog::warn("{}: {} (retrying in {} ms)", name, e.what(), retry_delay.count());
       wakeup.reset();
+      listening = nullptr;
       conn.reset();
       const auto until = Clock::now() + retry_delay;
       while (!stopping_ && Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -150,70 +163,111 @@ void WorkerPool::wait_for_work(pqxx::connection& conn) {
   }
 }
 
-void WorkerPool::run_task(pqxx::connection& conn, const store::Task& task) {
+void WorkerPool::run_batch(std::unique_ptr<pqxx::connection>& conn, const std::vector<store::Task>& tasks) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    ++stats_.claimed;
+    stats_.claimed += static_cast<int64_t>(tasks.size());
   }
-  const std::string token = *task.lease_token;
+  const store::TaskKind kind = tasks.front().kind;
   auto lost = std::make_shared<std::atomic<bool>>(false);
-  keeper_.hold(task.id, token, lost);
+  for (const auto& t : tasks) keeper_.hold(t.id, *t.lease_token, lost);
   const auto started = Clock::now();
-  const TaskHandler* handler = handlers_.find(task.kind);
+  const TaskHandler* handler = handlers_.find(kind);
 
-  std::optional<nlohmann::json> result;
+  std::vector<app::TaskResult> results;
   std::string error;
   store::Failure failure = store::Failure::retryable;
   try {
-    if (!handler) throw InvalidInput("no handler for task kind '" + task.kind + "'", "kind");
-    TaskContext ctx{task, conn, options_.storage_dir, *lost};
-    result = (*handler)(ctx);
-  } catch (const InvalidInput& e) {
-    // Name the field unless the message already does.
-    const std::string what = e.what();
-    error = e.field().empty() || what.find(e.field()) != std::string::npos ? what : e.field() + ": " + what;
-    failure = store::Failure::permanent;
+    if (!handler) throw InvalidInput("no handler for task kind '" + std::string(store::name_of(kind)) + "'", "kind");
+    TaskContext ctx{tasks, *conn, *lost};
+    results = (*handler)(ctx);
+    FLASHNAS_CHECK(results.size() == tasks.size(), "the {} handler returned {} results for {} tasks",
+                   store::name_of(kind), results.size(), tasks.size());
   } catch (const std::exception& e) {
-    error = e.what();
+    // Clients see this through the trial: a public message, the raw text logged.
+    error = public_message(e, fmt::format("task {} ({})", tasks.front().id, store::name_of(kind)));
+    if (is_public_error(e)) failure = store::Failure::permanent;
+    results.clear();
   }
-  keeper_.drop(task.id);
+  for (const auto& t : tasks) keeper_.drop(t.id);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    const std::optional<app::TaskResult> result =
+        results.empty() ? std::nullopt : std::optional<app::TaskResult>(std::move(results[i]));
+    land(conn, tasks[i], result, error, failure);
+  }
+  spdlog::info("{} task(s) of kind {} ran in {:.2f} s", tasks.size(), store::name_of(kind), seconds);
+}
 
-  bool landed = false;
-  if (result) {
+bool WorkerPool::land(std::unique_ptr<pqxx::connection>& conn, const store::Task& task,
+                      const std::optional<app::TaskResult>& result, std::string error, store::Failure failure) {
+  const std::string& token = *task.lease_token;
+  bool landed = false, completed = false, refused = !result;
+  auto delay = std::chrono::milliseconds(250);
+  auto reconnect_later = [&](const std::exception& e, int attempt) {
+    conn.reset();
+    if (attempt >= 40 || stopping_) {
+      spdlog::warn("task {}: database unreachable, outcome dropped ({}); the lease will expire", task.id, e.what());
+      return false;
+    }
+    spdlog::warn("task {}: database unreachable ({}), retrying in {} ms", task.id, e.what(), delay.count());
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::milliseconds(2000));
+    return true;
+  };
+  for (int attempt = 0;; ++attempt) {
     try {
-      if (task.job_id || task.trial_id) {
-        pqxx::work tx(conn);  // the result, its trial and job settle together
-        landed = store::complete_task(tx, task.id, token, *result);
-        tx.commit();
-      } else {
-        pqxx::nontransaction tx(conn);  // a task of no job changes one row: one statement
-        landed = store::complete_task(tx, task.id, token, *result);
+      if (!conn || !conn->is_open()) conn = store::open_connection(options_.database_url);
+      if (!refused) {
+        try {
+          pqxx::work tx(*conn);  // the result and everything it settles, together
+          landed = app::complete_task(tx, task, token, *result, options_.queue);
+          tx.commit();
+          completed = true;
+        } catch (const pqxx::broken_connection&) {
+          throw;
+        } catch (const pqxx::in_doubt_error&) {
+          throw;
+        } catch (const InvalidInput& e) {
+          // A result its kind must not report: a bug, not bad luck.
+          error = "invalid result: " + public_message(e, fmt::format("task {}", task.id));
+          failure = store::Failure::permanent;
+          refused = true;
+        } catch (const std::exception& e) {
+          error = public_message(e, fmt::format("completing task {}", task.id));
+          failure = store::Failure::retryable;
+          refused = true;
+        }
       }
-    } catch (const InvalidInput& e) {
-      // The handler returned a result its kind must not report: a bug, not bad luck.
-      error = std::string("invalid result: ") + (e.field().empty() ? "" : e.field() + ": ") + e.what();
-      failure = store::Failure::permanent;
-      result.reset();
+      if (!completed) {
+        pqxx::work tx(*conn);
+        const auto after = app::fail_task(tx, task.id, token, error, failure, options_.queue);
+        tx.commit();
+        landed = after.has_value();
+        if (after) {
+          spdlog::warn("task {} ({}) failed, now {}: {}", task.id, store::name_of(task.kind),
+                       store::name_of(after->state), error);
+        }
+      }
+      break;
+    } catch (const pqxx::broken_connection& e) {
+      // The database went away (a restart): reconnect and land it again. If the
+      // commit did happen, the token no longer holds and nothing changes twice.
+      if (!reconnect_later(e, attempt)) break;
+    } catch (const pqxx::in_doubt_error& e) {
+      if (!reconnect_later(e, attempt)) break;
     }
   }
-  if (!result) {
-    pqxx::work tx(conn);
-    const auto after = store::fail_task(tx, task.id, token, error, failure, options_.queue);
-    tx.commit();
-    landed = after.has_value();
-    if (after) spdlog::warn("task {} ({}) failed, now {}: {}", task.id, task.kind, after->state, error);
-  }
-  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
   std::lock_guard<std::mutex> lock(mutex_);
   if (!landed) {
     ++stats_.lost;
-    spdlog::warn("task {} ({}): lease lost after {:.2f} s; outcome dropped", task.id, task.kind, seconds);
-  } else if (result) {
+    spdlog::warn("task {} ({}): lease lost; outcome dropped", task.id, store::name_of(task.kind));
+  } else if (completed) {
     ++stats_.succeeded;
-    spdlog::info("task {} ({}) succeeded in {:.2f} s", task.id, task.kind, seconds);
   } else {
     ++stats_.failed;
   }
+  return landed;
 }
 
 }  // namespace flashnas::worker

@@ -1,14 +1,18 @@
 // The worker pool: N threads, each with its own database connection, that claim
-// tasks of the configured roles, run their handlers, and complete or fail them
-// (exactly once, through the lease token); idle threads sleep until a NOTIFY on
-// the task channel or a poll interval. Stopping: no new claims; running handlers
-// get a grace period, after which their tasks are released back to the queue.
+// tasks of the configured roles (a batch of one job's tasks for kinds registered
+// with a batch size), run their handlers, and complete or fail them (exactly
+// once, through the lease token); idle threads sleep until a NOTIFY on the task
+// channel or a poll interval. A database that goes away (a restart) is waited
+// for: threads reconnect with back-off, and a finished task's outcome is landed
+// once the database is back, while its lease holds. Stopping: no new claims;
+// running handlers get a grace period, after which their tasks are released.
 #pragma once
 
 #include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,10 +25,9 @@ namespace flashnas::worker {
 
 struct WorkerOptions {
   std::string database_url;
-  std::vector<std::string> roles;  // task kinds to claim; each needs a registered handler
+  std::vector<store::TaskKind> roles;  // task kinds to claim; each needs a registered handler
   int concurrency = 1;             // worker threads (and connections)
   std::string worker_id;           // recorded on claimed tasks; default host:pid
-  std::string storage_dir = ".";
   store::QueueOptions queue;       // lease length, back-off
   double heartbeat_seconds = 10;
   double rescue_seconds = 15;
@@ -54,7 +57,12 @@ class WorkerPool {
 
  private:
   void run_thread(int index);
-  void run_task(pqxx::connection& conn, const store::Task& task);
+  // Runs the handler on claimed tasks (one kind, one job) and lands each outcome.
+  void run_batch(std::unique_ptr<pqxx::connection>& conn, const std::vector<store::Task>& tasks);
+  // Completes or fails one task in its own transaction, reconnecting and trying
+  // again while the database is unreachable (a restart), within the lease.
+  bool land(std::unique_ptr<pqxx::connection>& conn, const store::Task& task,
+            const std::optional<app::TaskResult>& result, std::string error, store::Failure failure);
   void wait_for_work(pqxx::connection& conn);
 
   WorkerOptions options_;

@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
     std::vector<double> seconds;
     CandidateResult last;
     for (int r = 0; r < repeats; ++r) {
-      last = evaluate_candidate(setup.backbone, setup.stats, arch, eval_tokens, opt, &context);
+      last = evaluate_candidate(setup.backbone, setup.stats, bind_arch(arch, setup.backbone.config), eval_tokens, opt, &context);
       seconds.push_back(last.seconds);
     }
     const nlohmann::json out = {{"backbone", "stories260K"},

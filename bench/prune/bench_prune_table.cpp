@@ -86,12 +86,12 @@ int main(int argc, char** argv) {
     for (const char* text : kArchitectures) {
       const CandidateArch arch = candidate_arch_from_json(nlohmann::json::parse(text));
       opt.random_importance_seed.reset();
-      const CandidateResult imp = evaluate_candidate(setup.backbone, setup.stats, arch, eval_tokens, opt);
+      const CandidateResult imp = evaluate_candidate(setup.backbone, setup.stats, bind_arch(arch, setup.backbone.config), eval_tokens, opt);
       std::vector<double> random_nll;
       for (int seed = 1; seed <= kSeeds; ++seed) {
         opt.random_importance_seed = static_cast<uint64_t>(seed);
         random_nll.push_back(
-            evaluate_candidate(setup.backbone, setup.stats, arch, eval_tokens, opt).eval_nll);
+            evaluate_candidate(setup.backbone, setup.stats, bind_arch(arch, setup.backbone.config), eval_tokens, opt).eval_nll);
       }
       const double med = bench::median(random_nll);
       const bool win = imp.eval_nll < med;

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <vector>
 
-#include "cli/flags.hpp"
+#include "common/flags.hpp"
 #include "engine/util/error.hpp"
 #include "store/statements.hpp"
 #include "store/store.hpp"
@@ -102,11 +102,12 @@ double run_store(const std::string& url, int workers, int64_t n) {
           std::vector<flashnas::store::Task> tasks;
           {
             pqxx::nontransaction tx(conn);
-            tasks = flashnas::store::claim_tasks(tx, {"evaluate"}, id, options, 1);
+            tasks = flashnas::store::task_claim_and_start(
+                tx, {{flashnas::store::TaskKind::evaluate}, id, options.lease_seconds, 1, std::nullopt});
           }
           if (tasks.empty()) return;
           pqxx::nontransaction tx(conn);
-          if (flashnas::store::complete_task(tx, tasks[0].id, *tasks[0].lease_token, json::object())) ++done;
+          if (flashnas::store::task_complete(tx, tasks[0].id, *tasks[0].lease_token, json::object())) ++done;
         }
       } catch (const std::exception& e) {
         std::fprintf(stderr, "bench_queue: worker %d: %s\n", w, e.what());
@@ -148,14 +149,14 @@ double median(std::vector<double> v) {
 }
 
 int run(int argc, char** argv) {
-  using flashnas::cli::FlagSpec;
+  using flashnas::FlagSpec;
   const std::vector<FlagSpec> spec = {
       {"database", true, "cluster URL (default $FLASHNAS_DATABASE_URL); a scratch database is created on it"},
       {"tasks", true, "tasks per run (default 20000)"},
       {"runs", true, "runs per configuration; the median is reported (default 3)"},
       {"pgbench", true, "pgbench binary (default /usr/lib/postgresql/15/bin/pgbench)"},
   };
-  const flashnas::cli::Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
+  const flashnas::Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
   const std::string admin_url = flashnas::store::database_url(flags.get("database"));
   const int64_t n = flags.integer("tasks", 20000, 100, 10000000);
   const int runs = static_cast<int>(flags.integer("runs", 3, 1, 100));

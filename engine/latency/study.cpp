@@ -49,8 +49,10 @@ Eigen::MatrixXd features_of(const std::vector<StudyPoint>& points, const ModelSh
   return x;
 }
 
-LatencyModel fit_on(const std::vector<StudyPoint>& train, const ModelShape& shape, int64_t P,
-                    const LatencyModelOptions& options) {
+}  // namespace
+
+LatencyModel fit_study_model(const std::vector<StudyPoint>& train, const ModelShape& shape, int64_t P,
+                             const LatencyModelOptions& options) {
   Eigen::VectorXd ttft(static_cast<Eigen::Index>(train.size()));
   Eigen::VectorXd decode(ttft.size());
   for (size_t i = 0; i < train.size(); ++i) {
@@ -59,6 +61,8 @@ LatencyModel fit_on(const std::vector<StudyPoint>& train, const ModelShape& shap
   }
   return LatencyModel::fit(features_of(train, shape, P), ttft, decode, options);
 }
+
+namespace {
 
 // Greedy batch of the pool points with the largest predictive sd of log latency
 // (the larger of prefill and decode). After each pick, both GPs are conditioned
@@ -105,7 +109,83 @@ nlohmann::json study_options_to_json(const LatencyStudyOptions& o) {
           {"seed", o.seed},       {"gp", search::gp_options_to_json(o.model.gp)}};
 }
 
+// The random stream of adaptive round `round`, so that a round's pool does not
+// depend on how earlier rounds were driven (in one process or across workers).
+std::mt19937_64 round_rng(uint64_t seed, int64_t round) {
+  return std::mt19937_64(seed ^ (0x9e3779b97f4a7c15ull * static_cast<uint64_t>(round + 1)));
+}
+
+InvalidInput too_few(const LatencyStudyOptions& o, const char* field) {
+  return InvalidInput(fmt::format("the space has too few distinct architectures for {} training and {} held-out "
+                                  "measurements",
+                                  o.samples, o.holdout),
+                      field);
+}
+
 }  // namespace
+
+StudyDesign study_design(const search::ArchSpace& space, const LatencyStudyOptions& o) {
+  o.validate();
+  const int64_t n_init = o.initial < 0 ? std::max<int64_t>(2, o.samples / 2) : o.initial;
+  std::unordered_set<std::string> used;
+  StudyDesign out;
+  // Held-out architectures first, from their own random stream, so the training
+  // design (which avoids them) never measures one.
+  std::mt19937_64 holdout_rng(o.seed ^ 0x6a09e667f3bcc908ull);
+  for (int64_t i = 0; i < o.holdout; ++i) {
+    CandidateArch a;
+    if (!draw_unused(space, holdout_rng, used, &a)) throw too_few(o, "holdout");
+    used.insert(candidate_arch_hash(a));
+    out.holdout.push_back(std::move(a));
+  }
+  std::mt19937_64 rng(o.seed);
+  const Eigen::MatrixXd design = space.initial_design(n_init, o.seed);
+  for (Eigen::Index i = 0; i < design.rows(); ++i) {
+    CandidateArch a = space.decode(design.row(i).transpose());
+    if (used.count(candidate_arch_hash(a)) && !draw_unused(space, rng, used, &a)) throw too_few(o, "samples");
+    used.insert(candidate_arch_hash(a));
+    out.design.push_back(std::move(a));
+  }
+  return out;
+}
+
+std::vector<std::pair<CandidateArch, double>> study_adaptive_batch(
+    const search::ArchSpace& space, const ModelShape& shape, const LatencyStudyOptions& o, const LatencyModel& model,
+    const std::unordered_set<std::string>& used, int64_t round, int64_t want) {
+  std::mt19937_64 rng = round_rng(o.seed, round);
+  std::vector<StudyPoint> pool;
+  std::unordered_set<std::string> in_pool;
+  for (int64_t i = 0; i < o.pool; ++i) {
+    StudyPoint p;
+    if (!draw_unused(space, rng, used, &p.arch)) break;
+    if (!in_pool.insert(candidate_arch_hash(p.arch)).second) continue;
+    pool.push_back(std::move(p));
+  }
+  if (pool.empty()) throw too_few(o, "samples");
+  const auto picks = select_batch(model, features_of(pool, shape, o.prompt_len), want);
+  spdlog::info("latency study: round {}: {} points from a pool of {}, top relative sd {:.3f}", round, picks.size(),
+               pool.size(), picks.empty() ? 0.0 : picks.front().second);
+  std::vector<std::pair<CandidateArch, double>> out;
+  for (const auto& [index, sd] : picks) out.emplace_back(pool[index].arch, sd);
+  return out;
+}
+
+void set_study_point_costs(StudyPoint& p, const ModelShape& shape, int64_t P) {
+  const ArchConfig config = shape_to_config(shape, p.arch);
+  p.params = count_parameters(config);
+  p.prefill_flops = prefill_flops(config, P);
+  p.decode_flops = decode_flops_per_token(config, P);
+}
+
+nlohmann::json study_model_metadata(const search::ArchSpace& space, const ModelShape& shape,
+                                    const LatencyStudyOptions& o, const StudyAccuracy& accuracy, int64_t noisy) {
+  return {{"prompt_len", o.prompt_len},
+          {"shape", model_shape_to_json(shape)},
+          {"space", search::arch_space_options_to_json(space.options())},
+          {"study", study_options_to_json(o)},
+          {"accuracy", study_accuracy_to_json(accuracy)},
+          {"noisy_measurements", noisy}};
+}
 
 LatencyMeasurer local_measurer(const LatencyOptions& options, uint64_t weight_seed,
                                LatencyStatistic statistic, int64_t max_batch_bytes) {
@@ -171,26 +251,15 @@ void LatencyStudyOptions::validate() const {
 LatencyStudyResult run_latency_study(const search::ArchSpace& space, const ModelShape& shape,
                                      const LatencyStudyOptions& o, const LatencyMeasurer& measure,
                                      const StudyProgress& progress) {
-  o.validate();
   const int64_t N = o.samples, M = o.holdout, P = o.prompt_len;
-  const int64_t n_init = o.initial < 0 ? std::max<int64_t>(2, N / 2) : o.initial;
+  StudyDesign plan = study_design(space, o);  // validates the options
   std::unordered_set<std::string> used;
-  auto too_few = [&](const char* field) {
-    return InvalidInput(fmt::format("the space has too few distinct architectures for {} training "
-                                    "and {} held-out measurements",
-                                    N, M),
-                        field);
-  };
-
-  // Held-out architectures first, from their own random stream, so the training
-  // design (which avoids them) never measures one.
-  std::mt19937_64 holdout_rng(o.seed ^ 0x6a09e667f3bcc908ull);
   std::vector<StudyPoint> holdout;
-  for (int64_t i = 0; i < M; ++i) {
+  for (CandidateArch& a : plan.holdout) {
+    used.insert(candidate_arch_hash(a));
     StudyPoint p;
-    if (!draw_unused(space, holdout_rng, used, &p.arch)) throw too_few("holdout");
+    p.arch = std::move(a);
     p.phase = "holdout";
-    used.insert(candidate_arch_hash(p.arch));
     holdout.push_back(std::move(p));
   }
 
@@ -201,10 +270,8 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
   auto measure_points = [&](const std::vector<StudyPoint*>& points) {
     std::vector<ArchConfig> configs;
     for (StudyPoint* p : points) {
+      set_study_point_costs(*p, shape, P);
       configs.push_back(shape_to_config(shape, p->arch));
-      p->params = count_parameters(configs.back());
-      p->prefill_flops = prefill_flops(configs.back(), P);
-      p->decode_flops = decode_flops_per_token(configs.back(), P);
     }
     const auto t0 = Clock::now();
     std::vector<MeasuredLatency> measured = measure(configs);
@@ -239,21 +306,15 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
     for (StudyPoint& p : batch) train.push_back(std::move(p));
   };
 
-  // 1. Scrambled Sobol design over the space (mapped to valid architectures),
-  //    measured in batches of o.batch.
-  std::mt19937_64 rng(o.seed);
-  const Eigen::MatrixXd design = space.initial_design(n_init, o.seed);
+  // 1. The scrambled Sobol design over the space, measured in batches of o.batch.
   std::vector<StudyPoint> batch;
-  for (Eigen::Index i = 0; i < design.rows(); ++i) {
+  for (size_t i = 0; i < plan.design.size(); ++i) {
     StudyPoint p;
-    p.arch = space.decode(design.row(i).transpose());
+    p.arch = std::move(plan.design[i]);
     p.phase = "sobol";
-    if (used.count(candidate_arch_hash(p.arch)) && !draw_unused(space, rng, used, &p.arch)) {
-      throw too_few("samples");
-    }
     used.insert(candidate_arch_hash(p.arch));
     batch.push_back(std::move(p));
-    if (static_cast<int64_t>(batch.size()) == o.batch || i + 1 == design.rows()) {
+    if (static_cast<int64_t>(batch.size()) == o.batch || i + 1 == plan.design.size()) {
       add_training_batch(std::move(batch));
       batch.clear();
     }
@@ -261,25 +322,15 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
 
   // 2. Adaptive rounds where the model is least sure.
   for (int64_t round = 1; static_cast<int64_t>(train.size()) < N; ++round) {
-    auto t0 = Clock::now();
-    const LatencyModel model = fit_on(train, shape, P, o.model);
-    std::vector<StudyPoint> pool;
-    std::unordered_set<std::string> in_pool;
-    for (int64_t i = 0; i < o.pool; ++i) {
-      StudyPoint p;
-      if (!draw_unused(space, rng, used, &p.arch)) break;
-      if (!in_pool.insert(candidate_arch_hash(p.arch)).second) continue;
-      pool.push_back(std::move(p));
-    }
-    if (pool.empty()) throw too_few("samples");
+    const auto t0 = Clock::now();
+    const LatencyModel model = fit_study_model(train, shape, P, o.model);
     const int64_t want = std::min<int64_t>(o.batch, N - static_cast<int64_t>(train.size()));
-    const auto picks = select_batch(model, features_of(pool, shape, P), want);
+    const auto picks = study_adaptive_batch(space, shape, o, model, used, round, want);
     fit_seconds += seconds_since(t0);
-    spdlog::info("latency study: round {}: {} points from a pool of {}, top relative sd {:.3f}",
-                 round, picks.size(), pool.size(), picks.empty() ? 0.0 : picks.front().second);
     std::vector<StudyPoint> picked;
-    for (const auto& [index, sd] : picks) {
-      StudyPoint p = pool[index];
+    for (const auto& [arch, sd] : picks) {
+      StudyPoint p;
+      p.arch = arch;
       p.phase = "adaptive";
       p.round = round;
       p.selection_log_sd = sd;
@@ -292,15 +343,10 @@ LatencyStudyResult run_latency_study(const search::ArchSpace& space, const Model
 
   // 3. The final model and its accuracy on the held-out architectures.
   const auto t0 = Clock::now();
-  LatencyModel model = fit_on(train, shape, P, o.model);
+  LatencyModel model = fit_study_model(train, shape, P, o.model);
   fit_seconds += seconds_since(t0);
   const StudyAccuracy accuracy = evaluate_study_accuracy(model, shape, P, holdout);
-  model.metadata = {{"prompt_len", P},
-                    {"shape", model_shape_to_json(shape)},
-                    {"space", search::arch_space_options_to_json(space.options())},
-                    {"study", study_options_to_json(o)},
-                    {"accuracy", study_accuracy_to_json(accuracy)},
-                    {"noisy_measurements", noisy}};
+  model.metadata = study_model_metadata(space, shape, o, accuracy, noisy);
   return LatencyStudyResult{std::move(model), std::move(train), std::move(holdout), accuracy, noisy,
                             measure_seconds, fit_seconds};
 }

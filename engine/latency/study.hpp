@@ -25,6 +25,8 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "engine/latency/accuracy.hpp"
@@ -105,6 +107,40 @@ struct LatencyStudyResult {
 
 // Called after every measurement (for progress logs); may be empty.
 using StudyProgress = std::function<void(const StudyPoint& point, int64_t done, int64_t total)>;
+
+// The study as stateless steps, for a driver that keeps its state elsewhere (the
+// service keeps it in PostgreSQL; run_latency_study below keeps it in memory).
+// Both make the same choices for the same options.
+
+// Step 1: the M held-out architectures (their own random stream) and the Sobol
+// design of the training set, distinct from each other. Throws InvalidInput when
+// the space has too few distinct architectures.
+struct StudyDesign {
+  std::vector<CandidateArch> holdout;  // M
+  std::vector<CandidateArch> design;   // the initial design (o.initial, or N / 2)
+};
+StudyDesign study_design(const search::ArchSpace& space, const LatencyStudyOptions& options);
+
+// Step 2, adaptive round `round` (1, 2, ...): the next `want` training points
+// where `model` is least certain, from a pool of random valid architectures not
+// in `used` (hashes of every architecture measured or planned). Each pick comes
+// with the predictive sd of log latency it was chosen at. Throws InvalidInput
+// when the space has no unused architecture left.
+std::vector<std::pair<CandidateArch, double>> study_adaptive_batch(
+    const search::ArchSpace& space, const ModelShape& shape, const LatencyStudyOptions& options,
+    const LatencyModel& model, const std::unordered_set<std::string>& used, int64_t round, int64_t want);
+
+// The latency model on measured training points (ttft and decode of each).
+LatencyModel fit_study_model(const std::vector<StudyPoint>& train, const ModelShape& shape, int64_t prompt_len,
+                             const LatencyModelOptions& options);
+
+// The metadata a study stores with its model (workload, shape, space, options, accuracy).
+nlohmann::json study_model_metadata(const search::ArchSpace& space, const ModelShape& shape,
+                                    const LatencyStudyOptions& options, const StudyAccuracy& accuracy,
+                                    int64_t noisy_measurements);
+
+// The cost proxies of a point (params, prefill and decode FLOPs), for accuracy reports.
+void set_study_point_costs(StudyPoint& point, const ModelShape& shape, int64_t prompt_len);
 
 // Runs the study. Throws InvalidInput for bad options, or when the space has too
 // few distinct architectures for N + M measurements.

@@ -89,8 +89,26 @@ CandidateArch candidate_arch_from_json(const nlohmann::json& j, const std::strin
   return a;
 }
 
+void check_candidate_arch(const CandidateArch& a, const std::string& prefix) {
+  auto field = [&](const std::string& name) { return prefix.empty() ? name : prefix + "." + name; };
+  if (a.n_layers < 1) fail(field("n_layers"), "must be at least 1");
+  if (a.d_model < 1) fail(field("d_model"), "must be at least 1");
+  if (static_cast<int64_t>(a.d_ffn.size()) != a.n_layers) {
+    fail(field("d_ffn"), fmt::format("has {} entries for {} layers", a.d_ffn.size(), a.n_layers));
+  }
+  if (static_cast<int64_t>(a.layer_types.size()) != a.n_layers) {
+    fail(field("layer_types"), fmt::format("has {} entries for {} layers", a.layer_types.size(), a.n_layers));
+  }
+  for (size_t i = 0; i < a.d_ffn.size(); ++i) {
+    if (a.d_ffn[i] < 1) fail(fmt::format("{}[{}]", field("d_ffn"), i), "must be at least 1");
+  }
+  const bool any_swa = std::count(a.layer_types.begin(), a.layer_types.end(), LayerKind::swa) > 0;
+  if (any_swa && a.sliding_window <= 0) fail(field("sliding_window"), "must be positive when a layer is swa");
+}
+
 void validate_against_backbone(const CandidateArch& a, const ArchConfig& b,
                                const std::string& prefix) {
+  check_candidate_arch(a, prefix);
   auto field = [&](const std::string& name) { return prefix.empty() ? name : prefix + "." + name; };
   if (a.n_layers > b.n_layers()) {
     fail(field("n_layers"), fmt::format("{} exceeds the backbone's {} layers", a.n_layers, b.n_layers()));

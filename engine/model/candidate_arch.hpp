@@ -31,8 +31,13 @@ struct CandidateArch {
 // whose field is `prefix` + the JSON field, e.g. "candidates[2].layer_types[1]".
 CandidateArch candidate_arch_from_json(const nlohmann::json& j, const std::string& prefix = "");
 
+// Checks the candidate's own consistency (one width and one kind per layer,
+// positive sizes), for candidates built in code rather than parsed. Same error convention.
+void check_candidate_arch(const CandidateArch& arch, const std::string& prefix = "");
+
 // Checks that the backbone can supply the candidate: no more layers, no wider
-// model or FFN than it has. Same error convention.
+// model or FFN than it has. Same error convention. (bind_arch in bound_arch.hpp
+// calls this once; the bound architecture then travels with its config.)
 void validate_against_backbone(const CandidateArch& arch, const ArchConfig& backbone,
                                const std::string& prefix = "");
 

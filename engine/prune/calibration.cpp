@@ -141,7 +141,7 @@ Model backbone_with_layers(const Model& backbone, const std::vector<int64_t>& ke
     std::iota(neurons.begin(), neurons.end(), 0);
     plan.neurons.push_back(std::move(neurons));
   }
-  return apply_prune_plan(backbone, arch, plan);
+  return apply_prune_plan(backbone, bind_arch(arch, c), plan);
 }
 
 // Depth importance by loss, in two forms (Minitron's LM-loss depth importance,

@@ -13,7 +13,7 @@
 namespace flashnas {
 
 CandidateResult evaluate_candidate(const Model& backbone, const CalibrationStats& stats,
-                                   const CandidateArch& arch,
+                                   const BoundArch& arch,
                                    const std::vector<int32_t>& eval_tokens,
                                    const CandidateEvalOptions& options, RuntimeContext* context) {
   if (options.ctx < 1) {

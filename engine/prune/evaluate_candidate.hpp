@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "engine/model/candidate_arch.hpp"
+#include "engine/model/bound_arch.hpp"
 #include "engine/model/model.hpp"
 #include "engine/prune/calibration_stats.hpp"
 #include "engine/runtime/runtime_context.hpp"
@@ -36,9 +36,9 @@ struct CandidateResult {
 };
 
 // eval_tokens: BOS + encode(text), already cut (tokens_for_text in calibration.hpp).
-// Throws InvalidInput naming the candidate's field when it does not fit the backbone.
+// Throws InvalidInput naming the candidate's field when the kept layers cannot supply it.
 CandidateResult evaluate_candidate(const Model& backbone, const CalibrationStats& stats,
-                                   const CandidateArch& arch,
+                                   const BoundArch& arch,
                                    const std::vector<int32_t>& eval_tokens,
                                    const CandidateEvalOptions& options,
                                    RuntimeContext* context = nullptr);

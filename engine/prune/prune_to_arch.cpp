@@ -33,20 +33,6 @@ void gather_vector(float* dst, const float* src, const std::vector<int64_t>& kee
   for (int64_t c : keep) *dst++ = src[c];
 }
 
-void check_internal_shape(const CandidateArch& a) {
-  if (static_cast<int64_t>(a.d_ffn.size()) != a.n_layers) {
-    fail("d_ffn", fmt::format("has {} entries for {} layers", a.d_ffn.size(), a.n_layers));
-  }
-  if (static_cast<int64_t>(a.layer_types.size()) != a.n_layers) {
-    fail("layer_types", fmt::format("has {} entries for {} layers", a.layer_types.size(), a.n_layers));
-  }
-  if (a.n_layers < 1) fail("n_layers", "must be at least 1");
-  if (a.d_model < 1) fail("d_model", "must be at least 1");
-  for (size_t i = 0; i < a.d_ffn.size(); ++i) {
-    if (a.d_ffn[i] < 1) fail(fmt::format("d_ffn[{}]", i), "must be at least 1");
-  }
-}
-
 void check_scores(const ImportanceScores& s, const ArchConfig& b) {
   FLASHNAS_CHECK(static_cast<int64_t>(s.layer.size()) == b.n_layers() &&
                      static_cast<int64_t>(s.channel.size()) == b.d_model &&
@@ -61,10 +47,11 @@ void check_scores(const ImportanceScores& s, const ArchConfig& b) {
 
 }  // namespace
 
-PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& scores,
-                       const CandidateArch& arch) {
-  check_internal_shape(arch);
-  validate_against_backbone(arch, backbone);
+PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& scores, const BoundArch& bound) {
+  const CandidateArch& arch = bound.arch();
+  FLASHNAS_CHECK(arch.n_layers <= backbone.n_layers() && arch.d_model <= backbone.d_model &&
+                     bound.config().vocab_size == backbone.vocab_size,
+                 "the architecture is bound to another backbone");
   check_scores(scores, backbone);
   PrunePlan plan;
   plan.layers = top_k_indices(scores.layer, arch.n_layers);
@@ -72,7 +59,7 @@ PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& score
   for (size_t i = 0; i < plan.layers.size(); ++i) {
     const size_t src = static_cast<size_t>(plan.layers[i]);
     const LayerConfig& kept = backbone.layers[src];
-    // validate_against_backbone bounds widths by the widest layer; here it is the
+    // bind_arch bounds widths by the widest backbone layer; here it is the
     // layer actually kept that must supply them.
     if (arch.d_ffn[i] > kept.d_ffn) {
       fail(fmt::format("d_ffn[{}]", i),
@@ -89,10 +76,10 @@ PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& score
   return plan;
 }
 
-Model apply_prune_plan(const Model& backbone, const CandidateArch& arch, const PrunePlan& plan) {
+Model apply_prune_plan(const Model& backbone, const BoundArch& arch, const PrunePlan& plan) {
   const ArchConfig& b = backbone.config;
   Model out;
-  out.config = candidate_to_config(b, arch);
+  out.config = arch.config();
   out.weights = allocate_weights(out.config);
   out.tokenizer = backbone.tokenizer;
   const ArchConfig& c = out.config;
@@ -132,15 +119,15 @@ Model apply_prune_plan(const Model& backbone, const CandidateArch& arch, const P
   return out;
 }
 
-PrunePlan plan_from_stats(const ArchConfig& backbone, const CalibrationStats& stats,
-                          const CandidateArch& arch, const PruneOptions& options) {
+PrunePlan plan_from_stats(const ArchConfig& backbone, const CalibrationStats& stats, const BoundArch& arch,
+                          const PruneOptions& options) {
   const ImportanceScores scores = options.random_importance_seed
                                       ? random_importance(backbone, *options.random_importance_seed)
                                       : importance_from_stats(stats, backbone);
   return plan_pruning(backbone, scores, arch);
 }
 
-Model prune_to_arch(const Model& backbone, const CalibrationStats& stats, const CandidateArch& arch,
+Model prune_to_arch(const Model& backbone, const CalibrationStats& stats, const BoundArch& arch,
                     const PruneOptions& options) {
   return apply_prune_plan(backbone, arch, plan_from_stats(backbone.config, stats, arch, options));
 }

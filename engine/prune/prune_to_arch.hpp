@@ -24,7 +24,7 @@
 #include <optional>
 #include <vector>
 
-#include "engine/model/candidate_arch.hpp"
+#include "engine/model/bound_arch.hpp"
 #include "engine/model/model.hpp"
 #include "engine/prune/calibration_stats.hpp"
 #include "engine/prune/importance.hpp"
@@ -43,21 +43,21 @@ struct PrunePlan {
   std::vector<std::vector<int64_t>> neurons;   // per kept layer, d_ffn[i] neuron indices
 };
 
-// Validates the candidate against the backbone (errors name the candidate's
-// field: n_layers, d_model, d_ffn[i], layer_types[i]) and chooses what to keep.
-PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& scores,
-                       const CandidateArch& arch);
+// Chooses what to keep of the backbone for `arch` (bound to this backbone, so
+// its dimensions fit). The kept layers must also supply the candidate's widths
+// and kinds: errors name the candidate's field (d_ffn[i], layer_types[i]).
+PrunePlan plan_pruning(const ArchConfig& backbone, const ImportanceScores& scores, const BoundArch& arch);
 
-// Copies the kept weights into a new model of config candidate_to_config(backbone,
-// arch). The tokenizer is the backbone's (shared).
-Model apply_prune_plan(const Model& backbone, const CandidateArch& arch, const PrunePlan& plan);
+// Copies the kept weights into a new model of config arch.config(). The
+// tokenizer is the backbone's (shared).
+Model apply_prune_plan(const Model& backbone, const BoundArch& arch, const PrunePlan& plan);
 
 // Scores (from `stats`, or random per options) and the plan for `arch`.
-PrunePlan plan_from_stats(const ArchConfig& backbone, const CalibrationStats& stats,
-                          const CandidateArch& arch, const PruneOptions& options = {});
+PrunePlan plan_from_stats(const ArchConfig& backbone, const CalibrationStats& stats, const BoundArch& arch,
+                          const PruneOptions& options = {});
 
 // plan_from_stats, then apply_prune_plan.
-Model prune_to_arch(const Model& backbone, const CalibrationStats& stats, const CandidateArch& arch,
+Model prune_to_arch(const Model& backbone, const CalibrationStats& stats, const BoundArch& arch,
                     const PruneOptions& options = {});
 
 }  // namespace flashnas

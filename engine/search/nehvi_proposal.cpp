@@ -82,6 +82,7 @@ std::vector<Eigen::VectorXd> propose_nehvi_batch(const SearchSpace& space, const
 
   std::unordered_set<std::string> exclude;
   for (Eigen::Index i = 0; i < baseline.rows(); ++i) exclude.insert(space.key(baseline.row(i).transpose()));
+  exclude.insert(in.excluded_keys.begin(), in.excluded_keys.end());
   // Anchors: the observed non-dominated points, where improvements are most likely;
   // a fixed model's objective is taken from the model (its column need not be observed).
   Eigen::MatrixXd means = in.observed_y;

@@ -12,6 +12,7 @@
 
 #include <array>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "engine/search/acquisition_search.hpp"
@@ -37,6 +38,9 @@ struct ProposalInputs {
   std::array<std::shared_ptr<const ObjectiveModel>, 2> objectives;
   std::vector<OutcomeConstraint> constraints;
   Eigen::Vector2d reference;   // hypervolume reference point (see infer_reference_point)
+  // SearchSpace::key of points never to propose besides observed and pending ones
+  // (e.g. points whose evaluation failed).
+  std::vector<std::string> excluded_keys;
 };
 
 // Fits a GP to (x, y) with `options` (warm-started from `previous` when given).

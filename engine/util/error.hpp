@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace flashnas {
 
@@ -23,10 +24,27 @@ class Error : public std::runtime_error {
   std::string field_;
 };
 
-// A bad value supplied from outside (file contents, JSON, flags).
+// One invalid input, named the way its author wrote it ("candidates[2].layer_types").
+struct FieldError {
+  std::string field;
+  std::string message;
+  bool operator==(const FieldError&) const = default;
+};
+
+// A bad value supplied from outside (file contents, JSON, flags). Carries one or
+// more field errors; what() reads "field: message" (joined with "; " for several).
 class InvalidInput : public Error {
  public:
-  using Error::Error;
+  // One error. A message that already starts with "<field>: " is not prefixed twice.
+  explicit InvalidInput(std::string message, std::string field = {});
+  // Several errors at once (a JSON object read field by field); at least one.
+  explicit InvalidInput(std::vector<FieldError> errors);
+
+  // Every error, each message without its field prefix.
+  const std::vector<FieldError>& errors() const noexcept { return errors_; }
+
+ private:
+  std::vector<FieldError> errors_;
 };
 
 }  // namespace flashnas

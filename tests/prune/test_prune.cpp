@@ -41,7 +41,7 @@ CalibrationStats calibrate(const Model& m, int64_t n_tokens = 96) {
 
 std::string prune_error_field(const Model& m, const CandidateArch& a) {
   try {
-    prune_to_arch(m, calibrate(m), a);
+    prune_to_arch(m, calibrate(m), bind_arch(a, m.config));
   } catch (const InvalidInput& e) {
     return e.field();
   }
@@ -60,7 +60,7 @@ CandidateArch candidate(int64_t layers, int64_t d_model, int64_t d_ffn) {
 TEST(Prune, BackboneOwnArchitectureIsBitIdentical) {
   for (bool tied : {false, true}) {
     const Model m = make_synthetic_model(small_config(tied), 11);
-    const Model p = prune_to_arch(m, calibrate(m), backbone_as_candidate(m.config));
+    const Model p = prune_to_arch(m, calibrate(m), bind_arch(backbone_as_candidate(m.config), m.config));
     ASSERT_EQ(p.config, m.config);
     ASSERT_EQ(p.weights.n_floats, m.weights.n_floats);
     EXPECT_EQ(0, std::memcmp(p.weights.storage.get(), m.weights.storage.get(),
@@ -104,8 +104,9 @@ TEST(Prune, TiedHeadStaysTiedAndChannelsAreConsistent) {
   a.layer_types = {LayerKind::full, LayerKind::skip, LayerKind::swa};
   a.sliding_window = 4;
   const ImportanceScores scores = random_importance(m.config, 99);
-  const PrunePlan plan = plan_pruning(m.config, scores, a);
-  const Model p = apply_prune_plan(m, a, plan);
+  const BoundArch bound = bind_arch(a, m.config);
+  const PrunePlan plan = plan_pruning(m.config, scores, bound);
+  const Model p = apply_prune_plan(m, bound, plan);
   EXPECT_TRUE(p.config.tied_embeddings);
   EXPECT_EQ(p.weights.output, p.weights.tok_embd);
   EXPECT_EQ(p.config.layers[2].window, 4);
@@ -130,7 +131,7 @@ TEST(Prune, TiedHeadStaysTiedAndChannelsAreConsistent) {
   }
   // Untied: the head is cut separately from the embedding.
   const Model u = make_synthetic_model(small_config(false), 5);
-  const Model pu = prune_to_arch(u, calibrate(u), candidate(2, 8, 8));
+  const Model pu = prune_to_arch(u, calibrate(u), bind_arch(candidate(2, 8, 8), u.config));
   EXPECT_FALSE(pu.config.tied_embeddings);
   EXPECT_NE(pu.weights.output, pu.weights.tok_embd);
 }
@@ -160,14 +161,14 @@ TEST(Prune, ImportanceKeepsWhatTheConstructedModelMakesImportant) {
   EXPECT_NEAR(stats.block_influence[3], 0.0, 1e-12);
   EXPECT_GT(stats.block_influence[2], 1e-3);
   const PrunePlan plan =
-      plan_pruning(c, importance_from_stats(stats, c), candidate(3, 3, 2));
+      plan_pruning(c, importance_from_stats(stats, c), bind_arch(candidate(3, 3, 2), c));
   EXPECT_EQ(plan.channels, (std::vector<int64_t>{3, 7, 12}));
   EXPECT_EQ(plan.neurons[1], (std::vector<int64_t>{2, 19}));
 
   // The random baseline is deterministic in its seed and ignores the stats.
-  const PrunePlan r1 = plan_pruning(c, random_importance(c, 7), candidate(3, 3, 2));
-  const PrunePlan r2 = plan_pruning(c, random_importance(c, 7), candidate(3, 3, 2));
-  const PrunePlan r3 = plan_pruning(c, random_importance(c, 8), candidate(3, 3, 2));
+  const PrunePlan r1 = plan_pruning(c, random_importance(c, 7), bind_arch(candidate(3, 3, 2), c));
+  const PrunePlan r2 = plan_pruning(c, random_importance(c, 7), bind_arch(candidate(3, 3, 2), c));
+  const PrunePlan r3 = plan_pruning(c, random_importance(c, 8), bind_arch(candidate(3, 3, 2), c));
   EXPECT_EQ(r1.channels, r2.channels);
   EXPECT_EQ(r1.neurons, r2.neurons);
   EXPECT_TRUE(r1.channels != r3.channels || r1.layers != r3.layers || r1.neurons != r3.neurons);

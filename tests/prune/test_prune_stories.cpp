@@ -82,12 +82,12 @@ TEST(PruneStories, DepthRankingDropsIdentityLayersFirst) {
   arch.n_layers = 3;
   arch.d_ffn.resize(3);
   arch.layer_types.resize(3);
-  EXPECT_EQ(plan_pruning(c, importance_from_stats(stats, c), arch).layers, (std::vector<int64_t>{0, 2, 4}));
+  EXPECT_EQ(plan_pruning(c, importance_from_stats(stats, c), bind_arch(arch, c)).layers, (std::vector<int64_t>{0, 2, 4}));
 }
 
 TEST(PruneStories, OwnArchitectureGivesTheBackbonesNll) {
   const Stories& s = stories();
-  const Model pruned = prune_to_arch(s.backbone, s.stats, backbone_as_candidate(s.backbone.config));
+  const Model pruned = prune_to_arch(s.backbone, s.stats, bind_arch(backbone_as_candidate(s.backbone.config), s.backbone.config));
   EvalOptions opt;
   opt.ctx = 256;
   const EvalResult a = evaluate_nll(s.backbone, s.eval_tokens, opt);
@@ -105,7 +105,7 @@ TEST(PruneStories, PrunedCandidateIsWorseButSane) {
   EvalOptions opt;
   opt.ctx = 256;
   const double full = evaluate_nll(s.backbone, s.eval_tokens, opt).nll;
-  const double pruned = evaluate_nll(prune_to_arch(s.backbone, s.stats, arch), s.eval_tokens, opt).nll;
+  const double pruned = evaluate_nll(prune_to_arch(s.backbone, s.stats, bind_arch(arch, s.backbone.config)), s.eval_tokens, opt).nll;
   // Un-healed pruned models this small can be worse than uniform (log 512), so
   // only sanity here; the importance-vs-random comparison is bench/prune.
   EXPECT_TRUE(std::isfinite(pruned));
@@ -117,7 +117,7 @@ TEST(PruneStories, ExportRoundTripsGiveTheSameLogits) {
   const CandidateArch arch = candidate_arch_from_json(nlohmann::json::parse(
       R"({"n_layers": 4, "d_model": 40, "d_ffn": [128, 100, 64, 172],
           "layer_types": ["full", "skip", "swa", "full"], "sliding_window": 16})"));
-  const Model pruned = prune_to_arch(s.backbone, s.stats, arch);
+  const Model pruned = prune_to_arch(s.backbone, s.stats, bind_arch(arch, s.backbone.config));
   ASSERT_TRUE(pruned.config.tied_embeddings);
   const std::vector<int32_t> tokens(s.eval_tokens.begin(), s.eval_tokens.begin() + 64);
   const std::vector<float> expected = all_logits(pruned, tokens);

@@ -71,7 +71,9 @@ TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
       {"not an object", "[1, 2]", 400, {}},
       {"duplicate key", R"({"kind": "sweep", "kind": "sweep"})", 400, {}},
       {"unknown field", with([](auto& j) { j["priority"] = 3; }), 400, {"priority"}},
-      {"unknown nested field", with([](auto& j) { j["latency"]["threads"] = 2; }), 400, {"latency.threads"}},
+      {"unknown nested field", with([](auto& j) { j["latency"]["colour"] = 2; }), 400, {"latency.colour"}},
+      {"bad latency option", with([](auto& j) { j["latency"]["repeats"] = 0; }), 400, {"latency.repeats"}},
+      {"bad objective", with([](auto& j) { j["latency"]["objective"] = "energy"; }), 400, {"latency.objective"}},
       {"wrong type name", with([](auto& j) { j["name"] = 5; }), 400, {"name"}},
       {"wrong type backbone", with([](auto& j) { j["backbone"] = "1"; }), 400, {"backbone"}},
       {"missing candidates", with([](auto& j) { j.erase("candidates"); }), 400, {"candidates"}},
@@ -86,7 +88,8 @@ TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
       {"unknown dataset", with([&](auto& j) { j["eval"] = ids[2] + 100; }), 400, {"eval"}},
       {"bad device", with([](auto& j) { j["latency"]["device_kind"] = "gpu"; }), 400, {"latency.device_kind"}},
       {"negative prompt", with([](auto& j) { j["latency"]["prompt_len"] = -4; }), 400, {"latency.prompt_len"}},
-      {"other kind", with([](auto& j) { j["kind"] = "search"; }), 400, {"kind"}},
+      {"other kind", with([](auto& j) { j["kind"] = "train"; }), 400, {"kind"}},
+      {"a search's fields missing", with([](auto& j) { j["kind"] = "search"; }), 400, {"space", "stage1", "candidates"}},
       {"several at once", with([](auto& j) { j["name"] = nullptr; j["eval"] = 1.5; }), 400, {"name", "eval"}},
   };
   for (const auto& c : cases) {

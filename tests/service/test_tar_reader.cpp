@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "engine/util/error.hpp"
-#include "server/tar_reader.hpp"
+#include "app/tar_reader.hpp"
 #include "tests/support/test_data.hpp"
 
-namespace flashnas::server {
+namespace flashnas::app {
 namespace {
 
 std::string read_all(const std::filesystem::path& p) {
@@ -96,4 +96,4 @@ TEST(TarReader, RefusesNonTarBytes) {
 }
 
 }  // namespace
-}  // namespace flashnas::server
+}  // namespace flashnas::app

@@ -1,9 +1,9 @@
 // UTF-8 validation against hand-built sequences from the Unicode well-formedness table.
 #include <gtest/gtest.h>
 
-#include "server/utf8.hpp"
+#include "app/utf8.hpp"
 
-namespace flashnas::server {
+namespace flashnas::app {
 namespace {
 
 TEST(Utf8, AcceptsWellFormedText) {
@@ -26,4 +26,4 @@ TEST(Utf8, ReportsTheOffsetOfTheFirstBadSequence) {
 }
 
 }  // namespace
-}  // namespace flashnas::server
+}  // namespace flashnas::app

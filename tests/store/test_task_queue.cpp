@@ -8,6 +8,8 @@
 #include <thread>
 
 #include "engine/util/error.hpp"
+#include "store/job_repository.hpp"
+#include "store/project_repository.hpp"
 #include "store/task_queue.hpp"
 #include "tests/support/test_db.hpp"
 
@@ -27,26 +29,31 @@ class TaskQueue : public test::DbConnectionTest {
   // Runs fn in its own committed transaction.
   int64_t enqueue(const std::string& kind, int max_attempts = 3, int priority = 0) {
     return in_tx([&](pqxx::work& tx) {
-      NewTask t;
-      t.kind = kind;
+      NewTask t = plain(kind);
       t.max_attempts = max_attempts;
       t.priority = priority;
-      return store::task_enqueue(tx, t);
+      return *store::task_enqueue(tx, t);
     });
   }
   std::vector<Task> claim(const std::vector<std::string>& kinds, double lease = 30, int limit = 1) {
-    return in_tx([&](pqxx::work& tx) { return store::task_claim(tx, kinds, "test-worker", lease, limit); });
+    return in_tx([&](pqxx::work& tx) { return store::task_claim(tx, request(kinds, "test-worker", lease, limit)); });
+  }
+  static NewTask plain(const std::string& kind) {
+    NewTask t;
+    t.kind = store::parse_enum_or_throw<store::TaskKind>(kind, "kind");
+    return t;
+  }
+  static store::ClaimRequest request(const std::vector<std::string>& kinds, const std::string& worker, double lease,
+                                     int limit) {
+    store::ClaimRequest r{{}, worker, lease, limit, std::nullopt};
+    for (const auto& k : kinds) r.kinds.push_back(store::parse_enum_or_throw<store::TaskKind>(k, "kinds"));
+    return r;
   }
   Task get(int64_t id) {
     return *in_tx([&](pqxx::work& tx) { return store::task_get(tx, id); });
   }
 };
 
-NewTask plain(const std::string& kind) {
-  NewTask t;
-  t.kind = kind;
-  return t;
-}
 
 const std::string kForeignToken = "00000000-0000-4000-8000-000000000000";
 
@@ -56,7 +63,7 @@ TEST_F(TaskQueue, ClaimLeasesWithATokenAndCountsTheAttempt) {
   const auto claimed = claim({"evaluate", "latency"});
   ASSERT_EQ(claimed.size(), 1u);
   EXPECT_EQ(claimed[0].id, id);
-  EXPECT_EQ(claimed[0].state, "running");
+  EXPECT_EQ(store::name_of(claimed[0].state), "running");
   EXPECT_EQ(claimed[0].attempts, 1);
   ASSERT_TRUE(claimed[0].lease_token.has_value());
   EXPECT_TRUE(claimed[0].lease_expires_at.has_value());
@@ -73,7 +80,7 @@ TEST_F(TaskQueue, CompletionNeedsTheCurrentTokenAndLandsOnce) {
   EXPECT_FALSE(in_tx([&](pqxx::work& tx) { return store::task_complete(tx, id, "not-a-uuid", {{"x", 1}}); }));
   const auto done = in_tx([&](pqxx::work& tx) { return store::task_complete(tx, id, token, {{"x", 1}}); });
   ASSERT_TRUE(done.has_value());
-  EXPECT_EQ(done->state, "succeeded");
+  EXPECT_EQ(store::name_of(done->state), "succeeded");
   EXPECT_EQ(done->result->at("x"), 1);
   EXPECT_FALSE(done->lease_token.has_value());
   // A second (late, duplicate) completion changes nothing.
@@ -105,7 +112,7 @@ TEST_F(TaskQueue, AnExpiredLeaseIsRescuedAndReleasedWithANewToken) {
   std::this_thread::sleep_for(std::chrono::milliseconds(400));
   const auto rescued = in_tx([&](pqxx::work& tx) { return store::task_rescue_expired(tx, opts); });
   ASSERT_EQ(rescued.size(), 1u);
-  EXPECT_EQ(rescued[0].state, "available");
+  EXPECT_EQ(store::name_of(rescued[0].state), "available");
   EXPECT_NE(rescued[0].last_error->find("lease expired"), std::string::npos);
   const auto second = claim({"evaluate"}).at(0);
   EXPECT_EQ(second.id, id);
@@ -126,7 +133,7 @@ TEST_F(TaskQueue, RetryableFailuresBackOffThenTheTaskDiesKeepingTheError) {
     return store::task_fail(tx, id, *t.lease_token, "first failure", Failure::retryable, opts);
   });
   ASSERT_TRUE(retried.has_value());
-  EXPECT_EQ(retried->state, "available");
+  EXPECT_EQ(store::name_of(retried->state), "available");
   EXPECT_TRUE(claim({"latency"}).empty()) << "claimed before its back-off ran out";
   // Skip the back-off, then fail the last attempt.
   in_tx([&](pqxx::work& tx) { tx.exec_params0("UPDATE tasks SET run_after = now() WHERE id = $1", id); });
@@ -136,7 +143,7 @@ TEST_F(TaskQueue, RetryableFailuresBackOffThenTheTaskDiesKeepingTheError) {
     return store::task_fail(tx, id, *t.lease_token, "second failure", Failure::retryable, opts);
   });
   ASSERT_TRUE(dead.has_value());
-  EXPECT_EQ(dead->state, "dead");
+  EXPECT_EQ(store::name_of(dead->state), "dead");
   EXPECT_EQ(dead->last_error, "second failure");
   EXPECT_TRUE(dead->finished_at.has_value());
   in_tx([&](pqxx::work& tx) { tx.exec_params0("UPDATE tasks SET run_after = now() WHERE id = $1", id); });
@@ -149,7 +156,7 @@ TEST_F(TaskQueue, AnExpiredLeaseOnTheLastAttemptMakesTheTaskDead) {
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   const auto rescued = in_tx([&](pqxx::work& tx) { return store::task_rescue_expired(tx, QueueOptions{}); });
   ASSERT_EQ(rescued.size(), 1u);
-  EXPECT_EQ(get(id).state, "dead");
+  EXPECT_EQ(store::name_of(get(id).state), "dead");
   EXPECT_NE(get(id).last_error->find("attempt 1 of 1"), std::string::npos);
 }
 
@@ -163,11 +170,11 @@ TEST_F(TaskQueue, PermanentFailureAndReleaseOnShutdown) {
       const auto f = in_tx([&](pqxx::work& tx) {
         return store::task_fail(tx, a, *t.lease_token, "bad architecture", Failure::permanent, QueueOptions{});
       });
-      EXPECT_EQ(f->state, "failed");
+      EXPECT_EQ(store::name_of(f->state), "failed");
     } else {
       const auto r = in_tx([&](pqxx::work& tx) { return store::task_release(tx, b, *t.lease_token); });
       ASSERT_TRUE(r.has_value());
-      EXPECT_EQ(r->state, "available");
+      EXPECT_EQ(store::name_of(r->state), "available");
       EXPECT_EQ(r->attempts, 0) << "a released task's attempt still counts";
     }
   }
@@ -191,7 +198,7 @@ TEST_F(TaskQueue, ConcurrentClaimersNeverShareATaskAndEachIsCompletedOnce) {
         auto conn = db_->connect();
         for (;;) {
           pqxx::work tx(*conn);
-          const auto got = store::task_claim(tx, {"evaluate", "latency"}, "w" + std::to_string(w), 30, 2);
+          const auto got = store::task_claim(tx, request({"evaluate", "latency"}, "w" + std::to_string(w), 30, 2));
           tx.commit();
           if (got.empty()) break;
           for (const auto& t : got) {
@@ -249,7 +256,34 @@ TEST_F(TaskQueue, RejectsUnknownKindsAndBadPayloads) {
   EXPECT_THROW(claim({"train"}), InvalidInput);
   NewTask t = plain("evaluate");
   t.payload = nlohmann::json::array();
-  EXPECT_THROW(in_tx([&](pqxx::work& tx) { return store::task_enqueue(tx, t); }), InvalidInput);
+  EXPECT_THROW(in_tx([&](pqxx::work& tx) { return store::task_enqueue(tx, t); }), Error);
+}
+
+// A search step (or latency-model fit) exists once per job and step number, so
+// completions that race to enqueue the next step make one task between them.
+TEST_F(TaskQueue, AStepIsEnqueuedOncePerJobAndKind) {
+  const int64_t project = in_tx([](pqxx::work& tx) { return store::project_ensure(tx, "p").id; });
+  store::NewJob job;
+  job.project_id = project;
+  job.kind = store::JobKind::search;
+  job.stage = store::JobStage::searching;
+  job.name = "search";
+  const int64_t job_id = in_tx([&](pqxx::work& tx) { return store::job_insert(tx, job)->id; });
+  auto step = [&](const std::string& kind, int32_t n) {
+    NewTask t = plain(kind);
+    t.job_id = job_id;
+    t.step = n;
+    return in_tx([&](pqxx::work& tx) { return store::task_enqueue(tx, t); });
+  };
+  EXPECT_TRUE(step("search_step", 1).has_value());
+  EXPECT_FALSE(step("search_step", 1).has_value());
+  EXPECT_TRUE(step("search_step", 2).has_value());
+  EXPECT_TRUE(step("fit_latency_model", 1).has_value()) << "steps are numbered per kind";
+  // Tasks without a step are never merged.
+  NewTask plain_task = plain("latency");
+  plain_task.job_id = job_id;
+  EXPECT_TRUE(in_tx([&](pqxx::work& tx) { return store::task_enqueue(tx, plain_task); }).has_value());
+  EXPECT_TRUE(in_tx([&](pqxx::work& tx) { return store::task_enqueue(tx, plain_task); }).has_value());
 }
 
 TEST_F(TaskQueue, CountsByKindAndState) {
@@ -259,7 +293,7 @@ TEST_F(TaskQueue, CountsByKindAndState) {
   claim({"latency"});
   const auto counts = in_tx([&](pqxx::work& tx) { return store::task_counts(tx); });
   std::map<std::string, int64_t> by;
-  for (const auto& c : counts) by[c.kind + "/" + c.state] = c.count;
+  for (const auto& c : counts) by[c.kind + "/" + c.state] = c.count;  // names, for Prometheus labels
   EXPECT_EQ(by["evaluate/available"], 2);
   EXPECT_EQ(by["latency/running"], 1);
 }

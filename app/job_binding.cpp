@@ -1,0 +1,124 @@
+// Binding a job request to its project (see job_binding.hpp).
+#include "app/job_binding.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "engine/util/json_reader.hpp"
+#include "store/file_repository.hpp"
+#include "store/latency_repository.hpp"
+
+namespace flashnas::app {
+namespace {
+
+// A dataset must hold enough tokens for the job. Every token of the byte-level
+// BPE tokenizers flashnas loads covers at least one byte (BOS and the leading
+// space are the two that do not), so fewer bytes than tokens needed is certain
+// to be too short; the worker checks the exact count after tokenizing.
+void check_text_size(const store::StoredFile& text, const char* field, const char* budget_name, int64_t budget,
+                     const EvaluationSpec& e, FieldErrors& errors) {
+  const int64_t needed = e.min_tokens(budget);
+  if (text.size_bytes + 2 < needed) {
+    errors.add(field, fmt::format("dataset {} holds {} bytes (at most {} tokens); the job needs at least {} tokens "
+                                  "(8 windows of ctx {}, or the {} budget of {} when smaller)",
+                                  text.id, text.size_bytes, text.size_bytes + 2, needed, e.ctx, budget_name, budget));
+  }
+}
+
+void check_space_within(const search::ArchSpaceOptions& space, const ArchConfig& b, FieldErrors& errors) {
+  int64_t max_ffn = 0;
+  for (const LayerConfig& layer : b.layers) max_ffn = std::max(max_ffn, layer.d_ffn);
+  if (space.n_layers.max > b.n_layers()) {
+    errors.add("space.n_layers.max", fmt::format("{} exceeds the backbone's {} layers", space.n_layers.max, b.n_layers()));
+  }
+  if (space.d_model.max > b.d_model) {
+    errors.add("space.d_model.max", fmt::format("{} exceeds the backbone's d_model {}", space.d_model.max, b.d_model));
+  }
+  if (space.d_ffn.max > max_ffn) {
+    errors.add("space.d_ffn.max", fmt::format("{} exceeds the backbone's FFN width {}", space.d_ffn.max, max_ffn));
+  }
+}
+
+void check_latency_model(pqxx::transaction_base& tx, int64_t project_id, int64_t id, const LatencySpec& latency,
+                         const latency::ModelShape& shape, FieldErrors& errors) {
+  const auto model = store::latency_model_get(tx, project_id, id);
+  if (!model) {
+    errors.add("latency_model", fmt::format("no latency model {} in this project", id));
+    return;
+  }
+  if (model->device_kind != latency.device_kind) {
+    errors.add("latency_model", fmt::format("latency model {} was fitted for device kind {}, not {}", id,
+                                            model->device_kind, latency.device_kind));
+  }
+  if (model->prompt_len != latency.options.prompt_len) {
+    errors.add("latency_model", fmt::format("latency model {} was fitted at prompt_len {}, not {}", id,
+                                            model->prompt_len.value_or(0), latency.options.prompt_len));
+  }
+  if (model->shape != latency::model_shape_to_json(shape)) {
+    errors.add("latency_model", fmt::format("latency model {} was fitted for another backbone shape ({})", id,
+                                            model->shape.dump()));
+  }
+}
+
+}  // namespace
+
+ArchConfig recorded_backbone(const nlohmann::json& metadata, const std::string& field) {
+  if (!metadata.contains("arch")) throw InvalidInput("the model has no recorded architecture", field);
+  return arch_config_from_json(metadata.at("arch"));
+}
+
+BoundJob bind_job_request(pqxx::transaction_base& tx, int64_t project_id, JobRequest request) {
+  FieldErrors errors;
+  BoundJob out;
+  const int64_t backbone_id = backbone_of(request.spec);
+  bool have_backbone = false;
+  if (const auto model = store::file_get(tx, store::FileKind::model, project_id, backbone_id)) {
+    try {
+      out.backbone = recorded_backbone(model->metadata, "backbone");
+      out.shape = latency::shape_of(out.backbone);
+      have_backbone = true;
+    } catch (const InvalidInput& e) {
+      errors.add("backbone", e.errors().front().message);
+    }
+  } else {
+    errors.add("backbone", fmt::format("no model {} in this project", backbone_id));
+  }
+
+  if (const EvaluationSpec* e = evaluation_spec_of(request.spec)) {
+    const std::pair<const char*, int64_t> texts[] = {{"calibration", e->calibration}, {"eval", e->eval}};
+    for (const auto& [field, id] : texts) {
+      const auto text = store::file_get(tx, store::FileKind::dataset, project_id, id);
+      if (!text) {
+        errors.add(field, fmt::format("no dataset {} in this project", id));
+      } else if (std::string_view(field) == "calibration") {
+        check_text_size(*text, field, "calib_tokens", e->calib_tokens, *e, errors);
+      } else {
+        check_text_size(*text, field, "eval_tokens", e->eval_tokens, *e, errors);
+      }
+    }
+  }
+
+  if (have_backbone) {
+    if (const auto* sweep = std::get_if<SweepSpec>(&request.spec)) {
+      for (size_t i = 0; i < sweep->candidates.size(); ++i) {
+        try {
+          out.candidates.push_back(bind_arch(sweep->candidates[i], out.backbone, fmt::format("candidates[{}]", i)));
+        } catch (const InvalidInput& e) {
+          errors.add(e);
+        }
+      }
+    } else if (const auto* search = std::get_if<SearchSpec>(&request.spec)) {
+      check_space_within(search->space, out.backbone, errors);
+      if (search->latency_model) {
+        check_latency_model(tx, project_id, *search->latency_model, search->latency, out.shape, errors);
+      }
+    } else {
+      check_space_within(std::get<LatencyStudySpec>(request.spec).space, out.backbone, errors);
+    }
+  }
+  errors.throw_if_any();
+  out.request = std::move(request);
+  return out;
+}
+
+}  // namespace flashnas::app

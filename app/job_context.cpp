@@ -1,0 +1,35 @@
+// The job context of one task outcome (see job_context.hpp).
+#include "app/job_context.hpp"
+
+#include "engine/util/error.hpp"
+#include "store/job_repository.hpp"
+
+namespace flashnas::app {
+
+void JobContext::refresh() {
+  const auto fresh = store::job_get_any_project(tx, job.id);
+  FLASHNAS_CHECK(fresh.has_value(), "job {} vanished inside its transaction", job.id);
+  job = *fresh;
+}
+
+std::optional<JobContext> lock_job(pqxx::transaction_base& tx, int64_t job_id, const store::QueueOptions& queue) {
+  if (!store::job_lock(tx, job_id)) return std::nullopt;
+  auto job = store::job_get_any_project(tx, job_id);
+  if (!job) return std::nullopt;
+  JobSpec spec = job_spec_from_json(job->kind, job->spec);
+  return JobContext{tx, std::move(*job), std::move(spec), queue};
+}
+
+bool enqueue(JobContext& ctx, store::TaskKind kind, const nlohmann::json& payload, std::optional<int64_t> trial_id,
+             std::optional<int32_t> step) {
+  store::NewTask task;
+  task.kind = kind;
+  task.job_id = ctx.id();
+  task.trial_id = trial_id;
+  task.payload = payload;
+  task.max_attempts = ctx.queue.default_max_attempts;
+  task.step = step;
+  return store::task_enqueue(ctx.tx, task).has_value();
+}
+
+}  // namespace flashnas::app

@@ -1,0 +1,157 @@
+// The job contract: what a client asks for, as typed structs. A request body is
+// parsed once, at the HTTP edge (parse_job_request: structure and ranges, every
+// bad field reported), then bound to the caller's project and backbone
+// (job_binding.hpp); the stored job spec is the canonical JSON of the typed
+// spec (job_spec_to_json), which workers read back with job_spec_from_json and
+// trust. Not the job logic (job_service.hpp).
+//
+// Bodies (see server/openapi.json for every field):
+//   sweep:         {"kind": "sweep", "name", "backbone", "calibration", "eval",
+//                   "candidates": [ARCH, ...], "latency": LATENCY, [EVAL SETTINGS]}
+//   search:        {"kind": "search", "name", "backbone", "calibration", "eval",
+//                   "space": SPACE, "latency": LATENCY, "stage1": STAGE1 | "latency_model": ID,
+//                   "stage2": {"budget", "batch", "initial"}, "constraints": [...],
+//                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS]}
+//   latency_study: {"kind": "latency_study", "name", "backbone", "space", "latency": LATENCY,
+//                   "stage1": STAGE1, "seed"}
+//   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
+//   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool"}
+//   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx"
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "engine/latency/latency_options.hpp"
+#include "engine/model/candidate_arch.hpp"
+#include "engine/search/arch_space_options.hpp"
+#include "store/states.hpp"
+
+namespace flashnas::app {
+
+// The largest sweep one request may ask for, and the largest search budget.
+inline constexpr int64_t kMaxSweepCandidates = 256;
+inline constexpr int64_t kMaxSearchBudget = 2000;
+
+// Quality evaluation: the backbone, its calibration and evaluation texts, and
+// the token budgets (defaults as `flashnas evaluate-candidate`, so a trial's
+// NLL equals what that command prints).
+struct EvaluationSpec {
+  int64_t backbone = 0;     // model id of the project
+  int64_t calibration = 0;  // dataset ids of the project
+  int64_t eval = 0;
+  int64_t calib_tokens = 8192;  // calibration text cut to this many tokens
+  int64_t eval_tokens = 16384;  // evaluation text cut to this many tokens
+  int64_t ctx = 256;            // evaluation window
+  // The fewest tokens a calibration or evaluation text must hold: 8 windows, or
+  // the whole budget when that is smaller.
+  int64_t min_tokens(int64_t budget) const { return std::min(budget, 8 * ctx + 1); }
+};
+
+// The latency that is minimised: w_prefill * prefill_ms + w_decode *
+// decode_ms_per_token. "prefill_ms" is (1, 0), "decode_ms_per_token" (0, 1).
+struct LatencyObjective {
+  double prefill_weight = 1.0;
+  double decode_weight = 0.0;
+  std::string name() const;  // "prefill_ms", "decode_ms_per_token" or "weighted"
+  double of(double prefill_ms, double decode_ms_per_token) const {
+    return prefill_weight * prefill_ms + decode_weight * decode_ms_per_token;
+  }
+  bool operator==(const LatencyObjective&) const = default;
+};
+
+struct LatencySpec {
+  std::string device_kind = "local-cpu";
+  latency::LatencyOptions options;  // prompt_len, decode_tokens, repeats, threads, weights, ...
+  LatencyObjective objective;
+};
+
+// Outcome constraints (Ax's): metric <= max.
+enum class ConstraintMetric : uint8_t { prefill_ms, decode_ms_per_token, params, kv_cache_bytes_per_token };
+std::string_view constraint_metric_name(ConstraintMetric metric);
+struct OutcomeConstraintSpec {
+  ConstraintMetric metric = ConstraintMetric::decode_ms_per_token;
+  double max = 0.0;
+};
+
+// Stage 1: the latency study. Stage-1 measurements take `repeats` runs each.
+struct Stage1Spec {
+  int64_t samples = 100;  // training measurements (Sobol design + adaptive rounds)
+  int64_t holdout = 20;   // held-out measurements for the accuracy report
+  int64_t initial = -1;   // Sobol design size; -1: half the samples
+  int64_t batch = 10;     // points per adaptive round
+  int64_t pool = 2000;    // random candidates scored per adaptive round
+  int64_t repeats = 10;   // timed runs per architecture (interleaved)
+  int64_t design_size() const { return initial < 0 ? std::max<int64_t>(2, samples / 2) : initial; }
+};
+
+// Stage 2: the search. `budget` evaluations in all, `batch` in flight.
+struct Stage2Spec {
+  int64_t budget = 64;
+  int64_t batch = 8;
+  int64_t initial = 8;  // scrambled Sobol design of the first step
+};
+
+// The hypervolume reference point: worst acceptable quality (eval NLL) and latency.
+struct ReferencePoint {
+  double eval_nll = 0.0;
+  double latency = 0.0;
+};
+
+struct SweepSpec {
+  EvaluationSpec evaluation;
+  LatencySpec latency;
+  std::vector<CandidateArch> candidates;  // canonical, distinct
+};
+
+struct SearchSpec {
+  EvaluationSpec evaluation;
+  LatencySpec latency;
+  search::ArchSpaceOptions space;
+  std::optional<Stage1Spec> stage1;      // exactly one of stage1 and latency_model
+  std::optional<int64_t> latency_model;  // a fitted latency model of the project
+  Stage2Spec stage2;
+  std::vector<OutcomeConstraintSpec> constraints;
+  std::optional<ReferencePoint> reference_point;  // else inferred at stage 2's start
+  uint64_t seed = 0;
+};
+
+struct LatencyStudySpec {
+  int64_t backbone = 0;
+  LatencySpec latency;
+  search::ArchSpaceOptions space;
+  Stage1Spec stage1;
+  uint64_t seed = 0;
+};
+
+using JobSpec = std::variant<SweepSpec, SearchSpec, LatencyStudySpec>;
+
+struct JobRequest {
+  std::string name;
+  JobSpec spec;
+};
+
+store::JobKind job_kind_of(const JobSpec& spec);
+
+// Reads a POST /v1/jobs body: types, ranges, unknown fields, the architecture,
+// space and latency-option schemas of the engine (so the job refuses exactly
+// what the CLI refuses). Throws InvalidInput listing every bad field. References
+// (ids) are checked later, against the project (bind_job_request).
+JobRequest parse_job_request(const nlohmann::json& body);
+
+// The canonical stored form, and back (trusted: the stored spec was validated).
+nlohmann::json job_spec_to_json(const JobSpec& spec);
+JobSpec job_spec_from_json(store::JobKind kind, const nlohmann::json& stored);
+
+// What every job kind shares, for the workers: the backbone and latency settings.
+int64_t backbone_of(const JobSpec& spec);
+const LatencySpec& latency_spec_of(const JobSpec& spec);
+// The evaluation settings of a sweep or search (nullptr for a latency study).
+const EvaluationSpec* evaluation_spec_of(const JobSpec& spec);
+
+}  // namespace flashnas::app

@@ -1,0 +1,57 @@
+// The status of a job for clients (see job_status.hpp).
+#include "app/job_status.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "app/job_spec.hpp"
+#include "store/frontier_repository.hpp"
+#include "store/latency_repository.hpp"
+
+namespace flashnas::app {
+namespace {
+
+template <class T>
+nlohmann::json or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
+}  // namespace
+
+JobStatus job_status(pqxx::transaction_base& tx, const store::Job& job) {
+  JobStatus s;
+  if (const auto latest = store::frontier_latest(tx, job.id)) s.frontier_version = latest->version;
+  if (job.kind == store::JobKind::sweep) return s;
+  const JobSpec spec = job_spec_from_json(job.kind, job.spec);
+  const auto* search = std::get_if<SearchSpec>(&spec);
+  const Stage1Spec* stage1 = search ? (search->stage1 ? &*search->stage1 : nullptr)
+                                    : &std::get<LatencyStudySpec>(spec).stage1;
+  if (stage1) {
+    s.stage1_planned = stage1->samples + stage1->holdout;
+    int64_t measured = 0;
+    for (auto phase : {store::MeasurementPhase::design, store::MeasurementPhase::adaptive,
+                       store::MeasurementPhase::holdout}) {
+      measured += store::measurement_count_for_job(tx, job.id, phase);
+    }
+    s.stage1_measured = measured;
+  }
+  if (search) {
+    s.budget = search->stage2.budget;
+    s.evaluated = job.progress.succeeded + job.progress.failed;
+    if (const auto hv = store::hypervolume_latest(tx, job.id)) s.hypervolume = hv->hypervolume;
+  }
+  return s;
+}
+
+nlohmann::json job_json(const store::Job& job, const JobStatus& status) {
+  nlohmann::json j = job;
+  auto& p = j["progress"];
+  p["stage1_planned"] = or_null(status.stage1_planned);
+  p["stage1_measured"] = or_null(status.stage1_measured);
+  p["evaluated"] = or_null(status.evaluated);
+  p["budget"] = or_null(status.budget);
+  j["hypervolume"] = or_null(status.hypervolume);
+  j["frontier_version"] = or_null(status.frontier_version);
+  return j;
+}
+
+}  // namespace flashnas::app

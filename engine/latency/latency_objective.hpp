@@ -1,0 +1,52 @@
+// LatencyObjectiveModel: a fitted latency model seen as a search objective (or
+// outcome constraint) over encoded architectures, as stage 2 uses it: the value
+// is w_prefill * TTFT + w_decode * decode ms/token, each latency log-normal from
+// its GP on log latency. The acquisition needs a Gaussian posterior, so the sum
+// is linearised at the posterior median (the delta method): mean
+// sum_k w_k exp(m_k), covariance sum_k w_k^2 exp(m_k(a)) exp(m_k(b)) Cov_k(a, b).
+// At the few-percent relative uncertainty of a fitted latency model the
+// linearisation error is a fraction of that uncertainty. Not the model itself
+// (latency_model.hpp) nor the acquisition (engine/search/nehvi.hpp).
+//
+// Legend: M, Ma, Mb points, E encoding dims, D latency features.
+#pragma once
+
+#include <Eigen/Core>
+
+#include <memory>
+
+#include "engine/latency/latency_model.hpp"
+#include "engine/search/objective_model.hpp"
+
+namespace flashnas::latency {
+
+class LatencyObjectiveModel final : public search::ObjectiveModel {
+ public:
+  // features: encoded points (M, E) -> latency features (M, D). At least one
+  // weight must be positive, none negative.
+  LatencyObjectiveModel(std::shared_ptr<const LatencyModel> model, search::FeatureMap features,
+                        double prefill_weight, double decode_weight);
+
+  void posterior(const Eigen::MatrixXd& x, Eigen::VectorXd& mean, Eigen::VectorXd& variance) const override;
+  Eigen::MatrixXd covariance(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) const override;
+
+ private:
+  // Per point set: each used GP's posterior factors and w_k exp(m_k) per point.
+  struct Factors {
+    search::GpPointFactors gp[2];
+    Eigen::VectorXd scale[2];  // (M)
+  };
+  Factors factors(const Eigen::MatrixXd& x) const;
+  const Factors& cached_factors(const Eigen::MatrixXd& x) const;
+  const search::GaussianProcess& gp(int k) const { return k == 0 ? model_->prefill_gp() : model_->decode_gp(); }
+
+  std::shared_ptr<const LatencyModel> model_;
+  search::FeatureMap features_;
+  double weight_[2];
+  // The acquisition asks for covariance(baseline, candidates) many times with one
+  // baseline; its factors are kept. Not thread-safe (one acquisition at a time).
+  mutable Eigen::MatrixXd cached_x_;
+  mutable Factors cached_;
+};
+
+}  // namespace flashnas::latency
