@@ -133,8 +133,9 @@ Stage1Spec read_stage1(const json& v, FieldErrors& errors) {
 }
 
 json stage1_to_json(const Stage1Spec& s) {
-  return {{"samples", s.samples}, {"holdout", s.holdout}, {"repeats", s.repeats},
-          {"initial", s.initial}, {"batch", s.batch},     {"pool", s.pool}};
+  json j = {{"samples", s.samples}, {"holdout", s.holdout}, {"repeats", s.repeats}, {"batch", s.batch}, {"pool", s.pool}};
+  if (s.initial >= 0) j["initial"] = s.initial;  // absent: half the samples
+  return j;
 }
 
 Stage2Spec read_stage2(const json* v, FieldErrors& errors) {

@@ -1,248 +1,30 @@
-// The engine's task handlers (see engine_handlers.hpp).
+// The engine's task handlers (see engine_handlers.hpp): the app layer's task
+// runners behind the worker's handler registry.
 #include "workers/engine_handlers.hpp"
-
-#include <fmt/format.h>
 
 #include <filesystem>
 
-#include "app/job_binding.hpp"
-#include "app/job_spec.hpp"
-#include "app/search_policy.hpp"
-#include "app/study_policy.hpp"
-#include "engine/latency/study.hpp"
-#include "engine/model/bound_arch.hpp"
-#include "engine/prune/evaluate_candidate.hpp"
-#include "engine/util/error.hpp"
-#include "engine/util/sha256.hpp"
-#include "store/file_repository.hpp"
-#include "store/job_repository.hpp"
-#include "store/latency_repository.hpp"
-#include "store/trial_repository.hpp"
-#include "workers/engine_cache.hpp"
+#include "app/task_runners.hpp"
 
 namespace flashnas::worker {
-namespace {
-
-using nlohmann::json;
-using store::MeasurementPhase;
-
-// A task's job and its typed spec, read in one short transaction.
-struct JobInputs {
-  store::Job job;
-  app::JobSpec spec;
-};
-
-JobInputs load_job(pqxx::transaction_base& tx, const store::Task& task) {
-  if (!task.job_id) throw InvalidInput("the task belongs to no job", "job_id");
-  auto job = store::job_get_any_project(tx, *task.job_id);
-  if (!job) throw InvalidInput("the task's job is gone", "job_id");
-  app::JobSpec spec = app::job_spec_from_json(job->kind, job->spec);
-  return {std::move(*job), std::move(spec)};
-}
-
-store::StoredFile load_file(pqxx::transaction_base& tx, const store::Job& job, store::FileKind kind, int64_t id,
-                            const char* field) {
-  auto row = store::file_get(tx, kind, job.project_id, id);
-  if (!row) {
-    throw InvalidInput(fmt::format("no {} {} in the job's project", kind == store::FileKind::model ? "model" : "dataset", id),
-                       std::string("spec.") + field);
-  }
-  return *row;
-}
-
-// The shape the backbone leaves to its candidates, from its recorded architecture.
-latency::ModelShape backbone_shape(pqxx::transaction_base& tx, const JobInputs& in) {
-  const auto model = load_file(tx, in.job, store::FileKind::model, app::backbone_of(in.spec), "backbone");
-  return latency::shape_of(app::recorded_backbone(model.metadata, "spec.backbone"));
-}
-
-// BOS + encode(text) must give the job at least min_tokens(budget) tokens.
-void check_tokens(const std::vector<int32_t>& tokens, const store::StoredFile& text, const char* field,
-                  const char* budget_name, int64_t budget, const app::EvaluationSpec& e) {
-  const int64_t needed = e.min_tokens(budget);
-  if (static_cast<int64_t>(tokens.size()) < needed) {
-    throw InvalidInput(fmt::format("dataset {} holds {} tokens; the job needs at least {} (8 windows of ctx {}, or "
-                                   "the {} budget of {} when smaller)",
-                                   text.id, tokens.size(), needed, e.ctx, budget_name, budget),
-                       field);
-  }
-}
-
-app::TaskResult run_evaluate(TaskContext& ctx, EngineCache& cache, int threads) {
-  JobInputs in;
-  store::StoredFile backbone_row, calibration_row, eval_row;
-  {
-    pqxx::read_transaction tx(ctx.db);
-    in = load_job(tx, ctx.task());
-    const app::EvaluationSpec* e = app::evaluation_spec_of(in.spec);
-    if (!e) throw InvalidInput("a latency study has no evaluate tasks", "kind");
-    backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
-    calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
-    eval_row = load_file(tx, in.job, store::FileKind::dataset, e->eval, "eval");
-  }
-  const app::EvaluationSpec& e = *app::evaluation_spec_of(in.spec);
-  const auto backbone = cache.backbone(backbone_row);
-  // The architecture crosses a process boundary as JSON: bound again here, once.
-  const BoundArch arch = bind_arch(app::evaluate_payload_from_json(ctx.task().payload).arch, backbone->config, "arch");
-  check_tokens(*cache.tokens(backbone_row, *backbone, calibration_row, e.calib_tokens), calibration_row,
-               "calibration", "calib_tokens", e.calib_tokens, e);
-  const auto tokens = cache.tokens(backbone_row, *backbone, eval_row, e.eval_tokens);
-  check_tokens(*tokens, eval_row, "eval", "eval_tokens", e.eval_tokens, e);
-  RuntimeContext runtime(RuntimeOptions{threads, false});
-  const auto stats = cache.calibration(backbone_row, *backbone, calibration_row, e.calib_tokens, runtime);
-  CandidateEvalOptions options;
-  options.ctx = e.ctx;
-  options.threads = threads;
-  const CandidateResult r = evaluate_candidate(*backbone, *stats, arch, *tokens, options, &runtime);
-  return app::EvaluateResult{r.eval_nll, r.eval_tokens, r.params, r.non_embedding_params, r.flops_per_token,
-                             static_cast<int64_t>(r.kv_cache_bytes_per_token), r.seconds};
-}
-
-std::vector<app::TaskResult> run_latency(TaskContext& ctx) {
-  JobInputs in;
-  latency::ModelShape shape;
-  {
-    pqxx::read_transaction tx(ctx.db);
-    in = load_job(tx, ctx.task());
-    shape = backbone_shape(tx, in);
-  }
-  const app::LatencySpec& spec = app::latency_spec_of(in.spec);
-  if (spec.device_kind != "local-cpu") {
-    throw InvalidInput("this worker measures device kind local-cpu, not " + spec.device_kind, "spec.latency.device_kind");
-  }
-  latency::LatencyOptions options = spec.options;
-  std::vector<ArchConfig> configs;
-  for (const store::Task& t : ctx.tasks) {
-    FLASHNAS_CHECK(t.job_id == ctx.task().job_id, "a latency batch mixes jobs");
-    const app::LatencyPayload payload = app::latency_payload_from_json(t.payload);
-    // Stage-1 measurements take the study's repeats; every task of a batch is of one job and phase kind.
-    if (payload.phase) {
-      const auto* search = std::get_if<app::SearchSpec>(&in.spec);
-      options.repeats = search ? search->stage1->repeats : std::get<app::LatencyStudySpec>(in.spec).stage1.repeats;
-    }
-    configs.push_back(latency::shape_to_config(shape, payload.arch));
-  }
-  // Only the shape matters for latency: random weights of each candidate's shape
-  // time the same as pruned ones and need no calibration. The batch's runs are
-  // interleaved, so the machine's drift affects every architecture alike.
-  const auto measured = latency::local_measurer(options)(configs);
-  std::vector<app::TaskResult> out;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    const latency::MeasuredLatency& m = measured.at(i);
-    const json arch = arch_config_to_json(configs[i]);
-    auto relative = [&](const char* target) {
-      const json& s = m.detail.at(target);
-      const double median = s.at("median").get<double>();
-      return median > 0 ? s.at("mad").get<double>() / median : 0.0;
-    };
-    out.push_back(app::LatencyResult{spec.device_kind, options.prompt_len, options.decode_tokens, m.ttft_ms,
-                                     m.decode_ms_per_token, relative("ttft_ms"), relative("decode_ms_per_token"),
-                                     arch, sha256_hex(arch.dump()), m.detail,
-                                     m.detail.value("environment", json::object())});
-  }
-  return out;
-}
-
-app::TaskResult run_search_step(TaskContext& ctx, EngineCache& cache) {
-  JobInputs in;
-  std::vector<store::Trial> trials;
-  store::LatencyModelRecord model;
-  {
-    pqxx::read_transaction tx(ctx.db);
-    in = load_job(tx, ctx.task());
-    if (!in.job.latency_model_id || !in.job.reference_point) {
-      throw InvalidInput("the job has no latency model or reference point yet", "latency_model");
-    }
-    auto record = store::latency_model_get_any_project(tx, *in.job.latency_model_id);
-    if (!record) throw InvalidInput("the job's latency model is gone", "latency_model");
-    model = std::move(*record);
-    trials = store::trial_list_all(tx, in.job.id);
-  }
-  const auto& spec = std::get<app::SearchSpec>(in.spec);
-  const app::ReferencePoint reference{in.job.reference_point->at("eval_nll").get<double>(),
-                                      in.job.reference_point->at("latency").get<double>()};
-  const app::SearchProblem problem =
-      app::make_search_problem(spec, latency::model_shape_from_json(model.shape), cache.latency_model(model), reference);
-  app::SearchState state;
-  for (const store::Trial& t : trials) {
-    const CandidateArch arch = candidate_arch_from_json(t.arch);
-    if (t.state == store::TrialState::succeeded && t.metrics.eval_nll) {
-      state.completed.push_back({arch, *t.metrics.eval_nll});
-    } else if (t.state == store::TrialState::pending || t.state == store::TrialState::running) {
-      state.pending.push_back(arch);
-    } else {
-      state.failed.push_back(arch);
-    }
-  }
-  // Keep `batch` evaluations in flight, within the budget.
-  const int64_t in_flight = static_cast<int64_t>(state.pending.size());
-  const int64_t total = static_cast<int64_t>(trials.size());
-  const int64_t step = ctx.task().step.value_or(1);
-  const int64_t q = step == 1 ? std::min(spec.stage2.initial, spec.stage2.budget)
-                              : std::min(spec.stage2.batch - in_flight, spec.stage2.budget - total);
-  return app::propose_search_step(problem, state, step, q);
-}
-
-app::TaskResult run_fit(TaskContext& ctx, EngineCache& cache) {
-  JobInputs in;
-  latency::ModelShape shape;
-  std::vector<store::LatencyMeasurement> measurements;
-  std::optional<store::LatencyModelRecord> base;
-  const app::FitPayload payload = app::fit_payload_from_json(ctx.task().payload);
-  {
-    pqxx::read_transaction tx(ctx.db);
-    in = load_job(tx, ctx.task());
-    shape = backbone_shape(tx, in);
-    measurements = store::measurement_list_for_job(tx, in.job.id);
-    if (payload.base_model_id) {
-      base = store::latency_model_get_any_project(tx, *payload.base_model_id);
-      if (!base) throw InvalidInput("the latency model to refit is gone", "payload.base_model_id");
-    }
-  }
-  const app::LatencySpec& latency_spec = app::latency_spec_of(in.spec);
-  const auto* search = std::get_if<app::SearchSpec>(&in.spec);
-  const search::ArchSpaceOptions& space = search ? search->space : std::get<app::LatencyStudySpec>(in.spec).space;
-  if (payload.purpose == app::FitPurpose::refit) {
-    std::vector<app::TrialMeasurement> trials;
-    for (const auto& m : measurements) {
-      if (m.phase != MeasurementPhase::trial || !m.decode_ms_per_token) continue;
-      trials.push_back({arch_config_from_json(m.arch), m.prefill_ms, *m.decode_ms_per_token});
-    }
-    app::FitResult r = app::refit_latency_model(*cache.latency_model(*base), shape, latency_spec.options.prompt_len,
-                                                trials, search::ArchSpace(space), latency_spec.objective);
-    r.base_model_id = base->id;
-    return r;
-  }
-  const app::Stage1Spec& stage1 = search ? *search->stage1 : std::get<app::LatencyStudySpec>(in.spec).stage1;
-  const uint64_t seed = search ? search->seed : std::get<app::LatencyStudySpec>(in.spec).seed;
-  const app::StudyProblem problem = app::make_study_problem(stage1, space, shape, latency_spec, seed);
-  std::vector<app::StudyMeasurement> measured;
-  for (const auto& m : measurements) {
-    if (!m.phase || *m.phase == MeasurementPhase::trial || !m.decode_ms_per_token) continue;
-    measured.push_back({backbone_as_candidate(arch_config_from_json(m.arch)), *m.phase, m.round.value_or(0),
-                        m.prefill_ms, *m.decode_ms_per_token});
-  }
-  if (payload.purpose == app::FitPurpose::adaptive) {
-    return app::study_adaptive_round(problem, measured, ctx.task().step.value_or(1));
-  }
-  return app::study_final_fit(problem, measured);
-}
-
-}  // namespace
 
 void register_engine_handlers(HandlerRegistry& registry, const EngineHandlerOptions& options) {
   const std::string cache_dir = options.calibration_cache_dir.empty()
                                     ? (std::filesystem::path(options.storage_dir) / "cache" / "calibration").string()
                                     : options.calibration_cache_dir;
   std::filesystem::create_directories(cache_dir);
-  auto cache = std::make_shared<EngineCache>(options.storage_dir, cache_dir);
+  auto cache = std::make_shared<app::EngineCache>(options.storage_dir, cache_dir);
   const int threads = options.threads;
   using store::TaskKind;
   auto one = [](app::TaskResult r) { return std::vector<app::TaskResult>{std::move(r)}; };
-  registry.add(TaskKind::evaluate, [=](TaskContext& ctx) { return one(run_evaluate(ctx, *cache, threads)); });
-  registry.add(TaskKind::latency, [](TaskContext& ctx) { return run_latency(ctx); }, options.latency_batch);
-  registry.add(TaskKind::search_step, [=](TaskContext& ctx) { return one(run_search_step(ctx, *cache)); });
-  registry.add(TaskKind::fit_latency_model, [=](TaskContext& ctx) { return one(run_fit(ctx, *cache)); });
+  registry.add(TaskKind::evaluate,
+               [=](TaskContext& ctx) { return one(app::run_evaluate(ctx.db, ctx.task(), *cache, threads)); });
+  registry.add(TaskKind::latency, [](TaskContext& ctx) { return app::run_latency(ctx.db, ctx.tasks); },
+               options.latency_batch);
+  registry.add(TaskKind::search_step,
+               [=](TaskContext& ctx) { return one(app::run_search_step(ctx.db, ctx.task(), *cache)); });
+  registry.add(TaskKind::fit_latency_model,
+               [=](TaskContext& ctx) { return one(app::run_fit(ctx.db, ctx.task(), *cache)); });
 }
 
 }  // namespace flashnas::worker

@@ -1,7 +1,7 @@
 // The per-process engine cache of a worker: backbones loaded from the storage
 // directory, calibration statistics, tokenized texts and latency models, each
 // kept after first use so that a job's many tasks pay for them once.
-// Thread-safe (worker threads share it). Not the task handlers (engine_handlers.hpp).
+// Thread-safe (worker threads share it). Not the task runners (task_runners.hpp).
 #pragma once
 
 #include <map>
@@ -17,7 +17,7 @@
 #include "engine/runtime/runtime_context.hpp"
 #include "store/records.hpp"
 
-namespace flashnas::worker {
+namespace flashnas::app {
 
 class EngineCache {
  public:
@@ -47,4 +47,4 @@ class EngineCache {
   std::map<int64_t, std::shared_ptr<const latency::LatencyModel>> latency_models_;
 };
 
-}  // namespace flashnas::worker
+}  // namespace flashnas::app

@@ -1,5 +1,5 @@
 // The worker's engine cache (see engine_cache.hpp).
-#include "workers/engine_cache.hpp"
+#include "app/engine_cache.hpp"
 
 #include <fmt/format.h>
 
@@ -10,7 +10,7 @@
 #include "engine/prune/prune_inputs.hpp"
 #include "engine/util/error.hpp"
 
-namespace flashnas::worker {
+namespace flashnas::app {
 
 namespace fs = std::filesystem;
 
@@ -85,4 +85,4 @@ std::shared_ptr<const latency::LatencyModel> EngineCache::latency_model(const st
   return model;
 }
 
-}  // namespace flashnas::worker
+}  // namespace flashnas::app

@@ -1,0 +1,36 @@
+// The task runners: the work of each task kind, reading what it needs from the
+// task's job in short read transactions on `db` and calling the engine and the
+// policies; they write nothing (the job service lands the result). Worker
+// processes register them as handlers (workers/engine_handlers.cpp); benchmarks
+// call them directly.
+//  - evaluate: prunes the backbone to the trial's architecture with calibrated
+//    importance and evaluates it (engine/prune/evaluate_candidate.hpp) with the
+//    job's texts and token budgets; the defaults are `flashnas
+//    evaluate-candidate`'s, so a trial's NLL equals what that command prints.
+//  - latency: measures a batch of one job's architectures on this CPU as device
+//    kind `local-cpu`, interleaved (engine/latency/study.hpp's local measurer;
+//    weights are synthetic since only the shape matters).
+//  - search_step: the job's trials and latency model into the stateless search
+//    policy (search_policy.hpp).
+//  - fit_latency_model: stage 1's model for an adaptive round or the final
+//    report, or a refit with the search's trial measurements (study_policy.hpp).
+#pragma once
+
+#include <pqxx/pqxx>
+
+#include <span>
+#include <vector>
+
+#include "app/engine_cache.hpp"
+#include "app/task_contract.hpp"
+#include "store/records.hpp"
+
+namespace flashnas::app {
+
+TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads);
+// One result per task; the tasks are of one job.
+std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks);
+TaskResult run_search_step(pqxx::connection& db, const store::Task& task, EngineCache& cache);
+TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& cache);
+
+}  // namespace flashnas::app
