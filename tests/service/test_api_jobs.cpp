@@ -1,6 +1,11 @@
 // The API's happy paths through HTTP: uploads, job submission (idempotent),
 // reads, filters and pagination, trial and event feeds, cancellation, project
 // isolation, and the system routes (/healthz, /readyz, /metrics, /openapi.json).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include "engine/model/gguf_reader.hpp"
 #include "engine/model/model_io.hpp"
 #include "tests/service/worker_process.hpp"
@@ -197,6 +202,50 @@ TEST_F(ApiJobs, CancelStopsPendingWork) {
   const auto again = send("POST", path + "/cancel", key);
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.json().at("finished_at"), cancelled.json().at("finished_at"));
+}
+
+// curl -X POST without a body sends neither Content-Length nor a body: the cancel
+// must answer 200 (it answered 400 after cancelling, and /metrics counted a 400).
+TEST_F(ApiJobs, CancelWithoutABodyAnswers200) {
+  const std::string key = make_key("alpha", {"read", "submit"});
+  const auto ids = upload_assets(key);
+  const int64_t id = post_json("/v1/jobs", key, sweep_body(ids, 2)).json().at("id");
+  // A request line and headers only, as `curl -X POST URL` sends them.
+  const std::string request = "POST /v1/jobs/" + std::to_string(id) + "/cancel HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                              "Authorization: Bearer " + key + "\r\nConnection: close\r\n\r\n";
+  std::string answer;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port_));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  char buf[4096];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  EXPECT_EQ(answer.substr(0, 15), "HTTP/1.1 200 OK") << answer;
+  EXPECT_EQ(get("/v1/jobs/" + std::to_string(id), key).json().at("state"), "cancelled");
+  const std::string metrics = get("/metrics", "").body;
+  EXPECT_EQ(metrics.find("route=\"/v1/jobs/{id}/cancel\",status=\"400\""), std::string::npos) << metrics;
+}
+
+// A text too short for the job's token budgets is refused at submission, naming
+// the field and the sizes (it used to "succeed" with an NLL over two tokens).
+TEST_F(ApiJobs, ADatasetTooSmallForTheJobIsRefused) {
+  const std::string key = make_key("alpha", {"read", "submit"});
+  auto ids = upload_assets(key);
+  const auto tiny = send("POST", "/v1/datasets?name=tiny", key, "hi", "text/plain");
+  ASSERT_EQ(tiny.status, 201) << tiny.body;
+  ids[2] = tiny.json().at("id").get<int64_t>();
+  const auto refused = post_json("/v1/jobs", key, sweep_body(ids, 2));
+  ASSERT_EQ(refused.status, 400) << refused.body;
+  const auto errors = refused.json().at("errors");
+  ASSERT_EQ(errors.size(), 1u) << refused.body;
+  EXPECT_EQ(errors[0].at("field"), "eval");
+  const std::string message = errors[0].at("message");
+  EXPECT_NE(message.find("holds 2 bytes"), std::string::npos) << message;
+  EXPECT_NE(message.find("at least 2049 tokens"), std::string::npos) << message;
 }
 
 TEST_F(ApiJobs, ProjectsCannotSeeEachOther) {

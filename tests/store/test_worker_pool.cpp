@@ -151,6 +151,33 @@ TEST_F(WorkerPoolTest, InvalidInputFailsTheTrialNotTheJob) {
   EXPECT_EQ(in_tx([&](pqxx::work& tx) { return tx.exec1("SELECT max(attempts) FROM tasks")[0].as<int>(); }), 1);
 }
 
+// An unexpected failure reaches clients (through the trial) as a public message
+// with an error id; the raw text (here a database-looking message) stays in the log.
+TEST_F(WorkerPoolTest, UnexpectedErrorsReachTheTrialAsAnErrorIdOnly) {
+  worker::HandlerRegistry handlers;
+  handlers.add(store::TaskKind::evaluate, [](worker::TaskContext&) -> std::vector<app::TaskResult> {
+    throw std::runtime_error("ERROR:  relation \"calibration_cache\" does not exist (engine.cpp:42)");
+  });
+  options_.roles = {store::TaskKind::evaluate};
+  options_.concurrency = 1;
+  options_.queue.default_max_attempts = 1;
+  const int64_t id = submit(1);
+  worker::WorkerPool pool(options_, handlers);
+  pool.start();
+  ASSERT_TRUE(wait_until([&] {
+    return in_tx([&](pqxx::work& tx) {
+      return tx.exec_params1("SELECT count(*) FROM tasks WHERE job_id = $1 AND kind = 'evaluate' AND state = 'available'",
+                             id)[0].as<int>();
+    }) == 0;
+  }));
+  pool.shutdown();
+  const auto task = in_tx([&](pqxx::work& tx) {
+    return tx.exec_params1("SELECT last_error FROM tasks WHERE job_id = $1 AND kind = 'evaluate'", id)[0].as<std::string>();
+  });
+  EXPECT_EQ(task.find("relation"), std::string::npos) << task;
+  EXPECT_EQ(task.rfind("internal error (id ", 0), 0u) << task;
+}
+
 TEST_F(WorkerPoolTest, CancellingAJobStopsItsRunningHandler) {
   std::atomic<int> started{0};
   worker::HandlerRegistry handlers;
