@@ -120,6 +120,15 @@ void finish_search(JobContext& ctx) {
   }
 }
 
+// Fails the job and stops what it still has queued or running.
+void fail_job(JobContext& ctx, const std::string& error) {
+  store::task_cancel_for_job(ctx.tx, ctx.id());
+  if (store::job_finish(ctx.tx, ctx.id(), store::JobState::failed, error)) {
+    store::trial_cancel_for_job(ctx.tx, ctx.id());
+    store::event_append(ctx.tx, ctx.id(), "job.failed", {{"error", error}});
+  }
+}
+
 // Stage 2's next move: another step while under budget with room in flight, or
 // the end once everything proposed has settled.
 void advance_search(JobContext& ctx) {
@@ -130,6 +139,20 @@ void advance_search(JobContext& ctx) {
   const store::JobProgress& p = ctx.job.progress;
   const int64_t in_flight = p.pending + p.running;
   const bool stepping = unfinished(tally, TaskKind::search_step) > 0;
+  // Every trial of the initial design failed: the inputs are at fault (a text too
+  // short, a backbone that cannot be pruned), so more trials would fail alike.
+  if (p.succeeded == 0 && p.failed >= std::min(spec.stage2.initial, spec.stage2.budget)) {
+    const auto trials = store::trial_list_all(ctx.tx, ctx.id());
+    std::string first;
+    for (const auto& t : trials) {
+      if (t.error) {
+        first = *t.error;
+        break;
+      }
+    }
+    fail_job(ctx, fmt::format("the first {} trials all failed, the first with: {}", p.failed, first));
+    return;
+  }
   if (ctx.job.stage == JobStage::searching) {
     if (p.total >= spec.stage2.budget) {
       set_stage(ctx, JobStage::done);
@@ -272,11 +295,7 @@ void fail_staged_job(JobContext& ctx, const store::Task& task, const std::string
     advance_search(ctx);
     return;
   }
-  store::task_cancel_for_job(ctx.tx, ctx.id());
-  if (store::job_finish(ctx.tx, ctx.id(), store::JobState::failed, what)) {
-    store::trial_cancel_for_job(ctx.tx, ctx.id());
-    store::event_append(ctx.tx, ctx.id(), "job.failed", {{"error", what}});
-  }
+  fail_job(ctx, what);
 }
 
 }  // namespace flashnas::app

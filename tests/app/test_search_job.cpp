@@ -330,6 +330,29 @@ TEST_F(SearchJobTest, AStepThatFailsForGoodFailsTheJob) {
   EXPECT_FALSE(claim().has_value());
 }
 
+// When every trial of the initial design fails, the inputs are at fault: the job
+// fails then, with the first reason, instead of spending its whole budget.
+TEST_F(SearchJobTest, AnInitialDesignThatAllFailsEndsTheJob) {
+  const int64_t id = submit(search_body(12, 2, 3));
+  for (int i = 0; i < 500 && !store::is_terminal(job(id).state); ++i) {
+    const auto t = claim();
+    ASSERT_TRUE(t.has_value());
+    if (t->kind == TaskKind::evaluate) {
+      in_tx([&](pqxx::work& tx) {
+        app::fail_task(tx, t->id, *t->lease_token, "eval: dataset 3 holds 40 tokens; the job needs at least 2049",
+                       store::Failure::permanent, opts_);
+      });
+    } else {
+      ASSERT_TRUE(complete(*t, run(*t)));
+    }
+  }
+  const store::Job failed = job(id);
+  ASSERT_EQ(failed.state, JobState::failed);
+  EXPECT_NE(failed.error->find("the first 3 trials all failed"), std::string::npos) << *failed.error;
+  EXPECT_NE(failed.error->find("dataset 3 holds 40 tokens"), std::string::npos) << *failed.error;
+  EXPECT_EQ(trials(id).size(), 3u);
+}
+
 // With an outcome constraint, the initial design only proposes architectures the
 // latency model predicts feasible, and the frontier holds only measured-feasible trials.
 TEST_F(SearchJobTest, ConstraintsShapeTheDesignAndTheFrontier) {
