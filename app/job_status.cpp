@@ -4,19 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include "app/job_spec.hpp"
+#include "engine/util/json_reader.hpp"
 #include "store/frontier_repository.hpp"
 #include "store/latency_repository.hpp"
 
 namespace flashnas::app {
-namespace {
-
-template <class T>
-nlohmann::json or_null(const std::optional<T>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
-
-}  // namespace
-
 JobStatus job_status(pqxx::transaction_base& tx, const store::Job& job) {
   JobStatus s;
   if (const auto latest = store::frontier_latest(tx, job.id)) s.frontier_version = latest->version;
@@ -45,12 +37,12 @@ JobStatus job_status(pqxx::transaction_base& tx, const store::Job& job) {
 nlohmann::json job_json(const store::Job& job, const JobStatus& status) {
   nlohmann::json j = job;
   auto& p = j["progress"];
-  p["stage1_planned"] = or_null(status.stage1_planned);
-  p["stage1_measured"] = or_null(status.stage1_measured);
-  p["evaluated"] = or_null(status.evaluated);
-  p["budget"] = or_null(status.budget);
-  j["hypervolume"] = or_null(status.hypervolume);
-  j["frontier_version"] = or_null(status.frontier_version);
+  p["stage1_planned"] = json_or_null(status.stage1_planned);
+  p["stage1_measured"] = json_or_null(status.stage1_measured);
+  p["evaluated"] = json_or_null(status.evaluated);
+  p["budget"] = json_or_null(status.budget);
+  j["hypervolume"] = json_or_null(status.hypervolume);
+  j["frontier_version"] = json_or_null(status.frontier_version);
   return j;
 }
 

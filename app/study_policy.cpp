@@ -161,13 +161,11 @@ FitResult refit_latency_model(const latency::LatencyModel& base, const latency::
   // Score the refitted model on the base model's held-out points.
   std::vector<latency::StudyPoint> holdout;
   for (const auto& h : base.metadata.value("holdout_points", nlohmann::json::array())) {
-    StudyMeasurement m{candidate_arch_from_json(h.at("arch")), MeasurementPhase::holdout, 0,
-                       h.at("ttft_ms").get<double>(), h.at("decode_ms_per_token").get<double>()};
     latency::StudyPoint point;
-    point.arch = m.arch;
+    point.arch = candidate_arch_from_json(h.at("arch"));
     point.phase = "holdout";
-    point.measured.ttft_ms = m.ttft_ms;
-    point.measured.decode_ms_per_token = m.decode_ms_per_token;
+    point.measured.ttft_ms = h.at("ttft_ms").get<double>();
+    point.measured.decode_ms_per_token = h.at("decode_ms_per_token").get<double>();
     latency::set_study_point_costs(point, shape, prompt_len);
     holdout.push_back(std::move(point));
   }

@@ -3,16 +3,9 @@
 
 #include <algorithm>
 
+#include "engine/util/json_reader.hpp"
+
 namespace flashnas::store {
-namespace {
-
-template <class T>
-nlohmann::json or_null(const std::optional<T>& v) {
-  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
-}
-
-}  // namespace
-
 bool ApiKey::has_scope(const std::string& scope) const {
   return std::find(scopes.begin(), scopes.end(), scope) != scopes.end();
 }
@@ -24,7 +17,7 @@ void to_json(nlohmann::json& j, const Project& v) {
 void to_json(nlohmann::json& j, const ApiKey& v) {
   j = {{"id", v.id},         {"project_id", v.project_id}, {"project", v.project_name},
        {"prefix", v.key_prefix}, {"scopes", v.scopes},      {"label", v.label},
-       {"created_at", v.created_at}, {"revoked_at", or_null(v.revoked_at)}};
+       {"created_at", v.created_at}, {"revoked_at", json_or_null(v.revoked_at)}};
 }
 
 void to_json(nlohmann::json& j, const StoredFile& v) {
@@ -48,26 +41,26 @@ void to_json(nlohmann::json& j, const Job& v) {
        {"name", v.name},
        {"state", v.state},
        {"stage", v.stage ? nlohmann::json(*v.stage) : nlohmann::json(nullptr)},
-       {"latency_model_id", or_null(v.latency_model_id)},
-       {"reference_point", or_null(v.reference_point)},
-       {"summary", or_null(v.summary)},
+       {"latency_model_id", json_or_null(v.latency_model_id)},
+       {"reference_point", json_or_null(v.reference_point)},
+       {"summary", json_or_null(v.summary)},
        {"spec", v.spec},
-       {"error", or_null(v.error)},
+       {"error", json_or_null(v.error)},
        {"progress", v.progress},
        {"created_at", v.created_at},
        {"updated_at", v.updated_at},
-       {"started_at", or_null(v.started_at)},
-       {"finished_at", or_null(v.finished_at)}};
+       {"started_at", json_or_null(v.started_at)},
+       {"finished_at", json_or_null(v.finished_at)}};
 }
 
 void to_json(nlohmann::json& j, const TrialMetrics& v) {
-  j = {{"eval_nll", or_null(v.eval_nll)},
-       {"params", or_null(v.params)},
-       {"non_embedding_params", or_null(v.non_embedding_params)},
-       {"flops_per_token", or_null(v.flops_per_token)},
-       {"kv_cache_bytes_per_token", or_null(v.kv_cache_bytes_per_token)},
-       {"prefill_ms", or_null(v.prefill_ms)},
-       {"decode_ms_per_token", or_null(v.decode_ms_per_token)}};
+  j = {{"eval_nll", json_or_null(v.eval_nll)},
+       {"params", json_or_null(v.params)},
+       {"non_embedding_params", json_or_null(v.non_embedding_params)},
+       {"flops_per_token", json_or_null(v.flops_per_token)},
+       {"kv_cache_bytes_per_token", json_or_null(v.kv_cache_bytes_per_token)},
+       {"prefill_ms", json_or_null(v.prefill_ms)},
+       {"decode_ms_per_token", json_or_null(v.decode_ms_per_token)}};
 }
 
 void to_json(nlohmann::json& j, const Trial& v) {
@@ -79,13 +72,13 @@ void to_json(nlohmann::json& j, const Trial& v) {
        {"arch_hash", v.arch_hash},
        {"state", v.state},
        {"source", v.source},
-       {"step", or_null(v.step)},
-       {"proposal", or_null(v.proposal)},
+       {"step", json_or_null(v.step)},
+       {"proposal", json_or_null(v.proposal)},
        {"metrics", v.metrics},
-       {"error", or_null(v.error)},
+       {"error", json_or_null(v.error)},
        {"created_at", v.created_at},
        {"updated_at", v.updated_at},
-       {"finished_at", or_null(v.finished_at)}};
+       {"finished_at", json_or_null(v.finished_at)}};
 }
 
 void to_json(nlohmann::json& j, const JobEvent& v) {
@@ -96,54 +89,54 @@ void to_json(nlohmann::json& j, const JobEvent& v) {
 void to_json(nlohmann::json& j, const Task& v) {
   j = {{"id", v.id},
        {"kind", v.kind},
-       {"job_id", or_null(v.job_id)},
-       {"trial_id", or_null(v.trial_id)},
-       {"step", or_null(v.step)},
+       {"job_id", json_or_null(v.job_id)},
+       {"trial_id", json_or_null(v.trial_id)},
+       {"step", json_or_null(v.step)},
        {"payload", v.payload},
        {"state", v.state},
        {"priority", v.priority},
        {"attempts", v.attempts},
        {"max_attempts", v.max_attempts},
-       {"lease_expires_at", or_null(v.lease_expires_at)},
-       {"worker_id", or_null(v.worker_id)},
+       {"lease_expires_at", json_or_null(v.lease_expires_at)},
+       {"worker_id", json_or_null(v.worker_id)},
        {"run_after", v.run_after},
-       {"last_error", or_null(v.last_error)},
-       {"result", or_null(v.result)},
+       {"last_error", json_or_null(v.last_error)},
+       {"result", json_or_null(v.result)},
        {"created_at", v.created_at},
        {"updated_at", v.updated_at},
-       {"started_at", or_null(v.started_at)},
-       {"finished_at", or_null(v.finished_at)}};
+       {"started_at", json_or_null(v.started_at)},
+       {"finished_at", json_or_null(v.finished_at)}};
 }
 
 void to_json(nlohmann::json& j, const LatencyMeasurement& v) {
   j = {{"id", v.id},
        {"device_kind", v.device_kind},
-       {"device_id", or_null(v.device_id)},
+       {"device_id", json_or_null(v.device_id)},
        {"arch", v.arch},
        {"arch_hash", v.arch_hash},
        {"prompt_len", v.prompt_len},
        {"decode_tokens", v.decode_tokens},
        {"prefill_ms", v.prefill_ms},
-       {"decode_ms_per_token", or_null(v.decode_ms_per_token)},
-       {"prefill_spread", or_null(v.prefill_spread)},
-       {"decode_spread", or_null(v.decode_spread)},
+       {"decode_ms_per_token", json_or_null(v.decode_ms_per_token)},
+       {"prefill_spread", json_or_null(v.prefill_spread)},
+       {"decode_spread", json_or_null(v.decode_spread)},
        {"samples", v.samples},
        {"environment", v.environment},
-       {"job_id", or_null(v.job_id)},
-       {"trial_id", or_null(v.trial_id)},
+       {"job_id", json_or_null(v.job_id)},
+       {"trial_id", json_or_null(v.trial_id)},
        {"phase", v.phase ? nlohmann::json(*v.phase) : nlohmann::json(nullptr)},
-       {"round", or_null(v.round)},
+       {"round", json_or_null(v.round)},
        {"created_at", v.created_at}};
 }
 
 void to_json(nlohmann::json& j, const LatencyModelRecord& v) {
   j = {{"id", v.id},
        {"device_kind", v.device_kind},
-       {"job_id", or_null(v.job_id)},
-       {"prompt_len", or_null(v.prompt_len)},
+       {"job_id", json_or_null(v.job_id)},
+       {"prompt_len", json_or_null(v.prompt_len)},
        {"shape", v.shape},
        {"n_points", v.n_points},
-       {"base_model_id", or_null(v.base_model_id)},
+       {"base_model_id", json_or_null(v.base_model_id)},
        {"accuracy", v.accuracy},
        {"created_at", v.created_at}};
 }
@@ -151,8 +144,8 @@ void to_json(nlohmann::json& j, const LatencyModelRecord& v) {
 void to_json(nlohmann::json& j, const HypervolumePoint& v) {
   j = {{"evaluations", v.evaluations},
        {"hypervolume", v.hypervolume},
-       {"trial_id", or_null(v.trial_id)},
-       {"frontier_version", or_null(v.frontier_version)},
+       {"trial_id", json_or_null(v.trial_id)},
+       {"frontier_version", json_or_null(v.frontier_version)},
        {"created_at", v.created_at}};
 }
 
@@ -163,8 +156,8 @@ void to_json(nlohmann::json& j, const Frontier& v) {
 void to_json(nlohmann::json& j, const Device& v) {
   j = {{"id", v.id},     {"kind", v.kind},
        {"name", v.name}, {"info", v.info},
-       {"created_at", v.created_at}, {"last_seen_at", or_null(v.last_seen_at)},
-       {"revoked_at", or_null(v.revoked_at)}};
+       {"created_at", v.created_at}, {"last_seen_at", json_or_null(v.last_seen_at)},
+       {"revoked_at", json_or_null(v.revoked_at)}};
 }
 
 }  // namespace flashnas::store

@@ -99,15 +99,21 @@ const nlohmann::json* JsonObjectReader::find(std::string_view key, bool required
   return &*it;
 }
 
-std::optional<std::string> JsonObjectReader::string(std::string_view key, bool required,
-                                                    size_t max_length) {
+const std::string* JsonObjectReader::string_value(std::string_view key, bool required) {
   const auto* v = find(key, required);
-  if (!v) return std::nullopt;
+  if (!v) return nullptr;
   if (!v->is_string()) {
     errors_.add(field_name(key), type_mismatch("a string", *v));
-    return std::nullopt;
+    return nullptr;
   }
-  const auto& s = v->get_ref<const std::string&>();
+  return &v->get_ref<const std::string&>();
+}
+
+std::optional<std::string> JsonObjectReader::string(std::string_view key, bool required,
+                                                    size_t max_length) {
+  const std::string* value = string_value(key, required);
+  if (!value) return std::nullopt;
+  const std::string& s = *value;
   if (s.empty()) {
     errors_.add(field_name(key), "must not be empty");
     return std::nullopt;
@@ -138,13 +144,9 @@ std::optional<int64_t> JsonObjectReader::integer(std::string_view key, bool requ
 
 std::optional<std::string> JsonObjectReader::choice(std::string_view key, bool required,
                                                     const std::vector<std::string>& allowed) {
-  const auto* v = find(key, required);
-  if (!v) return std::nullopt;
-  if (!v->is_string()) {
-    errors_.add(field_name(key), type_mismatch("a string", *v));
-    return std::nullopt;
-  }
-  const auto& s = v->get_ref<const std::string&>();
+  const std::string* value = string_value(key, required);
+  if (!value) return std::nullopt;
+  const std::string& s = *value;
   for (const auto& a : allowed) {
     if (s == a) return s;
   }

@@ -49,6 +49,12 @@ class FieldErrors {
   std::vector<FieldError> errors_;
 };
 
+// The value, or JSON null when absent: how optional fields are written.
+template <class T>
+nlohmann::json json_or_null(const std::optional<T>& v) {
+  return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
+
 // "prefix.key", or "key" when the prefix is empty.
 std::string join_field(std::string_view prefix, std::string_view key);
 
@@ -82,6 +88,7 @@ class JsonObjectReader {
 
  private:
   const nlohmann::json* find(std::string_view key, bool required);
+  const std::string* string_value(std::string_view key, bool required);  // a string of any length
 
   const nlohmann::json* object_ = nullptr;
   std::string prefix_;

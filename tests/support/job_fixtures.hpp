@@ -9,17 +9,13 @@
 #include "app/job_binding.hpp"
 #include "app/task_contract.hpp"
 #include "engine/util/sha256.hpp"
+#include "tests/model/model_fixtures.hpp"
 
 namespace flashnas::test {
 
+// stories260K's heads and vocabulary with 12 layers of FFN 128.
 inline ArchConfig small_backbone() {
-  ArchConfig c;
-  c.d_model = 64;
-  c.n_heads = 4;
-  c.n_kv_heads = 2;
-  c.head_dim = 16;
-  c.vocab_size = 512;
-  c.tied_embeddings = true;
+  ArchConfig c = stories260k_config();
   c.layers.assign(12, LayerConfig{LayerKind::full, 0, 128});
   return c;
 }
