@@ -1,4 +1,4 @@
-// The three optimisers: shared history/initial design, then NEHVI, random, NSGA-II proposals.
+// The four optimisers: shared history/initial design, then NEHVI, random, NSGA-II, TPE proposals.
 #include "engine/search/optimizers.hpp"
 
 #include <algorithm>
@@ -20,6 +20,18 @@ Eigen::VectorXd MultiObjectiveOptimizer::fresh_sample() {
   Eigen::VectorXd x = space_.sample(rng_);
   for (int tries = 0; seen(x) && tries < 1000; ++tries) x = space_.sample(rng_);
   return x;
+}
+
+std::vector<Eigen::VectorXd> MultiObjectiveOptimizer::fresh_samples(int64_t q) {
+  std::vector<Eigen::VectorXd> out;
+  std::unordered_set<std::string> batch_keys;
+  for (int64_t i = 0, tries = 0; i < q && tries < 100 * q; ++tries) {
+    Eigen::VectorXd x = fresh_sample();
+    if (!batch_keys.insert(space_.key(x)).second) continue;
+    out.push_back(std::move(x));
+    ++i;
+  }
+  return out;
 }
 
 std::vector<Eigen::VectorXd> MultiObjectiveOptimizer::ask(int64_t q) {
@@ -67,17 +79,7 @@ class RandomSearch final : public MultiObjectiveOptimizer {
 
  protected:
   bool uses_initial_design() const override { return false; }
-  std::vector<Eigen::VectorXd> propose(int64_t q) override {
-    std::vector<Eigen::VectorXd> out;
-    std::unordered_set<std::string> batch_keys;
-    for (int64_t i = 0, tries = 0; i < q && tries < 100 * q; ++tries) {
-      Eigen::VectorXd x = fresh_sample();
-      if (!batch_keys.insert(space_.key(x)).second) continue;
-      out.push_back(std::move(x));
-      ++i;
-    }
-    return out;
-  }
+  std::vector<Eigen::VectorXd> propose(int64_t q) override { return fresh_samples(q); }
 };
 
 class NehviOptimizer final : public MultiObjectiveOptimizer {
@@ -191,6 +193,42 @@ class Nsga2Optimizer final : public MultiObjectiveOptimizer {
   int64_t failures_ = 0;
 };
 
+// Multi-objective TPE (tpe.hpp) as Optuna's TPESampler runs it in batches without
+// constant_liar: every point of a batch is drawn from the same l and g.
+class TpeOptimizer final : public MultiObjectiveOptimizer {
+ public:
+  using MultiObjectiveOptimizer::MultiObjectiveOptimizer;
+
+ protected:
+  // Optuna's start-up (n_startup_trials) is random sampling, not a quasi-random design,
+  // so the first initial_points evaluations are uniform draws here too (the very draws
+  // random search makes for the same seed): this baseline stands for Optuna as people
+  // run it. On the benchmark problems, starting from the shared Sobol design instead
+  // moved the median gap at 64 evaluations by less than the seed-to-seed spread.
+  bool uses_initial_design() const override { return false; }
+  std::vector<Eigen::VectorXd> propose(int64_t q) override {
+    if (x_.rows() < config_.initial_points) return fresh_samples(q);  // counts evaluated points, as Optuna
+    const TpeModel model(x_, y_, config_.tpe);
+    std::vector<Eigen::VectorXd> out;
+    std::unordered_set<std::string> batch_keys;
+    for (int64_t i = 0; i < q; ++i) {
+      // A discrete space can map a draw onto a point already asked (Optuna would
+      // evaluate it again): draw again a few times, then take a random point, as
+      // NSGA-II does when its children repeat.
+      Eigen::VectorXd x = space_.nearest_valid(model.sample(rng_));
+      for (int tries = 1; (seen(x) || batch_keys.count(space_.key(x))) && tries < kRedraws; ++tries) {
+        x = space_.nearest_valid(model.sample(rng_));
+      }
+      if (seen(x) || batch_keys.count(space_.key(x))) x = fresh_sample();
+      if (batch_keys.insert(space_.key(x)).second) out.push_back(std::move(x));
+    }
+    return out;
+  }
+
+ private:
+  static constexpr int kRedraws = 8;
+};
+
 }  // namespace
 
 std::unique_ptr<MultiObjectiveOptimizer> make_optimizer(const std::string& name, const SearchSpace& space,
@@ -198,7 +236,8 @@ std::unique_ptr<MultiObjectiveOptimizer> make_optimizer(const std::string& name,
   if (name == "nehvi") return std::make_unique<NehviOptimizer>(space, config);
   if (name == "random") return std::make_unique<RandomSearch>(space, config);
   if (name == "nsga2") return std::make_unique<Nsga2Optimizer>(space, config);
-  throw InvalidInput("algo must be nehvi, random or nsga2, got '" + name + "'", "algo");
+  if (name == "tpe") return std::make_unique<TpeOptimizer>(space, config);
+  throw InvalidInput("algo must be nehvi, random, nsga2 or tpe, got '" + name + "'", "algo");
 }
 
 }  // namespace flashnas::search
