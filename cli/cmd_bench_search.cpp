@@ -19,7 +19,7 @@ int run_bench_search(const Args& args) {
       {"algo", true, "nehvi | random | nsga2 | tpe (default nehvi)"},
       {"budget", true, "evaluations per run (default 64)"},
       {"batch", true, "points per step after the initial design (default 4)"},
-      {"initial", true, "initial points: Sobol design (nehvi, nsga2), uniform draws (random, tpe) (default 10)"},
+      {"initial", true, "initial points: Sobol design (nehvi, nsga2), uniform draws (random, tpe); default 10"},
       {"seeds", true, "number of seeds, run as 0..S-1 (default 10)"},
       {"first-seed", true, "first seed (default 0)"},
       {"samples", true, "NEHVI posterior samples (default 128)"},

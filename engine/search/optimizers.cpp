@@ -212,9 +212,11 @@ class TpeOptimizer final : public MultiObjectiveOptimizer {
     std::vector<Eigen::VectorXd> out;
     std::unordered_set<std::string> batch_keys;
     for (int64_t i = 0; i < q; ++i) {
-      // A discrete space can map a draw onto a point already asked (Optuna would
-      // evaluate it again): draw again a few times, then take a random point, as
-      // NSGA-II does when its children repeat.
+      // Every encoding entry gets its own l and g, even ones a space derives from
+      // others (ArchSpace's kind counts), which nearest_valid then ignores. A discrete
+      // space can map a draw onto a point already asked (Optuna would evaluate it
+      // again): draw again a few times, then take a random point, as NSGA-II does
+      // when its children repeat.
       Eigen::VectorXd x = space_.nearest_valid(model.sample(rng_));
       for (int tries = 1; (seen(x) || batch_keys.count(space_.key(x))) && tries < kRedraws; ++tries) {
         x = space_.nearest_valid(model.sample(rng_));

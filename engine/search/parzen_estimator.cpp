@@ -57,7 +57,8 @@ ParzenEstimator::ParzenEstimator(const Eigen::VectorXd& observations, const Eige
   // on their inner side only, so a point near a bound is not widened by it.
   std::vector<Eigen::Index> order(static_cast<size_t>(c));
   std::iota(order.begin(), order.end(), Eigen::Index{0});
-  std::stable_sort(order.begin(), order.end(), [&](Eigen::Index a, Eigen::Index b) { return mus_(a) < mus_(b); });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](Eigen::Index a, Eigen::Index b) { return mus_(a) < mus_(b); });
   std::vector<double> with_ends(static_cast<size_t>(c) + 2);
   with_ends.front() = 0.0;
   with_ends.back() = 1.0;
@@ -72,7 +73,8 @@ ParzenEstimator::ParzenEstimator(const Eigen::VectorXd& observations, const Eige
   }
   // The magic clip: no kernel narrower than the range over min(100, 1 + C), none wider
   // than the range.
-  const double min_sigma = options.consider_magic_clip ? 1.0 / std::min(100.0, 1.0 + static_cast<double>(c)) : kEps;
+  const double min_sigma =
+      options.consider_magic_clip ? 1.0 / std::min(100.0, 1.0 + static_cast<double>(c)) : kEps;
   sigmas_.resize(c);
   for (size_t i = 0; i < order.size(); ++i) sigmas_(order[i]) = std::clamp(sorted_sigmas[i], min_sigma, 1.0);
   if (prior) sigmas_(k) = 1.0;

@@ -46,7 +46,8 @@ class ParzenEstimator {
 
  private:
   Eigen::VectorXd mus_, sigmas_, weights_;
-  Eigen::VectorXd log_scale_;  // (C) log(weight / (sigma sqrt(2 pi) mass in [0, 1])); sigma -> 1 for optuna31_log_pdf
+  // (C) log(weight / (sigma sqrt(2 pi) mass in [0, 1])), with sigma taken as 1 for optuna31_log_pdf.
+  Eigen::VectorXd log_scale_;
 };
 
 }  // namespace flashnas::search

@@ -54,7 +54,8 @@ Eigen::Vector2d tpe_reference_point(const Eigen::MatrixXd& y) {
   return r;
 }
 
-std::vector<int64_t> greedy_hypervolume_subset(const Eigen::MatrixXd& y, int64_t k, const Eigen::Vector2d& reference) {
+std::vector<int64_t> greedy_hypervolume_subset(const Eigen::MatrixXd& y, int64_t k,
+                                               const Eigen::Vector2d& reference) {
   check_objectives(y);
   const Eigen::Index n = y.rows();
   if (k < 0 || k > n) throw InvalidInput(fmt::format("cannot pick {} of {} points", k, n), "k");
@@ -91,7 +92,9 @@ std::vector<int64_t> greedy_hypervolume_subset(const Eigen::MatrixXd& y, int64_t
 TpeSplit tpe_split(const Eigen::MatrixXd& y, int64_t n_below) {
   check_objectives(y);
   const int64_t n = y.rows();
-  if (n_below < 0 || n_below > n) throw InvalidInput(fmt::format("cannot split {} of {} points", n_below, n), "n_below");
+  if (n_below < 0 || n_below > n) {
+    throw InvalidInput(fmt::format("cannot split {} of {} points", n_below, n), "n_below");
+  }
   const std::vector<int64_t> rank = non_dominated_ranks(y);
   auto front = [&](int64_t r) {
     std::vector<int64_t> f;

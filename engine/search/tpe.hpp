@@ -42,7 +42,8 @@ Eigen::Vector2d tpe_reference_point(const Eigen::MatrixXd& y);
 // approximation): k rows of y (N, 2) picked one by one, each adding the most
 // hypervolume against `reference` to those already picked; ties go to the lower row.
 // Returns row indices in the order picked.
-std::vector<int64_t> greedy_hypervolume_subset(const Eigen::MatrixXd& y, int64_t k, const Eigen::Vector2d& reference);
+std::vector<int64_t> greedy_hypervolume_subset(const Eigen::MatrixXd& y, int64_t k,
+                                               const Eigen::Vector2d& reference);
 
 struct TpeSplit {
   std::vector<int64_t> below;  // n_below rows: whole fronts by rank, then the subset's picks in order
