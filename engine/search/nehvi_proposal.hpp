@@ -18,6 +18,7 @@
 #include "engine/search/gp/gaussian_process.hpp"
 #include "engine/search/nehvi.hpp"
 #include "engine/search/search_space.hpp"
+#include "engine/search/trust_region.hpp"
 
 namespace flashnas::search {
 
@@ -25,6 +26,7 @@ struct NehviProposalOptions {
   GpOptions gp;                        // surrogates of learned objectives
   NehviOptions nehvi;                  // samples (seed is per call)
   AcquisitionSearchOptions search;
+  TrustRegionOptions trust_region;     // for callers that keep the region's length between steps
 };
 nlohmann::json nehvi_proposal_options_to_json(const NehviProposalOptions& o);
 NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j);  // missing fields keep defaults
@@ -37,6 +39,9 @@ struct ProposalInputs {
   std::array<std::shared_ptr<const ObjectiveModel>, 2> objectives;
   std::vector<OutcomeConstraint> constraints;
   Eigen::Vector2d reference;   // hypervolume reference point (see infer_reference_point)
+  // Side of the trust regions around the non-dominated points that candidates are drawn
+  // from (trust_region.hpp keeps it between steps); 0: the whole space.
+  double trust_region_length = 0.0;
 };
 
 // Fits a GP to (x, y) with `options` (warm-started from `previous` when given).
