@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "engine/search/nsga2.hpp"
+#include "engine/search/pareto.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas::search {
@@ -107,13 +108,32 @@ class NehviOptimizer final : public MultiObjectiveOptimizer {
     in.pending_x.resize(0, x_.cols());
     in.objectives = models;
     in.reference = config_.has_reference ? config_.reference : infer_reference_point(y_);
+    in.trust_region_length = next_trust_region_length(q, in.reference);
     std::vector<Eigen::VectorXd> out = propose_nehvi_batch(space_, in, q, config_.nehvi, rng_());
     while (static_cast<int64_t>(out.size()) < q) out.push_back(fresh_sample());  // space exhausted nearby
     return out;
   }
 
  private:
+  // The region's length after the points observed since the last proposal (one batch
+  // in ask/tell use), judged by the hypervolume of the observed front; 0 when disabled.
+  double next_trust_region_length(int64_t q, const Eigen::Vector2d& reference) {
+    const TrustRegionOptions& o = config_.nehvi.trust_region;
+    if (!o.enabled) return 0.0;
+    if (observed_at_last_proposal_ == 0) {
+      region_ = start_trust_region(o);
+    } else if (observed_at_last_proposal_ < x_.rows()) {
+      const double before = hypervolume_2d(y_.topRows(observed_at_last_proposal_), reference);
+      const bool improved = hypervolume_improved(before, hypervolume_2d(y_, reference));
+      region_ = update_trust_region(region_, improved, q, space_.encoding_dims(), o);
+    }
+    observed_at_last_proposal_ = x_.rows();
+    return region_.length;
+  }
+
   std::array<std::shared_ptr<GaussianProcess>, 2> gps_;
+  TrustRegion region_;
+  Eigen::Index observed_at_last_proposal_ = 0;
 };
 
 class Nsga2Optimizer final : public MultiObjectiveOptimizer {
