@@ -31,7 +31,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-nlohmann::json bench_problem(const BenchmarkProblem& problem, int64_t n, int64_t q, int repeats) {
+nlohmann::json bench_problem(const BenchmarkProblem& problem, int64_t n, int64_t q, int repeats, double region) {
   namespace fs = flashnas::search;
   std::mt19937_64 rng(7);
   fs::ProposalInputs in;
@@ -40,6 +40,7 @@ nlohmann::json bench_problem(const BenchmarkProblem& problem, int64_t n, int64_t
   for (int64_t i = 0; i < n; ++i) in.observed_y.row(i) = problem.evaluate(in.observed_x.row(i).transpose()).transpose();
   in.pending_x.resize(0, in.observed_x.cols());
   in.reference = problem.reference();
+  in.trust_region_length = region;
   const fs::NehviProposalOptions options;
   std::vector<double> fit_s, propose_s, fit_cpu_s, propose_cpu_s;
   size_t proposed = 0;
@@ -61,6 +62,7 @@ nlohmann::json bench_problem(const BenchmarkProblem& problem, int64_t n, int64_t
   }
   return {{"problem", problem.name()},      {"observations", n},
           {"batch", q},                     {"proposed", proposed},
+          {"trust_region_length", region},
           {"encoding_dims", problem.space().encoding_dims()},
           {"samples", options.nehvi.samples}, {"pool_size", options.search.pool_size},
           {"median_fit_two_gps_s", median(fit_s)}, {"median_propose_s", median(propose_s)},
@@ -73,20 +75,25 @@ nlohmann::json bench_problem(const BenchmarkProblem& problem, int64_t n, int64_t
 int main(int argc, char** argv) {
   int64_t n = 200, q = 8;
   int repeats = 3;
+  double region = 0.0;  // the optimiser's first trust region is 0.8
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const long value = std::strtol(argv[i + 1], nullptr, 10);
+    if (flag == "--trust-region") {
+      region = std::strtod(argv[i + 1], nullptr);
+      continue;
+    }
     if (flag == "--observations") n = value;
     else if (flag == "--batch") q = value;
     else if (flag == "--repeats") repeats = static_cast<int>(value);
     else {
-      std::fprintf(stderr, "usage: bench_search_propose [--observations N] [--batch Q] [--repeats R]\n");
+      std::fprintf(stderr, "usage: bench_search_propose [--observations N] [--batch Q] [--repeats R] [--trust-region L]\n");
       return 2;
     }
   }
   nlohmann::json results = nlohmann::json::array();
   for (const char* name : {"arch", "zdt1"}) {
-    results.push_back(bench_problem(*flashnas::search::make_benchmark_problem(name), n, q, repeats));
+    results.push_back(bench_problem(*flashnas::search::make_benchmark_problem(name), n, q, repeats, region));
   }
   std::printf("%s\n", nlohmann::json{{"bench", "nehvi_propose"}, {"results", results}}.dump().c_str());
   return 0;

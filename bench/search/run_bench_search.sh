@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs `flashnas bench-search` for every problem x algorithm at the issue-5 settings
-# (budget 64, batch 4, 10 initial Sobol points, 10 seeds), one JSON file per run in
-# OUT_DIR, then prints a table of median final log10 hypervolume gaps.
+# Runs `flashnas bench-search` for every problem x algorithm once at budget 100 (batch 4,
+# 10 initial points, 10 seeds), one JSON file per problem and algorithm in OUT_DIR, then
+# prints (budget_table.py) the median log10 hypervolume gap at budgets 24 .. 100 read off
+# those runs, the seconds per run, and median (min .. max) at budget 64 (issue 5's table).
 # usage: bench/search/run_bench_search.sh FLASHNAS_BINARY OUT_DIR [problems...]
 set -euo pipefail
 bin=${1:?flashnas binary}
@@ -9,25 +10,13 @@ out=${2:?output directory}
 shift 2
 problems=("$@")
 [ ${#problems[@]} -eq 0 ] && problems=(branincurrin zdt1 dtlz2 arch)
+algos=(nehvi random nsga2 tpe)
 mkdir -p "$out"
 for problem in "${problems[@]}"; do
-  for algo in nehvi random nsga2; do
-    "$bin" bench-search --problem "$problem" --algo "$algo" --budget 64 --batch 4 --initial 10 --seeds 10 --json \
+  for algo in "${algos[@]}"; do
+    "$bin" bench-search --problem "$problem" --algo "$algo" --budget 100 --batch 4 --initial 10 --seeds 10 --json \
       > "$out/$problem-$algo.json"
   done
 done
-python3 - "$out" "${problems[@]}" <<'PY'
-import json, sys
-out, problems = sys.argv[1], sys.argv[2:]
-print("| problem | nehvi | random | nsga2 | nehvi seconds/run |")
-print("|---|---|---|---|---|")
-for p in problems:
-    row, secs = [], ""
-    for a in ("nehvi", "random", "nsga2"):
-        d = json.load(open(f"{out}/{p}-{a}.json"))
-        row.append(f"{d['median_final_log10_hv_gap']:.2f}")
-        if a == "nehvi":
-            s = sorted(r["seconds"] for r in d["runs"])
-            secs = f"{s[len(s) // 2]:.1f}"
-    print(f"| {p} | " + " | ".join(row) + f" | {secs} |")
-PY
+python3 "$(dirname "$0")/budget_table.py" "$out" --problems "${problems[@]}" --algos "${algos[@]}" \
+  --budgets 24 32 40 48 64 80 100 --detail 64

@@ -31,6 +31,16 @@ Eigen::MatrixXd stack(const std::vector<Eigen::VectorXd>& pts, int64_t dims) {
   return m;
 }
 
+// A trust region: the box of a given side centred on an anchor, cut to [0, 1]^E.
+struct Region {
+  Eigen::VectorXd lo, hi;  // (E)
+  Region(const Eigen::VectorXd& centre, double length)
+      : lo((centre.array() - 0.5 * length).max(0.0)), hi((centre.array() + 0.5 * length).min(1.0)) {}
+  // u in [0, 1]^E spread uniformly over the region (no mass piled on its faces).
+  Eigen::VectorXd map(const Eigen::VectorXd& u) const { return lo + (u.array() * (hi - lo).array()).matrix(); }
+  Eigen::VectorXd clamp(const Eigen::VectorXd& x) const { return x.cwiseMax(lo).cwiseMin(hi); }
+};
+
 Eigen::VectorXd neighbour(const SearchSpace& space, const Eigen::VectorXd& x, double scale, std::mt19937_64& rng) {
   // One to three single-dimension moves: mostly local, sometimes a short jump.
   std::uniform_int_distribution<int> moves(1, 3);
@@ -44,13 +54,32 @@ Eigen::VectorXd neighbour(const SearchSpace& space, const Eigen::VectorXd& x, do
 std::optional<Eigen::VectorXd> maximise_acquisition(const SearchSpace& space, const AcquisitionFunction& acquisition,
                                                     const std::vector<Eigen::VectorXd>& anchors,
                                                     const std::unordered_set<std::string>& exclude,
-                                                    const AcquisitionSearchOptions& o, std::mt19937_64& rng) {
+                                                    const AcquisitionSearchOptions& o, std::mt19937_64& rng,
+                                                    double region_length) {
   const int64_t dims = space.encoding_dims();
+  std::vector<Region> regions;  // empty: the whole space
+  if (region_length > 0.0) {
+    for (const auto& a : anchors) regions.emplace_back(a, region_length);
+  }
+  // Candidates stay in the region of the anchor they were drawn around.
+  auto in_region = [&](const Eigen::VectorXd& x, size_t r) {
+    return regions.empty() ? x : space.nearest_valid(regions[r].clamp(x));
+  };
   CandidateSet pool;
+  std::vector<size_t> pool_region;  // parallel to pool.points: index into regions (0 without regions)
   const Eigen::MatrixXd design = space.initial_design(o.pool_size, rng());
-  for (Eigen::Index i = 0; i < design.rows(); ++i) pool.add(space, design.row(i).transpose(), exclude);
-  for (const auto& a : anchors) {
-    for (int64_t j = 0; j < o.anchor_neighbours; ++j) pool.add(space, neighbour(space, a, o.initial_scale * 0.25, rng), exclude);
+  for (Eigen::Index i = 0; i < design.rows(); ++i) {
+    const size_t r = regions.empty() ? 0 : static_cast<size_t>(i) % regions.size();
+    const Eigen::VectorXd u = design.row(i).transpose();
+    if (pool.add(space, regions.empty() ? u : space.nearest_valid(regions[r].map(u)), exclude)) pool_region.push_back(r);
+  }
+  for (size_t a = 0; a < anchors.size(); ++a) {
+    const size_t r = regions.empty() ? 0 : a;
+    for (int64_t j = 0; j < o.anchor_neighbours; ++j) {
+      if (pool.add(space, in_region(neighbour(space, anchors[a], o.initial_scale * 0.25, rng), r), exclude)) {
+        pool_region.push_back(r);
+      }
+    }
   }
   if (pool.points.empty()) return std::nullopt;
   const Eigen::VectorXd scores = acquisition(stack(pool.points, dims));
@@ -69,7 +98,7 @@ std::optional<Eigen::VectorXd> maximise_acquisition(const SearchSpace& space, co
     for (int64_t round = 0; round < o.local_rounds; ++round) {
       std::vector<Eigen::VectorXd> nbrs;
       for (int64_t j = 0; j < o.neighbours; ++j) {
-        Eigen::VectorXd y = neighbour(space, current, scale, rng);
+        Eigen::VectorXd y = in_region(neighbour(space, current, scale, rng), pool_region[order[s]]);
         if (pool.add(space, y, exclude)) nbrs.push_back(std::move(y));
       }
       if (round % 2 == 1) scale *= 0.5;

@@ -2,6 +2,8 @@
 // candidates (scrambled Sobol design of the space plus neighbours of anchor points),
 // then hill-climb by mutation from the best few (one dimension or one layer kind at
 // a time, shrinking steps), never returning an excluded (observed or pending) point.
+// With a trust-region length (trust_region.hpp) the design and the climbs are kept to
+// boxes of that side around the anchors instead of the whole space.
 // Deterministic for a given rng state. Works for any SearchSpace.
 //
 // Legend: M candidates, E encoding dims.
@@ -39,10 +41,15 @@ using AcquisitionFunction = std::function<Eigen::VectorXd(const Eigen::MatrixXd&
 
 // The best-scoring valid point whose key is not in `exclude`, or nullopt when every
 // candidate found is excluded or certainly infeasible. `anchors` (e.g. the current
-// Pareto-optimal points) seed extra pool candidates near the front.
+// Pareto-optimal points) seed extra pool candidates near the front. When
+// region_length > 0 and there are anchors, every candidate is drawn from (and every
+// climb clamped to) the box of that side centred on one anchor, cut to [0, 1]^E, and
+// mapped by nearest_valid (so a discrete space may step just outside it); the pool's
+// design is shared out among the anchors in turn.
 std::optional<Eigen::VectorXd> maximise_acquisition(const SearchSpace& space, const AcquisitionFunction& acquisition,
                                                     const std::vector<Eigen::VectorXd>& anchors,
                                                     const std::unordered_set<std::string>& exclude,
-                                                    const AcquisitionSearchOptions& options, std::mt19937_64& rng);
+                                                    const AcquisitionSearchOptions& options, std::mt19937_64& rng,
+                                                    double region_length = 0.0);
 
 }  // namespace flashnas::search

@@ -326,6 +326,17 @@ Eigen::VectorXd ArchSpace::crossover(const Eigen::VectorXd& xa, const Eigen::Vec
   return contains(c) ? encode(c) : xa;
 }
 
+Eigen::VectorXd ArchSpace::nearest_valid(const Eigen::VectorXd& x) const {
+  CandidateArch a = decode(x);
+  // decode reads the kind bits as given; a space without swa or skip can get them.
+  for (auto& k : a.layer_types) {
+    if (std::count(options_.layer_kinds.begin(), options_.layer_kinds.end(), k) == 0) k = LayerKind::full;
+  }
+  repair(a);
+  FLASHNAS_CHECK(contains(a), "repair left an architecture outside the space");
+  return encode(a);
+}
+
 bool ArchSpace::is_valid(const Eigen::VectorXd& x) const {
   if (x.size() != encoding_dims_ || !x.allFinite()) return false;
   const CandidateArch a = decode(x);

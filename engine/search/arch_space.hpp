@@ -49,6 +49,8 @@ class ArchSpace final : public SearchSpace {
   Eigen::VectorXd mutate(const Eigen::VectorXd& x, double scale, std::mt19937_64& rng) const override;
   Eigen::VectorXd crossover(const Eigen::VectorXd& a, const Eigen::VectorXd& b,
                             std::mt19937_64& rng) const override;
+  // decode (nearest grid point; kinds the space lacks become full), then repair.
+  Eigen::VectorXd nearest_valid(const Eigen::VectorXd& x) const override;
   bool is_valid(const Eigen::VectorXd& x) const override;
   std::string key(const Eigen::VectorXd& x) const override;  // candidate_arch_hash(decode(x))
 

@@ -22,6 +22,7 @@ BenchmarkRun run_benchmark(const BenchmarkProblem& problem, const BenchmarkRunOp
   config.seed = seed;
   config.nehvi = options.nehvi;
   config.nsga2 = options.nsga2;
+  config.tpe = options.tpe;
   auto optimizer = make_optimizer(options.algo, problem.space(), config);
 
   int64_t evaluated = 0;

@@ -15,12 +15,13 @@ namespace flashnas::search {
 inline constexpr double kHvGapFloor = 1e-12;  // gaps are floored here before log10
 
 struct BenchmarkRunOptions {
-  std::string algo = "nehvi";  // nehvi | random | nsga2
+  std::string algo = "nehvi";  // nehvi | random | nsga2 | tpe
   int64_t budget = 64;         // total evaluations
   int64_t batch = 4;           // points per ask after the initial design
   int64_t initial = 10;        // initial design size (asked in one batch)
   NehviProposalOptions nehvi;
   Nsga2Options nsga2;
+  TpeOptions tpe;
 };
 
 struct BenchmarkRun {

@@ -2,6 +2,7 @@
 #include "engine/search/box_space.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "engine/search/sobol.hpp"
@@ -44,6 +45,13 @@ Eigen::VectorXd BoxSpace::crossover(const Eigen::VectorXd& a, const Eigen::Vecto
     if (coin(rng)) c(i) = b(i);
   }
   return c;
+}
+
+Eigen::VectorXd BoxSpace::nearest_valid(const Eigen::VectorXd& x) const {
+  FLASHNAS_CHECK(x.size() == dims_, "vector has {} entries, the box {}", x.size(), dims_);
+  Eigen::VectorXd y(dims_);
+  for (int64_t i = 0; i < dims_; ++i) y(i) = std::isnan(x(i)) ? 0.5 : std::clamp(x(i), 0.0, 1.0);
+  return y;
 }
 
 bool BoxSpace::is_valid(const Eigen::VectorXd& x) const {

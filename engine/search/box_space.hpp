@@ -18,6 +18,7 @@ class BoxSpace final : public SearchSpace {
   Eigen::VectorXd mutate(const Eigen::VectorXd& x, double scale, std::mt19937_64& rng) const override;
   Eigen::VectorXd crossover(const Eigen::VectorXd& a, const Eigen::VectorXd& b,
                             std::mt19937_64& rng) const override;
+  Eigen::VectorXd nearest_valid(const Eigen::VectorXd& x) const override;  // clamped; NaN -> 0.5
   bool is_valid(const Eigen::VectorXd& x) const override;
   std::string key(const Eigen::VectorXd& x) const override;  // exact hex of the doubles
 

@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <random>
 #include <unordered_set>
 
@@ -14,7 +15,8 @@ namespace flashnas::search {
 nlohmann::json nehvi_proposal_options_to_json(const NehviProposalOptions& o) {
   return {{"gp", gp_options_to_json(o.gp)},
           {"samples", o.nehvi.samples},
-          {"acquisition_search", acquisition_search_options_to_json(o.search)}};
+          {"acquisition_search", acquisition_search_options_to_json(o.search)},
+          {"trust_region", trust_region_options_to_json(o.trust_region)}};
 }
 
 NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j) {
@@ -28,6 +30,7 @@ NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j) {
     o.nehvi.samples = j.at("samples").get<int64_t>();
   }
   if (j.contains("acquisition_search")) o.search = acquisition_search_options_from_json(j.at("acquisition_search"));
+  if (j.contains("trust_region")) o.trust_region = trust_region_options_from_json(j.at("trust_region"));
   return o;
 }
 
@@ -62,6 +65,9 @@ std::vector<Eigen::VectorXd> propose_nehvi_batch(const SearchSpace& space, const
     throw InvalidInput("observed_y must be (N, 2)", "observed_y");
   }
   if (in.pending_x.rows() > 0 && in.pending_x.cols() != e) throw InvalidInput("pending_x has the wrong width", "pending_x");
+  if (!(in.trust_region_length >= 0.0) || !std::isfinite(in.trust_region_length)) {
+    throw InvalidInput("trust_region_length must be a finite number >= 0", "trust_region_length");
+  }
 
   std::array<std::shared_ptr<const ObjectiveModel>, 2> models = in.objectives;
   for (int k = 0; k < 2; ++k) {
@@ -101,7 +107,8 @@ std::vector<Eigen::VectorXd> propose_nehvi_batch(const SearchSpace& space, const
   const AcquisitionFunction score = [&](const Eigen::MatrixXd& x) { return acquisition.score(x); };
   std::vector<Eigen::VectorXd> batch;
   for (int64_t j = 0; j < q; ++j) {
-    std::optional<Eigen::VectorXd> x = maximise_acquisition(space, score, anchors, exclude, options.search, rng);
+    std::optional<Eigen::VectorXd> x = maximise_acquisition(space, score, anchors, exclude, options.search, rng,
+                                                       in.trust_region_length);
     if (!x) break;
     exclude.insert(space.key(*x));
     acquisition.add_pending(*x);

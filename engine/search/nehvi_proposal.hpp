@@ -19,6 +19,7 @@
 #include "engine/search/gp/gaussian_process.hpp"
 #include "engine/search/nehvi.hpp"
 #include "engine/search/search_space.hpp"
+#include "engine/search/trust_region.hpp"
 
 namespace flashnas::search {
 
@@ -26,6 +27,7 @@ struct NehviProposalOptions {
   GpOptions gp;                        // surrogates of learned objectives
   NehviOptions nehvi;                  // samples (seed is per call)
   AcquisitionSearchOptions search;
+  TrustRegionOptions trust_region;     // for callers that keep the region's length between steps
 };
 nlohmann::json nehvi_proposal_options_to_json(const NehviProposalOptions& o);
 NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j);  // missing fields keep defaults
@@ -41,6 +43,9 @@ struct ProposalInputs {
   // SearchSpace::key of points never to propose besides observed and pending ones
   // (e.g. points whose evaluation failed).
   std::vector<std::string> excluded_keys;
+  // Side of the trust regions around the non-dominated points that candidates are drawn
+  // from (trust_region.hpp keeps it between steps); 0: the whole space.
+  double trust_region_length = 0.0;
 };
 
 // Fits a GP to (x, y) with `options` (warm-started from `previous` when given).

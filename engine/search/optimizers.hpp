@@ -1,6 +1,7 @@
 // Multi-objective optimisers behind one ask/tell interface: qNEHVI Bayesian
-// optimisation, random search and NSGA-II. Each keeps the evaluated history, never
-// asks for a point twice, and starts (NEHVI, NSGA-II) from a scrambled Sobol design.
+// optimisation, random search, NSGA-II and multi-objective TPE. Each keeps the
+// evaluated history, never asks for a point twice, and starts either from a scrambled
+// Sobol design (NEHVI, NSGA-II) or from uniform random draws (random search, TPE).
 // Objectives are minimised. Deterministic for a given seed.
 //
 // Legend: N evaluated points, E encoding dims.
@@ -16,6 +17,7 @@
 
 #include "engine/search/nehvi_proposal.hpp"
 #include "engine/search/search_space.hpp"
+#include "engine/search/tpe.hpp"
 
 namespace flashnas::search {
 
@@ -26,12 +28,13 @@ struct Nsga2Options {
 };
 
 struct OptimizerConfig {
-  int64_t initial_points = 10;   // Sobol design size (NEHVI, NSGA-II)
+  int64_t initial_points = 10;   // Sobol design size (NEHVI, NSGA-II); random start-up draws (TPE)
   Eigen::Vector2d reference{0.0, 0.0};
   bool has_reference = false;    // else inferred from the data at each step (NEHVI)
   uint64_t seed = 0;
   NehviProposalOptions nehvi;
   Nsga2Options nsga2;
+  TpeOptions tpe;
 };
 
 class MultiObjectiveOptimizer {
@@ -52,6 +55,8 @@ class MultiObjectiveOptimizer {
   virtual bool uses_initial_design() const { return true; }
   // A valid random point not asked before (falls back to any sample after many tries).
   Eigen::VectorXd fresh_sample();
+  // Up to q such points, distinct from each other (random search, TPE's start-up).
+  std::vector<Eigen::VectorXd> fresh_samples(int64_t q);
   bool seen(const Eigen::VectorXd& x) const { return asked_.count(space_.key(x)) > 0; }
 
   const SearchSpace& space_;
@@ -65,7 +70,7 @@ class MultiObjectiveOptimizer {
   int64_t design_used_ = 0;
 };
 
-// name: "nehvi" | "random" | "nsga2"; throws InvalidInput (field "algo") otherwise.
+// name: "nehvi" | "random" | "nsga2" | "tpe"; throws InvalidInput (field "algo") otherwise.
 std::unique_ptr<MultiObjectiveOptimizer> make_optimizer(const std::string& name, const SearchSpace& space,
                                                         const OptimizerConfig& config);
 

@@ -1,4 +1,4 @@
-// SearchSpace: what the optimisers (NEHVI, random, NSGA-II) need from a space, as a
+// SearchSpace: what the optimisers (NEHVI, random, NSGA-II, TPE) need from a space, as a
 // small interface over fixed-length encodings in [0, 1]^E. Implemented by ArchSpace
 // (architectures: mixed discrete, pattern rules; arch_space.hpp) and BoxSpace
 // (continuous box for the benchmark problems; box_space.hpp).
@@ -36,6 +36,10 @@ class SearchSpace {
   // A valid child mixing parents a and b gene by gene (falls back to a copy of a).
   virtual Eigen::VectorXd crossover(const Eigen::VectorXd& a, const Eigen::VectorXd& b,
                                     std::mt19937_64& rng) const = 0;
+  // The valid point that an arbitrary vector x (E) of [0, 1]^E stands for, encoded:
+  // for samplers that draw encodings directly (TPE). BoxSpace clamps; ArchSpace
+  // snaps to the nearest grid point and repairs the pattern rules.
+  virtual Eigen::VectorXd nearest_valid(const Eigen::VectorXd& x) const = 0;
   // Whether x is the canonical encoding of a valid point.
   virtual bool is_valid(const Eigen::VectorXd& x) const = 0;
   // Canonical identity of the point (a sha256 for architectures).

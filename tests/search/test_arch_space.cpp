@@ -122,6 +122,28 @@ TEST(ArchSpace, MutationAndCrossoverKeepRules) {
   EXPECT_GT(changed, 280);
 }
 
+TEST(ArchSpace, NearestValidMapsAnyVectorToAValidPointAndKeepsValidOnes) {
+  ArchSpaceOptions o = small_options();
+  for (bool with_swa : {true, false}) {
+    if (!with_swa) o.layer_kinds = {LayerKind::full, LayerKind::skip};
+    const ArchSpace space(o);
+    std::mt19937_64 rng(9);
+    std::uniform_real_distribution<double> u01(0.0, 1.0);
+    std::set<std::string> keys;
+    for (int i = 0; i < 300; ++i) {
+      Eigen::VectorXd v(space.encoding_dims());
+      for (Eigen::Index d = 0; d < v.size(); ++d) v(d) = u01(rng);
+      const Eigen::VectorXd x = space.nearest_valid(v);
+      ASSERT_TRUE(space.is_valid(x));
+      ASSERT_TRUE(obeys_rules(space.decode(x), o));
+      keys.insert(space.key(x));
+      const Eigen::VectorXd s = space.sample(rng);
+      EXPECT_EQ(space.nearest_valid(s), s);  // canonical encodings are fixed points
+    }
+    EXPECT_GT(keys.size(), 200u);  // repair merges some vectors, not most
+  }
+}
+
 TEST(ArchSpace, InitialDesignIsValidAndDistinct) {
   const ArchSpace space(small_options());
   const Eigen::MatrixXd d = space.initial_design(64, 11);
@@ -147,6 +169,8 @@ TEST(BoxSpace, DesignMutationAndKeys) {
   EXPECT_NE(space.key(m), space.key(x));
   EXPECT_EQ(space.key(x), space.key(Eigen::VectorXd(x)));
   EXPECT_FALSE(space.is_valid(Eigen::Vector3d(0.1, 1.5, 0.2)));
+  EXPECT_EQ(space.nearest_valid(Eigen::Vector3d(0.1, 1.5, -0.2)), Eigen::Vector3d(0.1, 1.0, 0.0));
+  EXPECT_EQ(space.nearest_valid(x), x);
 }
 
 }  // namespace

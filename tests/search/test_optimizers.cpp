@@ -62,7 +62,7 @@ TEST(Nsga2, RanksAndCrowding) {
 TEST(Optimizers, ShortRunsAreDeterministicDistinctAndImprove) {
   // DTLZ2: every point has some hypervolume, so each algorithm improves quickly.
   const auto problem = make_benchmark_problem("dtlz2");
-  for (const std::string algo : {"random", "nsga2", "nehvi"}) {
+  for (const std::string algo : {"random", "nsga2", "nehvi", "tpe"}) {
     BenchmarkRunOptions o;
     o.algo = algo;
     o.budget = 18;
@@ -83,7 +83,7 @@ TEST(Optimizers, ShortRunsAreDeterministicDistinctAndImprove) {
   c.nehvi.nehvi.samples = 16;
   c.nehvi.search.pool_size = 64;
   c.nehvi.search.local_rounds = 2;
-  for (const std::string algo : {"random", "nsga2", "nehvi"}) {
+  for (const std::string algo : {"random", "nsga2", "nehvi", "tpe"}) {
     auto opt = make_optimizer(algo, arch.space(), c);
     std::set<std::string> keys;
     for (int step = 0; step < 4; ++step) {
@@ -96,6 +96,28 @@ TEST(Optimizers, ShortRunsAreDeterministicDistinctAndImprove) {
       }
       opt->tell(xs, y);
     }
+  }
+}
+
+TEST(Optimizers, ShorterBudgetsArePrefixesOfLongerRuns) {
+  // bench/search reads every budget of its table off one long run per seed. That needs
+  // the j-th point of a batch not to depend on the batch's size: a shorter run's last
+  // batch is smaller (here 10 + 4 + 2 against 10 + 4 + 4 + 4).
+  const auto problem = make_benchmark_problem("zdt1");
+  for (const std::string algo : {"random", "nsga2", "nehvi", "tpe"}) {
+    BenchmarkRunOptions o;
+    o.algo = algo;
+    o.nehvi.nehvi.samples = 16;
+    o.nehvi.search.pool_size = 64;
+    o.nehvi.search.local_rounds = 2;
+    o.budget = 16;
+    const BenchmarkRun short_run = run_benchmark(*problem, o, 5);
+    o.budget = 22;
+    const BenchmarkRun long_run = run_benchmark(*problem, o, 5);
+    ASSERT_EQ(short_run.log10_hv_gap.size(), 16u) << algo;
+    EXPECT_EQ(short_run.log10_hv_gap,
+              std::vector<double>(long_run.log10_hv_gap.begin(), long_run.log10_hv_gap.begin() + 16))
+        << algo;
   }
 }
 
