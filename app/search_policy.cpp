@@ -11,6 +11,7 @@
 #include "engine/latency/features.hpp"
 #include "engine/latency/latency_objective.hpp"
 #include "engine/model/arch_cost.hpp"
+#include "engine/search/trust_region.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas::app {
@@ -131,6 +132,7 @@ SearchProblem make_search_problem(const SearchSpec& spec, const latency::ModelSh
                        spec.constraints,
                        reference,
                        spec.stage2.initial,
+                       spec.stage2.batch,
                        spec.seed,
                        search::NehviProposalOptions{}};
 }
@@ -183,6 +185,17 @@ SearchStepResult propose_search_step(const SearchProblem& p, const SearchState& 
     in.pending_x = encode_all(p.space, state.pending);
     // Objective 0 (quality) is learned from observed_y; objective 1 is the latency model.
     in.objectives[1] = latency_objective_model(p, p.objective.prefill_weight, p.objective.decode_weight);
+    if (p.nehvi.trust_region.enabled) {
+      // The front as the policy sees it: measured quality, predicted latency.
+      Eigen::VectorXd latency, variance;
+      in.objectives[1]->posterior(in.observed_x, latency, variance);
+      Eigen::MatrixXd y = in.observed_y;
+      y.col(1) = latency;
+      in.trust_region_length = search::replay_trust_region(y, Eigen::Vector2d(p.reference.eval_nll, p.reference.latency),
+                                                           p.initial, p.batch, p.space.encoding_dims(),
+                                                           p.nehvi.trust_region)
+                                   .length;
+    }
     for (const OutcomeConstraintSpec& c : p.constraints) in.constraints.push_back({constraint_model(p, c.metric), c.max});
     in.reference = Eigen::Vector2d(p.reference.eval_nll, p.reference.latency);
     for (const auto& a : state.failed) in.excluded_keys.push_back(candidate_arch_hash(a));

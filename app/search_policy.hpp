@@ -6,6 +6,9 @@
 // GP on the completed trials; the latency objective is the fixed latency model
 // of stage 1 (linearised, engine/latency/latency_objective.hpp); qNEHVI chooses
 // the batch with the pending trials as fantasies (engine/search/nehvi_proposal.hpp).
+// Candidates are drawn from TuRBO trust regions around the non-dominated points
+// (engine/search/trust_region.hpp); the region's size is not kept between steps
+// but replayed from the order in which trials completed.
 // The first step, and any step with fewer than two completed trials, proposes
 // from the scrambled Sobol design instead, keeping only points that meet the
 // outcome constraints (exactly for parameters and KV bytes, by the predicted
@@ -35,6 +38,7 @@ struct SearchProblem {
   std::vector<OutcomeConstraintSpec> constraints;
   ReferencePoint reference;
   int64_t initial = 8;        // size of the initial design
+  int64_t batch = 8;          // evaluations in flight: the trust region judges groups of this many
   uint64_t seed = 0;
   search::NehviProposalOptions nehvi;
 };
@@ -50,7 +54,7 @@ struct CompletedTrial {
 
 // What a step reads from the database.
 struct SearchState {
-  std::vector<CompletedTrial> completed;  // succeeded, with an eval NLL
+  std::vector<CompletedTrial> completed;  // succeeded, with an eval NLL, in the order they completed
   std::vector<CandidateArch> pending;     // proposed, not yet evaluated
   std::vector<CandidateArch> failed;      // never proposed again
 };

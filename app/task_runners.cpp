@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "app/job_binding.hpp"
 #include "app/job_spec.hpp"
 #include "app/search_policy.hpp"
@@ -163,7 +165,14 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
   const SearchProblem problem =
       make_search_problem(spec, latency::model_shape_from_json(model.shape), cache.latency_model(model), reference);
   SearchState state;
-  for (const store::Trial& t : trials) {
+  // Completion order: the trust region is replayed from it.
+  std::vector<const store::Trial*> by_completion;
+  for (const store::Trial& t : trials) by_completion.push_back(&t);
+  std::stable_sort(by_completion.begin(), by_completion.end(), [](const store::Trial* a, const store::Trial* b) {
+    return a->finished_at.value_or("~") < b->finished_at.value_or("~");  // ISO-8601 UTC: text order is time order
+  });
+  for (const store::Trial* tp : by_completion) {
+    const store::Trial& t = *tp;
     const CandidateArch arch = candidate_arch_from_json(t.arch);
     if (t.state == store::TrialState::succeeded && t.metrics.eval_nll) {
       state.completed.push_back({arch, *t.metrics.eval_nll});

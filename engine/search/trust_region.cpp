@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/search/pareto.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas::search {
@@ -40,6 +41,20 @@ TrustRegion update_trust_region(const TrustRegion& region, bool improved, int64_
 }
 
 bool hypervolume_improved(double before, double after) { return after > before + 1e-3 * std::abs(before); }
+
+TrustRegion replay_trust_region(const Eigen::MatrixXd& y, const Eigen::Vector2d& reference, int64_t first,
+                                int64_t batch, int64_t dims, const TrustRegionOptions& o) {
+  FLASHNAS_CHECK(y.cols() == 2 && first >= 0 && batch >= 1, "replay_trust_region: bad shapes");
+  TrustRegion region = start_trust_region(o);
+  const int64_t n = y.rows();
+  double before = hypervolume_2d(y.topRows(std::min(first, n)), reference);
+  for (int64_t end = first + batch; end <= n; end += batch) {
+    const double after = hypervolume_2d(y.topRows(end), reference);
+    region = update_trust_region(region, hypervolume_improved(before, after), batch, dims, o);
+    before = after;
+  }
+  return region;
+}
 
 nlohmann::json trust_region_options_to_json(const TrustRegionOptions& o) {
   return {{"enabled", o.enabled},

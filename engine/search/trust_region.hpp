@@ -16,6 +16,7 @@
 // Legend: q batch size, E encoding dims.
 #pragma once
 
+#include <Eigen/Core>
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -47,5 +48,13 @@ TrustRegion update_trust_region(const TrustRegion& region, bool improved, int64_
 
 // TuRBO's "improved": the new value beats the old by a relative 1e-3.
 bool hypervolume_improved(double before, double after);
+
+// The region a sequence of observations leads to, replayed for a caller that keeps
+// no state between steps (the search service): y (N, 2) minimised objective values
+// in observation order; the first `first` rows start the region, then each
+// following group of `batch` rows is one batch, judged by the hypervolume of the
+// front observed so far against `reference` (a trailing partial group is not judged yet).
+TrustRegion replay_trust_region(const Eigen::MatrixXd& y, const Eigen::Vector2d& reference, int64_t first,
+                                int64_t batch, int64_t dims, const TrustRegionOptions& o);
 
 }  // namespace flashnas::search

@@ -8,6 +8,7 @@
 
 #include "engine/search/acquisition_search.hpp"
 #include "engine/search/box_space.hpp"
+#include "engine/search/pareto.hpp"
 #include "engine/search/trust_region.hpp"
 #include "engine/util/error.hpp"
 
@@ -83,6 +84,29 @@ TEST(TrustRegion, AcquisitionSearchStaysInTheRegions) {
   ASSERT_TRUE(local);
   EXPECT_LE((*local - anchors[1]).lpNorm<Eigen::Infinity>(), 0.1 + 1e-12);
   EXPECT_LT((*local - Eigen::Vector3d(1.0, 0.6, 0.2)).norm(), 0.02);
+}
+
+// A stateless caller replays the schedule from the observations in order: the
+// same region as updating after each batch as it came.
+TEST(TrustRegion, ReplayEqualsUpdatingBatchByBatch) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  Eigen::MatrixXd y(41, 2);
+  for (Eigen::Index i = 0; i < y.rows(); ++i) y.row(i) << 1.0 - 0.02 * i * u(rng), 1.0 - 0.01 * i * u(rng);
+  const Eigen::Vector2d ref(1.1, 1.1);
+  TrustRegionOptions o;
+  o.failure_tolerance = 2;
+  TrustRegion expected = start_trust_region(o);
+  for (Eigen::Index end = 8 + 4; end <= y.rows(); end += 4) {
+    const bool improved = hypervolume_improved(hypervolume_2d(y.topRows(end - 4), ref), hypervolume_2d(y.topRows(end), ref));
+    expected = update_trust_region(expected, improved, 4, 6, o);
+  }
+  const TrustRegion replayed = replay_trust_region(y, ref, 8, 4, 6, o);
+  EXPECT_DOUBLE_EQ(replayed.length, expected.length);
+  EXPECT_EQ(replayed.successes, expected.successes);
+  EXPECT_EQ(replayed.failures, expected.failures);
+  // A trailing partial batch is not judged yet; nothing observed keeps the start.
+  EXPECT_DOUBLE_EQ(replay_trust_region(y.topRows(11), ref, 8, 4, 6, o).length, o.initial_length);
 }
 
 }  // namespace
