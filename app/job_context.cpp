@@ -1,7 +1,10 @@
 // The job context of one task outcome (see job_context.hpp).
 #include "app/job_context.hpp"
 
+#include <fmt/format.h>
+
 #include "engine/util/error.hpp"
+#include "store/event_repository.hpp"
 #include "store/job_repository.hpp"
 
 namespace flashnas::app {
@@ -18,6 +21,18 @@ std::optional<JobContext> lock_job(pqxx::transaction_base& tx, int64_t job_id, c
   if (!job) return std::nullopt;
   JobSpec spec = job_spec_from_json(job->kind, job->spec);
   return JobContext{tx, std::move(*job), std::move(spec), queue};
+}
+
+void finish_by_trials(JobContext& ctx, const nlohmann::json& succeeded_event) {
+  const store::JobProgress& p = ctx.job.progress;
+  if (p.total > 0 && p.failed == p.total) {
+    const std::string error = fmt::format("all {} trials failed", p.total);
+    if (store::job_finish(ctx.tx, ctx.id(), store::JobState::failed, error)) {
+      store::event_append(ctx.tx, ctx.id(), "job.failed", {{"error", error}});
+    }
+  } else if (store::job_finish(ctx.tx, ctx.id(), store::JobState::succeeded, std::nullopt)) {
+    store::event_append(ctx.tx, ctx.id(), "job.succeeded", succeeded_event);
+  }
 }
 
 bool enqueue(JobContext& ctx, store::TaskKind kind, const nlohmann::json& payload, std::optional<int64_t> trial_id,

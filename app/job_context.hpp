@@ -25,6 +25,10 @@ struct JobContext {
 // job serialise and each sees the other's commit). Nullopt when it is gone.
 std::optional<JobContext> lock_job(pqxx::transaction_base& tx, int64_t job_id, const store::QueueOptions& queue);
 
+// Ends a job whose trials are all settled: failed when every trial failed, else
+// succeeded (with `succeeded_event` as the job.succeeded event's payload).
+void finish_by_trials(JobContext& ctx, const nlohmann::json& succeeded_event);
+
 // Enqueues a task of the job with the queue's default attempts; false when the
 // job already has a task of this kind and step.
 bool enqueue(JobContext& ctx, store::TaskKind kind, const nlohmann::json& payload,

@@ -118,14 +118,7 @@ void settle_sweep(JobContext& ctx) {
   ctx.refresh();
   const store::JobProgress& p = ctx.job.progress;
   if (store::is_terminal(ctx.job.state) || p.pending + p.running > 0) return;
-  if (p.total > 0 && p.failed == p.total) {
-    const std::string error = fmt::format("all {} trials failed", p.total);
-    if (store::job_finish(ctx.tx, ctx.id(), store::JobState::failed, error)) {
-      store::event_append(ctx.tx, ctx.id(), "job.failed", {{"error", error}});
-    }
-  } else if (store::job_finish(ctx.tx, ctx.id(), store::JobState::succeeded, std::nullopt)) {
-    store::event_append(ctx.tx, ctx.id(), "job.succeeded", {{"succeeded", p.succeeded}, {"failed", p.failed}});
-  }
+  finish_by_trials(ctx, {{"succeeded", p.succeeded}, {"failed", p.failed}});
 }
 
 // A trial whose tasks have all finished: failed (with every task's reason) if

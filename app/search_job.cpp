@@ -109,15 +109,7 @@ void finish_search(JobContext& ctx) {
                         {"latency_model_id", ctx.job.latency_model_id ? json(*ctx.job.latency_model_id) : json(nullptr)},
                         {"design_principles", design_principles(front, all)}};
   store::job_set_summary(ctx.tx, ctx.id(), summary);
-  if (p.total > 0 && p.failed == p.total) {
-    const std::string error = fmt::format("all {} trials failed", p.total);
-    if (store::job_finish(ctx.tx, ctx.id(), store::JobState::failed, error)) {
-      store::event_append(ctx.tx, ctx.id(), "job.failed", {{"error", error}});
-    }
-  } else if (store::job_finish(ctx.tx, ctx.id(), store::JobState::succeeded, std::nullopt)) {
-    store::event_append(ctx.tx, ctx.id(), "job.succeeded",
-                        {{"evaluations", p.succeeded + p.failed}, {"frontier_points", front.size()}});
-  }
+  finish_by_trials(ctx, {{"evaluations", p.succeeded + p.failed}, {"frontier_points", front.size()}});
 }
 
 // Fails the job and stops what it still has queued or running.
