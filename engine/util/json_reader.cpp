@@ -161,14 +161,20 @@ const nlohmann::json* JsonObjectReader::find(std::string_view key, bool required
   return &*it;
 }
 
+const nlohmann::json* JsonObjectReader::typed(std::string_view key, bool required, TypeTest is,
+                                              std::string_view expected) {
+  const auto* v = find(key, required);
+  if (v && !(v->*is)()) {
+    errors_.add(field_name(key), type_mismatch(expected, *v));
+    return nullptr;
+  }
+  return v;
+}
+
 std::optional<std::string> JsonObjectReader::string(std::string_view key, bool required,
                                                     size_t max_length) {
-  const auto* v = find(key, required);
+  const auto* v = typed(key, required, &nlohmann::json::is_string, "a string");
   if (!v) return std::nullopt;
-  if (!v->is_string()) {
-    errors_.add(field_name(key), type_mismatch("a string", *v));
-    return std::nullopt;
-  }
   const auto& s = v->get_ref<const std::string&>();
   if (s.empty()) {
     errors_.add(field_name(key), "must not be empty");
@@ -192,12 +198,8 @@ std::optional<int64_t> JsonObjectReader::integer(std::string_view key, bool requ
 }
 
 std::optional<uint64_t> JsonObjectReader::unsigned_integer(std::string_view key, bool required) {
-  const auto* v = find(key, required);
+  const auto* v = typed(key, required, &nlohmann::json::is_number_integer, "an integer");
   if (!v) return std::nullopt;
-  if (!v->is_number_integer()) {
-    errors_.add(field_name(key), type_mismatch("an integer", *v));
-    return std::nullopt;
-  }
   if (!v->is_number_unsigned()) {  // nlohmann keeps non-negative integers unsigned
     errors_.add(field_name(key), range_message(uint64_t{0}, UINT64_MAX, *v));
     return std::nullopt;
@@ -207,12 +209,8 @@ std::optional<uint64_t> JsonObjectReader::unsigned_integer(std::string_view key,
 
 std::optional<std::string> JsonObjectReader::choice(std::string_view key, bool required,
                                                     const std::vector<std::string>& allowed) {
-  const auto* v = find(key, required);
+  const auto* v = typed(key, required, &nlohmann::json::is_string, "a string");
   if (!v) return std::nullopt;
-  if (!v->is_string()) {
-    errors_.add(field_name(key), type_mismatch("a string", *v));
-    return std::nullopt;
-  }
   const auto& s = v->get_ref<const std::string&>();
   for (const auto& a : allowed) {
     if (s == a) return s;
@@ -231,12 +229,8 @@ std::optional<double> JsonObjectReader::number(std::string_view key, bool requir
 }
 
 std::optional<bool> JsonObjectReader::boolean(std::string_view key, bool required) {
-  const auto* v = find(key, required);
+  const auto* v = typed(key, required, &nlohmann::json::is_boolean, "true or false");
   if (!v) return std::nullopt;
-  if (!v->is_boolean()) {
-    errors_.add(field_name(key), type_mismatch("true or false", *v));
-    return std::nullopt;
-  }
   return v->get<bool>();
 }
 
@@ -273,21 +267,11 @@ const nlohmann::json* JsonObjectReader::value(std::string_view key, bool require
 }
 
 const nlohmann::json* JsonObjectReader::array(std::string_view key, bool required) {
-  const auto* v = find(key, required);
-  if (v && !v->is_array()) {
-    errors_.add(field_name(key), type_mismatch("an array", *v));
-    return nullptr;
-  }
-  return v;
+  return typed(key, required, &nlohmann::json::is_array, "an array");
 }
 
 const nlohmann::json* JsonObjectReader::object(std::string_view key, bool required) {
-  const auto* v = find(key, required);
-  if (v && !v->is_object()) {
-    errors_.add(field_name(key), type_mismatch("an object", *v));
-    return nullptr;
-  }
-  return v;
+  return typed(key, required, &nlohmann::json::is_object, "an object");
 }
 
 void JsonObjectReader::finish() {

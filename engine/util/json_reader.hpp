@@ -119,6 +119,10 @@ class JsonObjectReader {
 
  private:
   const nlohmann::json* find(std::string_view key, bool required);
+  // The field when present and of the type `is` accepts (nullptr otherwise,
+  // with "expected <expected>, got ..." recorded when it is of another type).
+  using TypeTest = bool (nlohmann::json::*)() const noexcept;
+  const nlohmann::json* typed(std::string_view key, bool required, TypeTest is, std::string_view expected);
 
   const nlohmann::json* object_ = nullptr;
   std::string prefix_;
