@@ -11,11 +11,7 @@
 #include <string_view>
 
 #include "engine/runtime/weight_matrix.hpp"
-
-namespace flashnas {
-class FieldErrors;
-class JsonObjectReader;
-}  // namespace flashnas
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::latency {
 

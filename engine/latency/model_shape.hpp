@@ -12,10 +12,7 @@
 
 #include "engine/model/arch_config.hpp"
 #include "engine/model/candidate_arch.hpp"
-
-namespace flashnas {
-class JsonObjectReader;
-}  // namespace flashnas
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::latency {
 

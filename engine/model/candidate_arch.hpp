@@ -15,11 +15,9 @@
 #include <vector>
 
 #include "engine/model/arch_config.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas {
-
-class FieldErrors;
-class JsonObjectReader;
 
 struct CandidateArch {
   int64_t n_layers = 0;

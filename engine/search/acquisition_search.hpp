@@ -18,10 +18,7 @@
 #include <vector>
 
 #include "engine/search/search_space.hpp"
-
-namespace flashnas {
-class JsonObjectReader;
-}  // namespace flashnas
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::search {
 

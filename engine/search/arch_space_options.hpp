@@ -17,11 +17,7 @@
 #include <vector>
 
 #include "engine/model/arch_config.hpp"
-
-namespace flashnas {
-class FieldErrors;
-class JsonObjectReader;
-}  // namespace flashnas
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::search {
 

@@ -9,10 +9,7 @@
 #include <string_view>
 #include <vector>
 
-namespace flashnas {
-class FieldErrors;
-class JsonObjectReader;
-}  // namespace flashnas
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::search {
 
