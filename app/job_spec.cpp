@@ -65,39 +65,34 @@ json objective_to_json(const LatencyObjective& o) {
   return {{"prefill_ms", o.prefill_weight}, {"decode_ms_per_token", o.decode_weight}};
 }
 
-LatencySpec read_latency(JsonObjectReader& r) {
+// The job's "latency" object: where and what to measure, and the LatencyOptions.
+LatencySpec read_latency_fields(JsonObjectReader& l) {
   LatencySpec spec;
-  const json* object = r.object("latency", true);
-  if (!object) return spec;
-  FieldErrors& errors = r.errors();
-  JsonObjectReader l(*object, "latency", errors);
   if (const auto device = l.string("device_kind", true, 64)) {
     static const std::regex kDeviceKind("^[a-z0-9][a-z0-9_.-]{0,63}$");
     if (!std::regex_match(*device, kDeviceKind)) {
-      errors.add("latency.device_kind", "must be lowercase letters, digits, '_', '.', '-'");
+      l.errors().add(l.field_name("device_kind"), "must be lowercase letters, digits, '_', '.', '-'");
     } else if (*device != "local-cpu") {
-      errors.add("latency.device_kind", "must be \"local-cpu\": this service measures on its workers' CPU "
-                                        "(device agents for other kinds are not available yet)");
+      l.errors().add(l.field_name("device_kind"),
+                     "must be \"local-cpu\": this service measures on its workers' CPU "
+                     "(device agents for other kinds are not available yet)");
     } else {
       spec.device_kind = *device;
     }
   }
   if (const json* objective = l.value("objective", false)) {
-    spec.objective = read_objective(*objective, "latency.objective", errors);
+    spec.objective = read_objective(*objective, l.field_name("objective"), l.errors());
   }
   l.value("prompt_len", true);  // required here, though LatencyOptions has defaults
   l.value("decode_tokens", true);
-  // The rest is LatencyOptions, read by the engine's own parser (so the job
-  // accepts exactly the options `flashnas bench-latency` does).
-  json options = *object;
-  options.erase("device_kind");
-  options.erase("objective");
-  try {
-    spec.options = latency::latency_options_from_json(options);
-  } catch (const InvalidInput& e) {
-    errors.add(e, "latency");
-  }
+  // The rest is LatencyOptions, read by the engine's own reader from the same
+  // object (so the job accepts exactly the options `flashnas bench-latency` does).
+  spec.options = latency::read_latency_options(l);
   return spec;
+}
+
+LatencySpec read_latency(JsonObjectReader& r) {
+  return r.nested("latency", true, read_latency_fields).value_or(LatencySpec{});
 }
 
 json latency_to_json(const LatencySpec& s) {
@@ -108,14 +103,9 @@ json latency_to_json(const LatencySpec& s) {
 }
 
 search::ArchSpaceOptions read_space(JsonObjectReader& r) {
-  const json* space = r.object("space", true);
-  if (!space) return {};
-  try {
-    return search::arch_space_options_from_json(*space);
-  } catch (const InvalidInput& e) {
-    r.errors().add(e, "space");
-    return {};
-  }
+  // The engine's own reader and checks: a space is refused exactly as
+  // `flashnas latency-study --space` refuses it, under "space.".
+  return r.nested("space", true, search::read_arch_space_options).value_or(search::ArchSpaceOptions{});
 }
 
 Stage1Spec read_stage1(const json& v, FieldErrors& errors) {

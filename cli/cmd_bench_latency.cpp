@@ -48,14 +48,14 @@ int run_bench_latency(const Args& args) {
   }
   const latency::LatencyOptions options = latency_options_from_flags(flags);
   const CandidateArch arch =
-      candidate_arch_from_json(latency::read_json_file(flags.require("arch"), "--arch"), "--arch: ");
+      candidate_arch_from_json(latency::read_json_file(flags.require("arch"), "--arch"), "--arch");
   ArchConfig config;
   if (flags.has("model")) {
     const ArchConfig backbone = load_model(flags.require("model")).config;
     config = bind_arch(arch, backbone, "--arch").config();
   } else {
     const latency::ModelShape shape = latency::model_shape_from_json(
-        latency::read_json_file(flags.require("shape"), "--shape"), "--shape: ");
+        latency::read_json_file(flags.require("shape"), "--shape"), "--shape");
     config = latency::shape_to_config(shape, arch);
   }
   const uint64_t seed = static_cast<uint64_t>(flags.integer("seed", 1234, 0, INT64_MAX));

@@ -153,7 +153,7 @@ int run_latency_study(const Args& args) {
   const search::ArchSpace space(search::arch_space_options_from_json(
       latency::read_json_file(flags.require("space"), "--space")));
   const latency::ModelShape shape = latency::model_shape_from_json(
-      latency::read_json_file(flags.require("shape"), "--shape"), "--shape: ");
+      latency::read_json_file(flags.require("shape"), "--shape"), "--shape");
   const std::string out_path = flags.require("out");
 
   latency::LatencyStudyOptions o;

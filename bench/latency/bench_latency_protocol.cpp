@@ -89,7 +89,7 @@ int main(int argc, char** argv) {
   }
   try {
     const search::ArchSpace space(search::arch_space_options_from_json(read_json_file(space_path, "--space")));
-    const ModelShape shape = model_shape_from_json(read_json_file(shape_path, "--shape"), "--shape: ");
+    const ModelShape shape = model_shape_from_json(read_json_file(shape_path, "--shape"), "--shape");
     const int64_t n_archs = int_arg(argc, argv, "--archs", 10, 2, 100);
     LatencyOptions options;
     options.repeats = int_arg(argc, argv, "--repeats", 8, 2, 1000);

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "engine/runtime/weight_matrix.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::latency {
 
@@ -41,12 +42,20 @@ struct LatencyOptions {
   uint64_t token_seed = 7;      // the random prompt's tokens (latency does not depend on them)
   LatencyClock clock = LatencyClock::wall;
 
-  // Throws InvalidInput naming the field ("prompt_len", "repeats", ...) and the reason.
+  // Records every broken rule as {field, reason}, fields under `prefix`
+  // ("latency.repeats"). The JSON reader and the flags share these checks.
+  void validate(FieldErrors& errors, const std::string& prefix = "") const;
+  // Throws one InvalidInput naming every broken rule ("prompt_len", "repeats", ...).
   void validate() const;
 };
 
 nlohmann::json latency_options_to_json(const LatencyOptions& options);
 // Missing fields keep their defaults; unknown fields are refused; validates.
+// Every bad field is reported, in one InvalidInput.
 LatencyOptions latency_options_from_json(const nlohmann::json& j);
+// The LatencyOptions fields of `r`'s object, validated, errors recorded in
+// r.errors(). Other fields are left to the caller (an object that carries more
+// than the options, like a job's "latency"), who reports unknown ones with finish().
+LatencyOptions read_latency_options(JsonObjectReader& r);
 
 }  // namespace flashnas::latency

@@ -12,6 +12,7 @@
 
 #include "engine/model/arch_config.hpp"
 #include "engine/model/candidate_arch.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::latency {
 
@@ -27,9 +28,12 @@ struct ModelShape {
   bool operator==(const ModelShape&) const = default;
 };
 
-// Validates (positive sizes, NH a multiple of KVH, even HS); errors name the
-// field as `prefix` + JSON field.
+// Validates (positive sizes, NH a multiple of KVH, even HS) and throws one
+// InvalidInput listing every bad field, named under `prefix` ("--shape.n_heads").
 ModelShape model_shape_from_json(const nlohmann::json& j, const std::string& prefix = "");
+// The same from `r`'s object, errors recorded in r.errors(); the caller reports
+// unknown fields with finish().
+ModelShape read_model_shape(JsonObjectReader& r);
 nlohmann::json model_shape_to_json(const ModelShape& shape);
 
 // The config of `arch` on `shape` (through candidate_to_config, so the same

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "engine/util/error.hpp"
+#include "engine/util/json_reader.hpp"
 #include "engine/util/sha256.hpp"
 
 namespace flashnas {
@@ -15,117 +15,110 @@ namespace {
 constexpr int64_t kMaxLayers = 1024;
 constexpr int64_t kMaxWidth = 1 << 20;
 
-[[noreturn]] void fail(const std::string& field, const std::string& message) {
-  throw InvalidInput(field + ": " + message, field);
-}
+std::string element(std::string_view field, size_t i) { return fmt::format("{}[{}]", field, i); }
 
-int64_t get_positive_int(const nlohmann::json& value, const std::string& field, int64_t max) {
-  if (!value.is_number_integer()) fail(field, "must be an integer");
-  const int64_t v = value.get<int64_t>();
-  if (v < 1 || v > max) fail(field, fmt::format("must be in [1, {}], got {}", max, v));
-  return v;
-}
+bool check_layer_count(FieldChecks& c, int64_t n_layers) { return c.range("n_layers", n_layers, 1, kMaxLayers); }
+bool check_width(FieldChecks& c, const std::string& field, int64_t width) { return c.range(field, width, 1, kMaxWidth); }
 
 }  // namespace
 
-CandidateArch candidate_arch_from_json(const nlohmann::json& j, const std::string& prefix) {
-  const std::string where = prefix.empty() ? "arch" : prefix;
-  if (!j.is_object()) fail(where, "must be a JSON object");
-  auto field = [&](const char* name) { return prefix.empty() ? std::string(name) : prefix + "." + name; };
-  for (const auto& [key, _] : j.items()) {
-    if (key != "n_layers" && key != "d_model" && key != "d_ffn" && key != "layer_types" &&
-        key != "sliding_window") {
-      fail(field(key.c_str()), "unknown field");
-    }
+std::optional<LayerKind> layer_kind_from_json(const nlohmann::json& v, const std::string& field,
+                                              std::string_view window_field, FieldErrors& errors) {
+  if (!v.is_string()) {
+    errors.add(field, type_mismatch("\"full\", \"swa\" or \"skip\"", v));
+    return std::nullopt;
   }
-  for (const char* required : {"n_layers", "d_model", "d_ffn", "layer_types"}) {
-    if (!j.contains(required)) fail(field(required), "is required");
+  const auto& text = v.get_ref<const std::string&>();
+  if (text.find(':') != std::string::npos) {
+    errors.add(field, fmt::format("give the window once, in {}, not per layer", window_field));
+    return std::nullopt;
   }
+  try {
+    return parse_layer_type(text, 1, field).kind;  // the shared names, HF's included
+  } catch (const InvalidInput&) {
+    errors.add(field, fmt::format("unknown layer kind '{}' (expected full, swa or skip)", text));
+    return std::nullopt;
+  }
+}
+
+CandidateArch read_candidate_arch(JsonObjectReader& r) {
   CandidateArch a;
-  a.n_layers = get_positive_int(j.at("n_layers"), field("n_layers"), kMaxLayers);
-  a.d_model = get_positive_int(j.at("d_model"), field("d_model"), kMaxWidth);
-  if (j.contains("sliding_window")) {
-    const auto& w = j.at("sliding_window");
-    if (!w.is_number_integer() || w.get<int64_t>() < 0 || w.get<int64_t>() > kMaxWidth) {
-      fail(field("sliding_window"), fmt::format("must be an integer in [0, {}]", kMaxWidth));
+  if (!r.is_object()) return a;
+  FieldChecks c(r.errors(), r.prefix());
+  a.n_layers = r.integer("n_layers", true).value_or(0);
+  a.d_model = r.integer("d_model", true).value_or(0);
+  a.sliding_window = r.integer("sliding_window", false).value_or(0);
+  if (const nlohmann::json* ffn = r.value("d_ffn", true)) {
+    if (ffn->is_array()) {
+      a.d_ffn = r.integers("d_ffn", true, kMaxLayers).value_or(std::vector<int64_t>{});
+    } else if (!ffn->is_number_integer()) {
+      r.errors().add(r.field_name("d_ffn"), type_mismatch("an integer or a list of one per layer", *ffn));
+    } else if (const auto width = r.integer("d_ffn", true)) {
+      // One width for every layer: checked once, here, and expanded only for a
+      // layer count that is sane (check_layer_count reports it once).
+      if (check_width(c, "d_ffn", *width) && check_layer_count(c, a.n_layers)) {
+        a.d_ffn.assign(static_cast<size_t>(a.n_layers), *width);
+      }
     }
-    a.sliding_window = w.get<int64_t>();
   }
-
-  const auto& ffn = j.at("d_ffn");
-  if (ffn.is_array()) {
-    if (static_cast<int64_t>(ffn.size()) != a.n_layers) {
-      fail(field("d_ffn"), fmt::format("has {} entries for {} layers", ffn.size(), a.n_layers));
+  if (const nlohmann::json* types = r.array("layer_types", true, kMaxLayers)) {
+    const std::string field = r.field_name("layer_types");
+    for (size_t i = 0; i < types->size(); ++i) {
+      // A bad entry reads as full; its error stops the checks that look at kinds.
+      a.layer_types.push_back(
+          layer_kind_from_json((*types)[i], element(field, i), "sliding_window", r.errors()).value_or(LayerKind::full));
     }
-    for (size_t i = 0; i < ffn.size(); ++i) {
-      a.d_ffn.push_back(get_positive_int(ffn[i], fmt::format("{}[{}]", field("d_ffn"), i), kMaxWidth));
-    }
-  } else {
-    a.d_ffn.assign(static_cast<size_t>(a.n_layers), get_positive_int(ffn, field("d_ffn"), kMaxWidth));
   }
-
-  const auto& types = j.at("layer_types");
-  if (!types.is_array()) fail(field("layer_types"), "must be an array of layer kinds");
-  if (static_cast<int64_t>(types.size()) != a.n_layers) {
-    fail(field("layer_types"), fmt::format("has {} entries for {} layers", types.size(), a.n_layers));
+  check_candidate_arch(a, r.errors(), r.prefix());
+  if (std::count(a.layer_types.begin(), a.layer_types.end(), LayerKind::swa) == 0) {
+    a.sliding_window = 0;  // meaningless without swa layers; canonical 0
   }
-  bool any_swa = false;
-  for (size_t i = 0; i < types.size(); ++i) {
-    const std::string f = fmt::format("{}[{}]", field("layer_types"), i);
-    if (!types[i].is_string()) fail(f, "must be \"full\", \"swa\" or \"skip\"");
-    const auto text = types[i].get<std::string>();
-    if (text.find(':') != std::string::npos) {
-      fail(f, "give the window once, in sliding_window, not per layer");
-    }
-    // The window is checked below, so parse with a placeholder window.
-    const LayerTypeSpec spec = parse_layer_type(text, 1, f);
-    any_swa = any_swa || spec.kind == LayerKind::swa;
-    a.layer_types.push_back(spec.kind);
-  }
-  if (any_swa && a.sliding_window <= 0) {
-    fail(field("sliding_window"), "must be positive when a layer is swa");
-  }
-  if (!any_swa) a.sliding_window = 0;  // meaningless without swa layers; canonical 0
   return a;
 }
 
-void check_candidate_arch(const CandidateArch& a, const std::string& prefix) {
-  auto field = [&](const std::string& name) { return prefix.empty() ? name : prefix + "." + name; };
-  if (a.n_layers < 1) fail(field("n_layers"), "must be at least 1");
-  if (a.d_model < 1) fail(field("d_model"), "must be at least 1");
-  if (static_cast<int64_t>(a.d_ffn.size()) != a.n_layers) {
-    fail(field("d_ffn"), fmt::format("has {} entries for {} layers", a.d_ffn.size(), a.n_layers));
-  }
-  if (static_cast<int64_t>(a.layer_types.size()) != a.n_layers) {
-    fail(field("layer_types"), fmt::format("has {} entries for {} layers", a.layer_types.size(), a.n_layers));
-  }
-  for (size_t i = 0; i < a.d_ffn.size(); ++i) {
-    if (a.d_ffn[i] < 1) fail(fmt::format("{}[{}]", field("d_ffn"), i), "must be at least 1");
-  }
+CandidateArch candidate_arch_from_json(const nlohmann::json& j, const std::string& prefix) {
+  return read_object(j, prefix, "arch", read_candidate_arch);
+}
+
+void check_candidate_arch(const CandidateArch& a, FieldErrors& errors, const std::string& prefix) {
+  FieldChecks c(errors, prefix);
+  check_layer_count(c, a.n_layers);
+  c.range("d_model", a.d_model, 1, kMaxWidth);
+  c.range("sliding_window", a.sliding_window, 0, kMaxWidth);
+  c.require(static_cast<int64_t>(a.d_ffn.size()) == a.n_layers, "d_ffn",
+            fmt::format("has {} entries for {} layers", a.d_ffn.size(), a.n_layers), {"n_layers"});
+  c.require(static_cast<int64_t>(a.layer_types.size()) == a.n_layers, "layer_types",
+            fmt::format("has {} entries for {} layers", a.layer_types.size(), a.n_layers), {"n_layers"});
+  for (size_t i = 0; i < a.d_ffn.size(); ++i) check_width(c, element("d_ffn", i), a.d_ffn[i]);
   const bool any_swa = std::count(a.layer_types.begin(), a.layer_types.end(), LayerKind::swa) > 0;
-  if (any_swa && a.sliding_window <= 0) fail(field("sliding_window"), "must be positive when a layer is swa");
+  c.require(!any_swa || a.sliding_window > 0, "sliding_window", "must be positive when a layer is swa",
+            {"layer_types"});
+}
+
+void check_candidate_arch(const CandidateArch& a, const std::string& prefix) {
+  FieldErrors errors;
+  check_candidate_arch(a, errors, prefix);
+  errors.throw_if_any();
 }
 
 void validate_against_backbone(const CandidateArch& a, const ArchConfig& b,
                                const std::string& prefix) {
-  check_candidate_arch(a, prefix);
-  auto field = [&](const std::string& name) { return prefix.empty() ? name : prefix + "." + name; };
-  if (a.n_layers > b.n_layers()) {
-    fail(field("n_layers"), fmt::format("{} exceeds the backbone's {} layers", a.n_layers, b.n_layers()));
-  }
-  if (a.d_model > b.d_model) {
-    fail(field("d_model"), fmt::format("{} exceeds the backbone's d_model {}", a.d_model, b.d_model));
-  }
+  FieldErrors errors;
+  check_candidate_arch(a, errors, prefix);
+  FieldChecks c(errors, prefix);
+  c.require(a.n_layers <= b.n_layers(), "n_layers",
+            fmt::format("{} exceeds the backbone's {} layers", a.n_layers, b.n_layers()));
+  c.require(a.d_model <= b.d_model, "d_model",
+            fmt::format("{} exceeds the backbone's d_model {}", a.d_model, b.d_model));
   // Kept layers are chosen by importance, so a width is bounded by the widest
   // backbone layer here; prune_to_arch checks the layer actually kept.
   int64_t max_ffn = 0;
   for (const LayerConfig& layer : b.layers) max_ffn = std::max(max_ffn, layer.d_ffn);
   for (size_t i = 0; i < a.d_ffn.size(); ++i) {
-    if (a.d_ffn[i] > max_ffn) {
-      fail(fmt::format("{}[{}]", field("d_ffn"), i),
-           fmt::format("{} exceeds the backbone's FFN width {}", a.d_ffn[i], max_ffn));
-    }
+    c.require(a.d_ffn[i] <= max_ffn, element("d_ffn", i),
+              fmt::format("{} exceeds the backbone's FFN width {}", a.d_ffn[i], max_ffn));
   }
+  errors.throw_if_any();
 }
 
 nlohmann::json candidate_arch_to_json(const CandidateArch& a) {

@@ -9,10 +9,13 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/model/arch_config.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas {
 
@@ -27,17 +30,31 @@ struct CandidateArch {
 };
 
 // Parses and checks internal consistency (lengths, positive widths, a window
-// when a layer is swa). Unknown fields are refused. Errors are InvalidInput
-// whose field is `prefix` + the JSON field, e.g. "candidates[2].layer_types[1]".
+// when a layer is swa). Unknown fields are refused. Errors are one InvalidInput
+// listing every bad field, named `prefix` + the JSON field, e.g.
+// "candidates[2].layer_types[1]".
 CandidateArch candidate_arch_from_json(const nlohmann::json& j, const std::string& prefix = "");
+// The same from `r`'s object, errors recorded in r.errors(); the caller reports
+// unknown fields with finish().
+CandidateArch read_candidate_arch(JsonObjectReader& r);
+
+// One layer kind ("full", "swa", "skip", or the HF names), recorded in `errors`
+// under `field` when it is not one. A window ("swa:32") is refused: it is given
+// once, in `window_field`. Shared by architectures and search spaces.
+std::optional<LayerKind> layer_kind_from_json(const nlohmann::json& v, const std::string& field,
+                                              std::string_view window_field, FieldErrors& errors);
 
 // Checks the candidate's own consistency (one width and one kind per layer,
-// positive sizes), for candidates built in code rather than parsed. Same error convention.
+// positive sizes within the parser's limits), for candidates built in code
+// rather than parsed: the parser's own checks. Records every problem in
+// `errors`, or throws one InvalidInput listing them. Same field names.
+void check_candidate_arch(const CandidateArch& arch, FieldErrors& errors, const std::string& prefix = "");
 void check_candidate_arch(const CandidateArch& arch, const std::string& prefix = "");
 
 // Checks that the backbone can supply the candidate: no more layers, no wider
-// model or FFN than it has. Same error convention. (bind_arch in bound_arch.hpp
-// calls this once; the bound architecture then travels with its config.)
+// model or FFN than it has (and check_candidate_arch). Throws one InvalidInput
+// listing every problem. (bind_arch in bound_arch.hpp calls this once; the
+// bound architecture then travels with its config.)
 void validate_against_backbone(const CandidateArch& arch, const ArchConfig& backbone,
                                const std::string& prefix = "");
 

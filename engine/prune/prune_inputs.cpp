@@ -24,7 +24,7 @@ CandidateArch load_candidate_arch(const std::string& path, const std::string& fi
   const nlohmann::json j =
       nlohmann::json::parse(read_text_file(path, field), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw InvalidInput(fmt::format("{}: {} is not valid JSON", field, path), field);
-  return candidate_arch_from_json(j);
+  return candidate_arch_from_json(j, field);
 }
 
 CalibrationStats calibrate_from_files(const Model& backbone, const std::string& model_path,

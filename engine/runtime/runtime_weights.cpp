@@ -22,7 +22,7 @@ std::string_view weight_format_name(WeightFormat format) {
 WeightFormat parse_weight_format(std::string_view text, const std::string& field) {
   if (text == "f32") return WeightFormat::f32;
   if (text == "q8_0") return WeightFormat::q8_0;
-  throw InvalidInput(fmt::format("{} must be f32 or q8_0, got '{}'", field, text), field);
+  throw InvalidInput(fmt::format("{}: must be f32 or q8_0, got '{}'", field, text), field);
 }
 
 void RuntimeWeights::FreeBytes::operator()(uint8_t* p) const noexcept { std::free(p); }

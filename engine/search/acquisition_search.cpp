@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <numeric>
 
-#include "engine/util/error.hpp"
+#include "engine/util/json_reader.hpp"
 
 namespace flashnas::search {
 
@@ -126,28 +126,28 @@ nlohmann::json acquisition_search_options_to_json(const AcquisitionSearchOptions
           {"neighbours", o.neighbours},       {"initial_scale", o.initial_scale}};
 }
 
-AcquisitionSearchOptions acquisition_search_options_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) throw InvalidInput("acquisition search options must be an object", "acquisition_search");
+AcquisitionSearchOptions read_acquisition_search_options(JsonObjectReader& r) {
+  // The same ceilings as `flashnas bench-search`'s flags: each point of the pool
+  // and each neighbour is scored, so they bound one step's time and memory.
+  constexpr int64_t kMaxPool = 1 << 20, kMaxMoves = 1024;
   AcquisitionSearchOptions o;
-  auto read_int = [&](const char* key, int64_t& out, int64_t min) {
-    if (!j.contains(key)) return;
-    if (!j.at(key).is_number_integer() || j.at(key).get<int64_t>() < min) {
-      throw InvalidInput(fmt::format("{} must be an integer >= {}", key, min), key);
+  o.pool_size = r.integer("pool_size", false, 1, kMaxPool).value_or(o.pool_size);
+  o.anchor_neighbours = r.integer("anchor_neighbours", false, 0, kMaxMoves).value_or(o.anchor_neighbours);
+  o.local_starts = r.integer("local_starts", false, 0, kMaxMoves).value_or(o.local_starts);
+  o.local_rounds = r.integer("local_rounds", false, 0, kMaxMoves).value_or(o.local_rounds);
+  o.neighbours = r.integer("neighbours", false, 1, kMaxMoves).value_or(o.neighbours);
+  if (const auto scale = r.number("initial_scale", false)) {
+    if (*scale > 0.0) {
+      o.initial_scale = *scale;
+    } else {
+      r.errors().add(r.field_name("initial_scale"), fmt::format("must be positive, got {}", *scale));
     }
-    out = j.at(key).get<int64_t>();
-  };
-  read_int("pool_size", o.pool_size, 1);
-  read_int("anchor_neighbours", o.anchor_neighbours, 0);
-  read_int("local_starts", o.local_starts, 0);
-  read_int("local_rounds", o.local_rounds, 0);
-  read_int("neighbours", o.neighbours, 1);
-  if (j.contains("initial_scale")) {
-    if (!j.at("initial_scale").is_number() || !(j.at("initial_scale").get<double>() > 0.0)) {
-      throw InvalidInput("initial_scale must be a positive number", "initial_scale");
-    }
-    o.initial_scale = j.at("initial_scale").get<double>();
   }
   return o;
+}
+
+AcquisitionSearchOptions acquisition_search_options_from_json(const nlohmann::json& j) {
+  return read_object(j, "", "acquisition_search", read_acquisition_search_options);
 }
 
 }  // namespace flashnas::search

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/search/search_space.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::search {
 
@@ -33,7 +34,12 @@ struct AcquisitionSearchOptions {
 };
 
 nlohmann::json acquisition_search_options_to_json(const AcquisitionSearchOptions& o);
+// Missing fields keep defaults; unknown fields are refused; every bad field is
+// reported in one InvalidInput.
 AcquisitionSearchOptions acquisition_search_options_from_json(const nlohmann::json& j);
+// The same from `r`'s object, errors recorded in r.errors(); the caller reports
+// unknown fields with finish().
+AcquisitionSearchOptions read_acquisition_search_options(JsonObjectReader& r);
 
 // Scores candidates (M, E) -> (M); higher is better. A score of exactly -1 or less
 // marks a candidate that must never be proposed (certainly infeasible).

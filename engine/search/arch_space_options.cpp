@@ -6,72 +6,71 @@
 #include <algorithm>
 #include <set>
 
-#include "engine/util/error.hpp"
+#include "engine/model/candidate_arch.hpp"
+#include "engine/util/json_reader.hpp"
 
 namespace flashnas::search {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& field, const std::string& message) {
-  throw InvalidInput(field + ": " + message, field);
-}
+constexpr size_t kMaxListEntries = 64;  // layer kinds, sliding windows
 
-void check_range(const IntRange& r, const std::string& name, int64_t max_allowed) {
-  if (r.min < 1) fail(name + ".min", fmt::format("must be >= 1, got {}", r.min));
-  if (r.max < r.min) fail(name + ".max", fmt::format("must be >= min ({}), got {}", r.min, r.max));
-  if (r.max > max_allowed) fail(name + ".max", fmt::format("must be <= {}, got {}", max_allowed, r.max));
-  if (r.step < 1) fail(name + ".step", fmt::format("must be >= 1, got {}", r.step));
-  if ((r.max - r.min) % r.step != 0) {
-    fail(name + ".step", fmt::format("max - min ({}) is not a multiple of step {}", r.max - r.min, r.step));
+// min >= 1, min <= max <= max_allowed, step >= 1 dividing max - min.
+void check_range(FieldChecks& c, const std::string& name, const IntRange& r, int64_t max_allowed) {
+  const std::string min = name + ".min", max = name + ".max", step = name + ".step";
+  c.at_least(min, r.min, 1);
+  c.require(r.max >= r.min, max, fmt::format("must be >= min ({}), got {}", r.min, r.max), {min});
+  c.require(r.max <= max_allowed, max, fmt::format("must be <= {}, got {}", max_allowed, r.max));
+  c.at_least(step, r.step, 1);
+  // Only once min, max and step hold: 1 <= min <= max <= max_allowed cannot overflow.
+  if (c.fine(min) && c.fine(max) && c.fine(step)) {
+    c.require((r.max - r.min) % r.step == 0, step,
+              fmt::format("max - min ({}) is not a multiple of step {}", r.max - r.min, r.step));
   }
 }
 
-int64_t get_int(const nlohmann::json& j, const std::string& field) {
-  if (!j.is_number_integer()) fail(field, "must be an integer");
-  return j.get<int64_t>();
-}
-
-IntRange range_from_json(const nlohmann::json& j, const std::string& name) {
-  if (!j.is_object()) fail(name, "must be an object {\"min\", \"max\", \"step\"}");
-  for (const auto& [key, _] : j.items()) {
-    if (key != "min" && key != "max" && key != "step") fail(name + "." + key, "unknown field");
-  }
-  IntRange r;
-  if (!j.contains("min")) fail(name + ".min", "is required");
-  if (!j.contains("max")) fail(name + ".max", "is required");
-  r.min = get_int(j.at("min"), name + ".min");
-  r.max = get_int(j.at("max"), name + ".max");
-  r.step = j.contains("step") ? get_int(j.at("step"), name + ".step") : 1;
-  return r;
+// {"min", "max", "step"}; step defaults to 1. The values are checked by validate().
+IntRange read_range(JsonObjectReader& r) {
+  IntRange out;
+  out.min = r.integer("min", true).value_or(out.min);
+  out.max = r.integer("max", true).value_or(out.max);
+  out.step = r.integer("step", false).value_or(1);
+  return out;
 }
 
 nlohmann::json range_to_json(const IntRange& r) { return {{"min", r.min}, {"max", r.max}, {"step", r.step}}; }
 
 }  // namespace
 
-void ArchSpaceOptions::validate() const {
-  check_range(n_layers, "n_layers", kArchSpaceMaxLayers);
-  check_range(d_model, "d_model", 1 << 20);
-  check_range(d_ffn, "d_ffn", 1 << 22);
-  if (layer_kinds.empty()) fail("layer_kinds", "must list at least one kind");
-  if (std::set<LayerKind>(layer_kinds.begin(), layer_kinds.end()).size() != layer_kinds.size()) {
-    fail("layer_kinds", "lists a kind twice");
-  }
-  const bool has_full = std::count(layer_kinds.begin(), layer_kinds.end(), LayerKind::full) > 0;
-  const bool has_swa = std::count(layer_kinds.begin(), layer_kinds.end(), LayerKind::swa) > 0;
-  if (!has_full) fail("layer_kinds", "must include \"full\" (the first-layer and minimum-full rules need it)");
-  if (has_swa && sliding_windows.empty()) fail("sliding_windows", "needed when \"swa\" is allowed");
+void ArchSpaceOptions::validate(FieldErrors& errors, const std::string& prefix) const {
+  FieldChecks c(errors, prefix);
+  check_range(c, "n_layers", n_layers, kArchSpaceMaxLayers);
+  check_range(c, "d_model", d_model, 1 << 20);
+  check_range(c, "d_ffn", d_ffn, 1 << 22);
+  const auto allows = [&](LayerKind k) { return std::count(layer_kinds.begin(), layer_kinds.end(), k) > 0; };
+  c.require(!layer_kinds.empty(), "layer_kinds", "must list at least one kind");
+  c.require(std::set<LayerKind>(layer_kinds.begin(), layer_kinds.end()).size() == layer_kinds.size(),
+            "layer_kinds", "lists a kind twice");
+  c.require(allows(LayerKind::full), "layer_kinds",
+            "must include \"full\" (the first-layer and minimum-full rules need it)");
+  c.require(!allows(LayerKind::swa) || !sliding_windows.empty(), "sliding_windows",
+            "needed when \"swa\" is allowed", {"layer_kinds"});
   for (size_t i = 0; i < sliding_windows.size(); ++i) {
-    if (sliding_windows[i] < 1) fail(fmt::format("sliding_windows[{}]", i), "must be >= 1");
+    c.at_least(fmt::format("sliding_windows[{}]", i), sliding_windows[i], 1);
   }
-  if (std::set<int64_t>(sliding_windows.begin(), sliding_windows.end()).size() != sliding_windows.size()) {
-    fail("sliding_windows", "lists a window twice");
-  }
-  if (max_consecutive_non_full < -1) fail("rules.max_consecutive_non_full", "must be >= 0, or -1 for no limit");
-  if (min_full_layers < 0) fail("rules.min_full_layers", "must be >= 0");
-  if (min_full_layers > n_layers.min) {
-    fail("rules.min_full_layers", fmt::format("exceeds the smallest n_layers ({})", n_layers.min));
-  }
+  c.require(std::set<int64_t>(sliding_windows.begin(), sliding_windows.end()).size() == sliding_windows.size(),
+            "sliding_windows", "lists a window twice");
+  c.require(max_consecutive_non_full >= -1, "rules.max_consecutive_non_full",
+            fmt::format("must be >= 0, or -1 for no limit, got {}", max_consecutive_non_full));
+  c.at_least("rules.min_full_layers", min_full_layers, 0);
+  c.require(min_full_layers <= n_layers.min, "rules.min_full_layers",
+            fmt::format("exceeds the smallest n_layers ({})", n_layers.min), {"n_layers.min"});
+}
+
+void ArchSpaceOptions::validate() const {
+  FieldErrors errors;
+  validate(errors);
+  errors.throw_if_any();
 }
 
 nlohmann::json arch_space_options_to_json(const ArchSpaceOptions& o) {
@@ -89,59 +88,35 @@ nlohmann::json arch_space_options_to_json(const ArchSpaceOptions& o) {
             {"min_full_layers", o.min_full_layers}}}};
 }
 
-ArchSpaceOptions arch_space_options_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) fail("space", "must be a JSON object");
-  static const std::set<std::string> known = {"n_layers", "d_model", "d_ffn", "per_layer_ffn",
-                                              "layer_kinds", "sliding_windows", "rules"};
-  for (const auto& [key, _] : j.items()) {
-    if (!known.count(key)) fail(key, "unknown field");
-  }
+ArchSpaceOptions read_arch_space_options(JsonObjectReader& r) {
   ArchSpaceOptions o;
-  for (const char* name : {"n_layers", "d_model", "d_ffn"}) {
-    if (!j.contains(name)) fail(name, "is required");
-  }
-  o.n_layers = range_from_json(j.at("n_layers"), "n_layers");
-  o.d_model = range_from_json(j.at("d_model"), "d_model");
-  o.d_ffn = range_from_json(j.at("d_ffn"), "d_ffn");
-  if (j.contains("per_layer_ffn")) {
-    if (!j.at("per_layer_ffn").is_boolean()) fail("per_layer_ffn", "must be true or false");
-    o.per_layer_ffn = j.at("per_layer_ffn").get<bool>();
-  }
-  if (j.contains("layer_kinds")) {
-    const auto& kinds = j.at("layer_kinds");
-    if (!kinds.is_array()) fail("layer_kinds", "must be a list of \"full\", \"swa\", \"skip\"");
-    o.layer_kinds.clear();
-    for (size_t i = 0; i < kinds.size(); ++i) {
-      const std::string field = fmt::format("layer_kinds[{}]", i);
-      if (!kinds[i].is_string()) fail(field, "must be a string");
-      // The shared parser; the window argument only matters for a bare "swa:" form.
-      o.layer_kinds.push_back(parse_layer_type(kinds[i].get<std::string>(), 1, field).kind);
-    }
-  }
-  if (j.contains("sliding_windows")) {
-    const auto& w = j.at("sliding_windows");
-    if (!w.is_array()) fail("sliding_windows", "must be a list of integers");
-    o.sliding_windows.clear();
-    for (size_t i = 0; i < w.size(); ++i) o.sliding_windows.push_back(get_int(w[i], fmt::format("sliding_windows[{}]", i)));
-  }
-  if (j.contains("rules")) {
-    const auto& r = j.at("rules");
-    if (!r.is_object()) fail("rules", "must be an object");
-    for (const auto& [key, value] : r.items()) {
-      if (key == "first_layer_full") {
-        if (!value.is_boolean()) fail("rules.first_layer_full", "must be true or false");
-        o.first_layer_full = value.get<bool>();
-      } else if (key == "max_consecutive_non_full") {
-        o.max_consecutive_non_full = get_int(value, "rules.max_consecutive_non_full");
-      } else if (key == "min_full_layers") {
-        o.min_full_layers = get_int(value, "rules.min_full_layers");
-      } else {
-        fail("rules." + key, "unknown field");
+  o.n_layers = r.nested("n_layers", true, read_range).value_or(o.n_layers);
+  o.d_model = r.nested("d_model", true, read_range).value_or(o.d_model);
+  o.d_ffn = r.nested("d_ffn", true, read_range).value_or(o.d_ffn);
+  o.per_layer_ffn = r.boolean("per_layer_ffn", false).value_or(o.per_layer_ffn);
+  if (const nlohmann::json* kinds = r.array("layer_kinds", false, kMaxListEntries)) {
+    o.layer_kinds.clear();  // a bad entry is left out: its error stops the checks of the list
+    for (size_t i = 0; i < kinds->size(); ++i) {
+      const std::string field = fmt::format("{}[{}]", r.field_name("layer_kinds"), i);
+      if (const auto kind = layer_kind_from_json((*kinds)[i], field, "sliding_windows", r.errors())) {
+        o.layer_kinds.push_back(*kind);
       }
     }
   }
-  o.validate();
+  o.sliding_windows = r.integers("sliding_windows", false, kMaxListEntries).value_or(o.sliding_windows);
+  if (const nlohmann::json* rules = r.object("rules", false)) {
+    JsonObjectReader rr(*rules, r.field_name("rules"), r.errors());
+    o.first_layer_full = rr.boolean("first_layer_full", false).value_or(o.first_layer_full);
+    o.max_consecutive_non_full = rr.integer("max_consecutive_non_full", false).value_or(o.max_consecutive_non_full);
+    o.min_full_layers = rr.integer("min_full_layers", false).value_or(o.min_full_layers);
+    rr.finish();
+  }
+  o.validate(r.errors(), r.prefix());
   return o;
+}
+
+ArchSpaceOptions arch_space_options_from_json(const nlohmann::json& j) {
+  return read_object(j, "", "space", read_arch_space_options);
 }
 
 }  // namespace flashnas::search

@@ -1,6 +1,6 @@
 // The architecture search space as data: integer ranges with steps for n_layers,
 // d_model and d_ffn, the allowed layer kinds and sliding windows, and the pattern
-// rules. Plain struct with JSON in/out and validation naming the field. The
+// rules. Plain struct with JSON in/out and validation naming every bad field. The
 // behaviour (sampling, encoding, rules) is ArchSpace (arch_space.hpp).
 //
 // JSON: {"n_layers": {"min": 2, "max": 12, "step": 1},
@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/model/arch_config.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::search {
 
@@ -43,13 +44,22 @@ struct ArchSpaceOptions {
   int64_t max_consecutive_non_full = 3;  // -1: no limit
   int64_t min_full_layers = 1;
 
-  void validate() const;  // throws InvalidInput naming the field, e.g. "d_model.step"
+  // Records every broken rule as {field, reason}, fields under `prefix`
+  // ("space.d_model.step"). The JSON reader shares these checks.
+  void validate(FieldErrors& errors, const std::string& prefix = "") const;
+  // Throws one InvalidInput naming every broken rule, e.g. "d_model.step".
+  void validate() const;
 };
 
 // Above this many layers the fixed-length encoding gets too wide for the surrogate.
 inline constexpr int64_t kArchSpaceMaxLayers = 32;
 
 nlohmann::json arch_space_options_to_json(const ArchSpaceOptions& o);
-ArchSpaceOptions arch_space_options_from_json(const nlohmann::json& j);  // validates; unknown fields refused
+// Validates; unknown fields refused; every bad field reported in one InvalidInput.
+ArchSpaceOptions arch_space_options_from_json(const nlohmann::json& j);
+// The space's fields of `r`'s object, validated, errors recorded in r.errors();
+// the caller reports unknown fields with finish() (or reads the object with
+// JsonObjectReader::nested, which does).
+ArchSpaceOptions read_arch_space_options(JsonObjectReader& r);
 
 }  // namespace flashnas::search

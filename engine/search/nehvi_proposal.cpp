@@ -9,6 +9,7 @@
 
 #include "engine/search/pareto.hpp"
 #include "engine/util/error.hpp"
+#include "engine/util/json_reader.hpp"
 
 namespace flashnas::search {
 
@@ -19,19 +20,23 @@ nlohmann::json nehvi_proposal_options_to_json(const NehviProposalOptions& o) {
           {"trust_region", trust_region_options_to_json(o.trust_region)}};
 }
 
-NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j) {
-  if (!j.is_object()) throw InvalidInput("NEHVI options must be an object", "nehvi");
+NehviProposalOptions read_nehvi_proposal_options(JsonObjectReader& r) {
   NehviProposalOptions o;
-  if (j.contains("gp")) o.gp = gp_options_from_json(j.at("gp"));
-  if (j.contains("samples")) {
-    if (!j.at("samples").is_number_integer() || j.at("samples").get<int64_t>() < 1 || j.at("samples").get<int64_t>() > 4096) {
-      throw InvalidInput("samples must be an integer in [1, 4096]", "samples");
+  o.gp = r.nested("gp", false, read_gp_options).value_or(o.gp);
+  o.nehvi.samples = r.integer("samples", false, 1, 4096).value_or(o.nehvi.samples);
+  o.search = r.nested("acquisition_search", false, read_acquisition_search_options).value_or(o.search);
+  if (const auto* region = r.value("trust_region", false)) {
+    try {
+      o.trust_region = trust_region_options_from_json(*region);
+    } catch (const InvalidInput& e) {
+      r.errors().add(e, "trust_region");
     }
-    o.nehvi.samples = j.at("samples").get<int64_t>();
   }
-  if (j.contains("acquisition_search")) o.search = acquisition_search_options_from_json(j.at("acquisition_search"));
-  if (j.contains("trust_region")) o.trust_region = trust_region_options_from_json(j.at("trust_region"));
   return o;
+}
+
+NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j) {
+  return read_object(j, "", "nehvi", read_nehvi_proposal_options);
 }
 
 std::shared_ptr<GaussianProcess> fit_objective_gp(const Eigen::MatrixXd& x, const Eigen::VectorXd& y,

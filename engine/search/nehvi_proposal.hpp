@@ -30,7 +30,10 @@ struct NehviProposalOptions {
   TrustRegionOptions trust_region;     // for callers that keep the region's length between steps
 };
 nlohmann::json nehvi_proposal_options_to_json(const NehviProposalOptions& o);
-NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j);  // missing fields keep defaults
+// Missing fields keep defaults; unknown fields are refused; every bad field is
+// reported in one InvalidInput, nested ones as "gp.mean", "acquisition_search.pool_size".
+NehviProposalOptions nehvi_proposal_options_from_json(const nlohmann::json& j);
+NehviProposalOptions read_nehvi_proposal_options(JsonObjectReader& r);
 
 struct ProposalInputs {
   Eigen::MatrixXd observed_x;  // (N, E) canonical encodings of evaluated points

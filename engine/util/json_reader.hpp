@@ -1,18 +1,22 @@
 // Strict JSON input, read once at the edge: parsing a document (depth limit,
 // duplicate keys refused) and reading one object field by field, so that wrong
 // types, missing fields, out-of-range values and unknown fields are all
-// collected as {field, message} and reported together. The one reader behind
-// the engine's option structs (spaces, latency options, architectures) and the
-// API's request bodies alike. Not the meaning of any field (each *_from_json).
+// collected as {field, message} and reported together; and the checks with
+// which a struct states the rules of its values once, for JSON and for values
+// from flags or code alike. The one reader behind the engine's option structs
+// (spaces, latency options, architectures, GP and search options) and the API's
+// request bodies. Not the meaning of any field (each struct's read_*/validate).
 #pragma once
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "engine/util/error.hpp"
@@ -42,6 +46,10 @@ class FieldErrors {
   void add(const InvalidInput& e, const std::string& prefix = {});
   bool empty() const { return errors_.empty(); }
   const std::vector<FieldError>& list() const { return errors_; }
+  // True when an error names `field`, a field inside it, or one that holds it:
+  // "d_model" is touched by errors of "d_model.max" and of "d_model" itself,
+  // "d_ffn[2]" by one of "d_ffn".
+  bool has(std::string_view field) const;
   // Throws InvalidInput(list()) when any error was collected.
   void throw_if_any() const;
 
@@ -62,7 +70,8 @@ std::string join_field(std::string_view prefix, std::string_view key);
 // `prefix` + key ("latency.prompt_len"). Every accessor marks its key as known;
 // finish() reports the keys nobody asked for. Accessors return nullopt (or
 // nullptr) when the field is absent (an error only if required) or invalid
-// (always an error).
+// (always an error). Types are strict: an integer must be a JSON integer (not
+// 3.0, not "3"), a boolean true or false; non-finite numbers are refused.
 class JsonObjectReader {
  public:
   JsonObjectReader(const nlohmann::json& object, std::string prefix, FieldErrors& errors);
@@ -76,24 +85,123 @@ class JsonObjectReader {
   // One of `allowed` (the message lists them).
   std::optional<std::string> choice(std::string_view key, bool required, const std::vector<std::string>& allowed);
   std::optional<int64_t> integer(std::string_view key, bool required, int64_t min, int64_t max);
+  // Any int64, for a field whose range a struct's checks state (see FieldChecks).
+  std::optional<int64_t> integer(std::string_view key, bool required);
+  // Any uint64 (seeds); negative integers are refused.
+  std::optional<uint64_t> unsigned_integer(std::string_view key, bool required);
   std::optional<double> number(std::string_view key, bool required, double min, double max);
+  // Any finite number.
+  std::optional<double> number(std::string_view key, bool required);
   std::optional<bool> boolean(std::string_view key, bool required);
+  // An array of at most `max_items` integers (numbers), element i named "key[i]".
+  // A bad element is recorded and read as 0, so the indices stay the document's
+  // (and checks of "key[i]" record nothing more, see FieldChecks).
+  std::optional<std::vector<int64_t>> integers(std::string_view key, bool required, size_t max_items);
+  std::optional<std::vector<double>> numbers(std::string_view key, bool required, size_t max_items);
   // Any JSON value, for fields validated elsewhere (e.g. a candidate architecture).
   const nlohmann::json* value(std::string_view key, bool required);
   const nlohmann::json* array(std::string_view key, bool required);
+  // An array of at most `max_items` entries (so that a long bad list cannot
+  // produce an error per entry).
+  const nlohmann::json* array(std::string_view key, bool required, size_t max_items);
   const nlohmann::json* object(std::string_view key, bool required);
 
-  // Adds "unknown field" for every key not read through an accessor.
+  // A string field turned into a value by `parse(text, field)`, which throws
+  // InvalidInput for text it does not know (parse_weight_format, ...).
+  template <typename Parse>
+  auto parsed(std::string_view key, bool required, Parse&& parse)
+      -> std::optional<std::invoke_result_t<Parse&, const std::string&, const std::string&>>;
+
+  // Reads the object in field `key` with `read(JsonObjectReader&)`, its fields
+  // named "prefix.key.field", then reports its unknown fields. nullopt when the
+  // field is absent or not an object.
+  template <typename Read>
+  auto nested(std::string_view key, bool required, Read&& read)
+      -> std::optional<std::invoke_result_t<Read&, JsonObjectReader&>>;
+
+  // Adds "unknown field (expected one of ...)" for every key not read through
+  // an accessor.
   void finish();
 
  private:
   const nlohmann::json* find(std::string_view key, bool required);
-  const std::string* string_value(std::string_view key, bool required);  // a string of any length
+  // The field when present and of the type `is` accepts (nullptr otherwise,
+  // with "expected <expected>, got ..." recorded when it is of another type).
+  using TypeTest = bool (nlohmann::json::*)() const noexcept;
+  const nlohmann::json* typed(std::string_view key, bool required, TypeTest is, std::string_view expected);
 
   const nlohmann::json* object_ = nullptr;
   std::string prefix_;
   FieldErrors& errors_;
   std::set<std::string, std::less<>> known_;
+};
+
+template <typename Read>
+auto JsonObjectReader::nested(std::string_view key, bool required, Read&& read)
+    -> std::optional<std::invoke_result_t<Read&, JsonObjectReader&>> {
+  const nlohmann::json* v = object(key, required);
+  if (!v) return std::nullopt;
+  JsonObjectReader inner(*v, field_name(key), errors_);
+  auto value = read(inner);
+  inner.finish();
+  return value;
+}
+
+template <typename Parse>
+auto JsonObjectReader::parsed(std::string_view key, bool required, Parse&& parse)
+    -> std::optional<std::invoke_result_t<Parse&, const std::string&, const std::string&>> {
+  const std::optional<std::string> text = string(key, required, 256);
+  if (!text) return std::nullopt;
+  try {
+    return parse(*text, field_name(key));
+  } catch (const InvalidInput& e) {
+    errors_.add(e);
+    return std::nullopt;
+  }
+}
+
+// Reads `j` as one whole object with `read(JsonObjectReader&)`, reports its
+// unknown fields, and throws one InvalidInput listing every error. Fields are
+// named under `prefix`; when `j` is not an object the error names `prefix`, or
+// `name` when the prefix is empty ("space", "shape").
+template <typename Read>
+auto read_object(const nlohmann::json& j, const std::string& prefix, std::string_view name, Read&& read) {
+  if (!j.is_object()) {
+    throw InvalidInput(type_mismatch("an object", j), prefix.empty() ? std::string(name) : prefix);
+  }
+  FieldErrors errors;
+  JsonObjectReader r(j, prefix, errors);
+  auto value = read(r);
+  r.finish();
+  errors.throw_if_any();
+  return value;
+}
+
+// The rules of a struct's values, stated once and shared by its JSON reader and
+// its validate() (for values from flags or code): each check records
+// {prefix + field, message} in `errors`. A field that already has an error
+// holds a placeholder (a wrong type leaves the default in place), so a check of
+// that field, or of a rule that depends on it, records nothing more: one
+// problem, one report.
+class FieldChecks {
+ public:
+  FieldChecks(FieldErrors& errors, std::string prefix) : errors_(errors), prefix_(std::move(prefix)) {}
+
+  std::string field_name(std::string_view key) const { return join_field(prefix_, key); }
+  // No error so far for `key`, a field inside it, or one that holds it.
+  bool fine(std::string_view key) const { return !errors_.has(field_name(key)); }
+  // Records `message` for `key` unless `ok`, or `key` or one of `inputs` already
+  // has an error. Returns ok.
+  bool require(bool ok, std::string_view key, std::string_view message,
+               std::initializer_list<std::string_view> inputs = {});
+  // min <= value <= max ("must be between min and max, got value").
+  bool range(std::string_view key, int64_t value, int64_t min, int64_t max);
+  // value >= min ("must be >= min, got value"), for counts without a ceiling.
+  bool at_least(std::string_view key, int64_t value, int64_t min);
+
+ private:
+  FieldErrors& errors_;
+  std::string prefix_;
 };
 
 }  // namespace flashnas

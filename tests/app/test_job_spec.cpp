@@ -4,6 +4,7 @@
 // it; and the frontier functions against brute force.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 #include "app/frontier.hpp"
@@ -12,6 +13,7 @@
 #include "engine/latency/model_shape.hpp"
 #include "engine/search/pareto.hpp"
 #include "engine/util/error.hpp"
+#include "tests/support/field_errors.hpp"
 #include "tests/support/job_fixtures.hpp"
 
 namespace flashnas {
@@ -116,6 +118,35 @@ TEST(JobSpec, EveryBadFieldIsNamed) {
               j["latency"]["repeats"] = 0;
             })),
             (std::set<std::string>{"seed", "name", "latency.repeats"}));
+}
+
+// The latency object and the space are read by the engine's own readers from
+// the job's reader: every bad field of both, the job's own fields and an
+// unknown one inside "latency" are reported together, each under its path.
+TEST(JobSpec, BadLatencyAndSpaceFieldsAreAllReportedWithTheJobs) {
+  json body = search_body();
+  body["latency"]["repeats"] = 0;
+  body["latency"]["threads"] = "2";
+  body["latency"]["clock"] = "cycles";
+  body["latency"]["warmup_runs"] = 1;  // a misspelt option
+  body["latency"].erase("decode_tokens");
+  body["space"]["d_model"]["step"] = 20;
+  body["space"]["layer_kinds"] = {"full", "mamba"};
+  body["space"]["rules"]["min_full_layers"] = -1;
+  body["stage2"]["batch"] = 0;
+  auto errors = test::field_error_map_of([&] { app::parse_job_request(body); });
+  EXPECT_EQ(errors.size(), 9u);
+  EXPECT_EQ(errors["latency.repeats"], "must be between 1 and 10000, got 0");
+  EXPECT_EQ(errors["latency.threads"], "expected an integer, got a string");
+  EXPECT_EQ(errors["latency.clock"], "must be wall or thread_cpu, got 'cycles'");
+  EXPECT_EQ(errors["latency.decode_tokens"], "required");
+  EXPECT_EQ(errors["latency.warmup_runs"].rfind("unknown field (expected one of clock, cv_threshold, decode_tokens, "
+                                                "device_kind, ", 0), 0u)
+      << errors["latency.warmup_runs"];
+  EXPECT_EQ(errors["space.d_model.step"], "max - min (32) is not a multiple of step 20");
+  EXPECT_EQ(errors["space.layer_kinds[1]"], "unknown layer kind 'mamba' (expected full, swa or skip)");
+  EXPECT_EQ(errors["space.rules.min_full_layers"], "must be >= 0, got -1");
+  EXPECT_TRUE(errors.count("stage2.batch"));
 }
 
 // One schema, one validator: a bad space is refused with the engine's own

@@ -4,9 +4,11 @@
 #include <nlohmann/json.hpp>
 
 #include <functional>
+#include <map>
 
 #include "engine/latency/latency_options.hpp"
 #include "engine/util/error.hpp"
+#include "tests/support/field_errors.hpp"
 
 using namespace flashnas;
 using namespace flashnas::latency;
@@ -21,6 +23,8 @@ std::string field_of(const std::function<void()>& fn) {
   }
   return "<no error>";
 }
+
+using test::field_error_map_of;
 
 }  // namespace
 
@@ -80,4 +84,54 @@ TEST(LatencyOptions, JsonRoundTripAndRefusals) {
   EXPECT_EQ(field_of([] { latency_options_from_json({{"clock", "cycles"}}); }), "clock");
   // Missing fields keep their defaults.
   EXPECT_EQ(latency_options_from_json(nlohmann::json::object()).prompt_len, LatencyOptions{}.prompt_len);
+}
+
+TEST(LatencyOptions, EveryBadFieldOfADocumentIsReportedAtOnce) {
+  const auto errors = field_error_map_of([] {
+    latency_options_from_json(nlohmann::json::parse(R"({
+      "prompt_len": 0, "decode_tokens": 2.5, "threads": 5000000000, "pin_threads": 1,
+      "repeats": "3", "warmup": -1, "weights": "int4", "cv_threshold": 0,
+      "max_extra_rounds": 101, "token_seed": -1, "clock": "cycles", "colour": "red"})"));
+  });
+  const std::map<std::string, std::string> expected = {
+      {"prompt_len", "must be between 1 and 1048576, got 0"},
+      {"decode_tokens", "expected an integer, got a number with a fraction"},
+      {"threads", "must be between 1 and 1024, got 5000000000"},
+      {"pin_threads", "expected true or false, got a number"},
+      {"repeats", "expected an integer, got a string"},
+      {"warmup", "must be between 0 and 10000, got -1"},
+      {"weights", "must be f32 or q8_0, got 'int4'"},
+      {"cv_threshold", "must be positive, got 0"},
+      {"max_extra_rounds", "must be between 0 and 100, got 101"},
+      {"token_seed", "must be between 0 and 18446744073709551615, got -1"},
+      {"clock", "must be wall or thread_cpu, got 'cycles'"},
+      {"colour", "unknown field (expected one of clock, cv_threshold, decode_tokens, max_extra_rounds, "
+                 "pin_threads, prompt_len, repeats, threads, token_seed, warmup, weights)"}};
+  EXPECT_EQ(errors, expected);
+  // The full unsigned range of the seed is a seed.
+  EXPECT_EQ(latency_options_from_json(nlohmann::json::parse(R"({"token_seed": 18446744073709551615})")).token_seed,
+            UINT64_MAX);
+}
+
+// validate() (flags, code) states the same rules, and reports all of them too.
+TEST(LatencyOptions, ValidateReportsEveryBrokenRule) {
+  LatencyOptions o;
+  o.prompt_len = 0;
+  o.repeats = 0;
+  o.cv_threshold = -1.0;
+  o.clock = LatencyClock::thread_cpu;
+  o.threads = 2;
+  const auto errors = field_error_map_of([&] { o.validate(); });
+  const std::map<std::string, std::string> expected = {
+      {"prompt_len", "must be between 1 and 1048576, got 0"},
+      {"repeats", "must be between 1 and 10000, got 0"},
+      {"cv_threshold", "must be positive, got -1"},
+      {"clock", "thread_cpu measures one thread: use threads 1 or clock wall"}};
+  EXPECT_EQ(errors, expected);
+  // A rule that depends on a bad field says nothing more.
+  o = LatencyOptions{};
+  o.clock = LatencyClock::thread_cpu;
+  o.threads = 0;
+  EXPECT_EQ(field_error_map_of([&] { o.validate(); }), (std::map<std::string, std::string>{
+                                                  {"threads", "must be between 1 and 1024, got 0"}}));
 }

@@ -3,8 +3,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include "engine/latency/model_shape.hpp"
 #include "engine/util/error.hpp"
+#include "tests/support/field_errors.hpp"
 
 using namespace flashnas;
 using namespace flashnas::latency;
@@ -57,6 +60,25 @@ TEST(ModelShape, ShapeErrorsNameTheField) {
   j["d_model"] = 32;
   EXPECT_EQ(field_of_shape(j), "d_model");  // not a shape field: the architecture gives it
   EXPECT_EQ(field_of_shape(nlohmann::json::array()), "shape");
+}
+
+TEST(ModelShape, EveryBadFieldIsReportedAtOnceUnderThePrefix) {
+  nlohmann::json j = {{"n_heads", 0}, {"n_kv_heads", "2"}, {"head_dim", 7}, {"tied_embeddings", 1}, {"d_model", 32}};
+  const std::map<std::string, std::string> expected = {
+      {"--shape.n_heads", "must be between 1 and 4096, got 0"},
+      {"--shape.n_kv_heads", "expected an integer, got a string"},
+      {"--shape.head_dim", "must be even for RoPE, got 7"},
+      {"--shape.vocab_size", "required"},
+      {"--shape.tied_embeddings", "expected true or false, got a number"},
+      {"--shape.d_model", "unknown field (expected one of head_dim, n_heads, n_kv_heads, tied_embeddings, "
+                          "vocab_size)"}};
+  EXPECT_EQ(test::field_error_map_of([&] { model_shape_from_json(j, "--shape"); }), expected);
+  // The heads rule is checked once both counts are good.
+  j = shape_json();
+  j["n_kv_heads"] = 3;
+  j["head_dim"] = 6;
+  EXPECT_EQ(test::field_errors_of([&] { model_shape_from_json(j); }),
+            (std::vector<FieldError>{{"n_kv_heads", "n_heads (4) must be a multiple of n_kv_heads (3)"}}));
 }
 
 TEST(ModelShape, ConfigTakesArchitectureAndShape) {

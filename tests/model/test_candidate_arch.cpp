@@ -4,11 +4,14 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/model/candidate_arch.hpp"
-#include "engine/util/error.hpp"
+#include "engine/util/json_reader.hpp"
 #include "tests/model/model_fixtures.hpp"
+#include "tests/support/field_errors.hpp"
 
 namespace flashnas {
 namespace {
+
+using test::field_errors_of;
 
 ArchConfig backbone() { return test::stories260k_config(); }
 
@@ -63,6 +66,53 @@ TEST(CandidateArch, ErrorsNameTheField) {
   j = kGood;
   j["d_ffn"] = 200;  // wider than the backbone's FFN
   EXPECT_EQ(error_field(j), "d_ffn[0]");
+}
+
+TEST(CandidateArch, EveryBadFieldIsReportedAtOnce) {
+  const auto j = nlohmann::json::parse(
+      R"({"n_layers": 3, "d_model": 0, "d_ffn": [128, "wide", 0], "layer_types": ["full", "attention", "swa:8"],
+          "sliding_window": -1, "colour": "red"})");
+  const std::vector<FieldError> expected = {
+      {"candidates[2].d_ffn[1]", "expected an integer, got a string"},
+      {"candidates[2].layer_types[1]", "unknown layer kind 'attention' (expected full, swa or skip)"},
+      {"candidates[2].layer_types[2]", "give the window once, in sliding_window, not per layer"},
+      {"candidates[2].d_model", "must be between 1 and 1048576, got 0"},
+      {"candidates[2].sliding_window", "must be between 0 and 1048576, got -1"},
+      {"candidates[2].d_ffn[2]", "must be between 1 and 1048576, got 0"},
+      {"candidates[2].colour", "unknown field (expected one of d_ffn, d_model, layer_types, n_layers, sliding_window)"}};
+  EXPECT_EQ(field_errors_of([&] { candidate_arch_from_json(j, "candidates[2]"); }), expected);
+  // Lengths are checked against a good layer count, and a bad count stops them.
+  auto k = kGood;
+  k["d_ffn"] = {128, 128};
+  k["layer_types"] = {"full"};
+  EXPECT_EQ(field_errors_of([&] { candidate_arch_from_json(k); }),
+            (std::vector<FieldError>{{"d_ffn", "has 2 entries for 3 layers"}, {"layer_types", "has 1 entries for 3 layers"}}));
+  k["n_layers"] = 0;
+  EXPECT_EQ(field_errors_of([&] { candidate_arch_from_json(k); }),
+            (std::vector<FieldError>{{"n_layers", "must be between 1 and 1024, got 0"}}));
+  // A scalar width is checked once, not once per layer.
+  k = kGood;
+  k["d_ffn"] = -5;
+  EXPECT_EQ(field_errors_of([&] { candidate_arch_from_json(k); }),
+            (std::vector<FieldError>{{"d_ffn", "must be between 1 and 1048576, got -5"}}));
+}
+
+// Candidates built in code go through the parser's own checks, and against a
+// backbone every excess is named.
+TEST(CandidateArch, CodeBuiltCandidatesAndBackboneLimitsReportEveryProblem) {
+  CandidateArch a = candidate_arch_from_json(kGood);
+  a.d_model = 96;
+  a.d_ffn = {128, 4096, 0};
+  a.layer_types[0] = LayerKind::swa;
+  a.sliding_window = 0;
+  EXPECT_EQ(field_errors_of([&] { check_candidate_arch(a, "arch"); }),
+            (std::vector<FieldError>{{"arch.d_ffn[2]", "must be between 1 and 1048576, got 0"},
+                                     {"arch.sliding_window", "must be positive when a layer is swa"}}));
+  a.d_ffn[2] = 64;
+  a.sliding_window = 16;
+  EXPECT_EQ(field_errors_of([&] { validate_against_backbone(a, backbone(), "arch"); }),
+            (std::vector<FieldError>{{"arch.d_model", "96 exceeds the backbone's d_model 64"},
+                                     {"arch.d_ffn[1]", "4096 exceeds the backbone's FFN width 172"}}));
 }
 
 TEST(CandidateArch, CanonicalHashIgnoresSpelling) {

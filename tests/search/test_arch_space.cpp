@@ -3,12 +3,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <random>
 #include <set>
 
 #include "engine/search/arch_space.hpp"
 #include "engine/search/box_space.hpp"
-#include "engine/util/error.hpp"
+#include "engine/util/json_reader.hpp"
+#include "tests/support/field_errors.hpp"
 
 namespace flashnas::search {
 namespace {
@@ -61,6 +63,47 @@ TEST(ArchSpace, JsonRoundTripAndFieldNamedErrors) {
   EXPECT_EQ(field_of(with("/rules/min_full_layers", 5)), "rules.min_full_layers");
   EXPECT_EQ(field_of(with("/sliding_windows/0", -3)), "sliding_windows[0]");
   EXPECT_EQ(field_of(with("/bogus", 1)), "bogus");
+}
+
+using test::field_errors_of;
+
+TEST(ArchSpace, EveryBadFieldOfASpaceIsReportedAtOnce) {
+  const auto j = nlohmann::json::parse(R"({
+    "n_layers": {"min": 0, "max": 8},
+    "d_model": {"min": 128, "max": 64, "step": 64},
+    "d_ffn": {"min": 128, "max": 500, "step": 128, "stride": 2},
+    "per_layer_ffn": "yes",
+    "layer_kinds": ["full", "swa:64", "cross"],
+    "sliding_windows": [32, "64", 0],
+    "rules": {"first_layer_full": true, "max_consecutive_non_full": -2, "min_full_layers": 9}})");
+  const std::vector<FieldError> expected = {
+      {"d_ffn.stride", "unknown field (expected one of max, min, step)"},
+      {"per_layer_ffn", "expected true or false, got a string"},
+      {"layer_kinds[1]", "give the window once, in sliding_windows, not per layer"},
+      {"layer_kinds[2]", "unknown layer kind 'cross' (expected full, swa or skip)"},
+      {"sliding_windows[1]", "expected an integer, got a string"},
+      {"n_layers.min", "must be >= 1, got 0"},
+      {"d_model.max", "must be >= min (128), got 64"},
+      {"d_ffn.step", "max - min (372) is not a multiple of step 128"},
+      {"sliding_windows[2]", "must be >= 1, got 0"},
+      {"rules.max_consecutive_non_full", "must be >= 0, or -1 for no limit, got -2"}};
+  // rules.min_full_layers (9 > n_layers.min) is not checked against a bad n_layers.min.
+  EXPECT_EQ(field_errors_of([&] { arch_space_options_from_json(j); }), expected);
+}
+
+// validate() (spaces built in code) applies the same rules and reports all of them.
+TEST(ArchSpace, ValidateReportsEveryBrokenRule) {
+  ArchSpaceOptions o = small_options();
+  o.d_model.step = 0;
+  o.layer_kinds = {LayerKind::swa, LayerKind::swa};
+  o.sliding_windows = {32, 32};
+  o.min_full_layers = 3;
+  const std::vector<FieldError> expected = {{"d_model.step", "must be >= 1, got 0"},
+                                            {"layer_kinds", "lists a kind twice"},
+                                            {"sliding_windows", "lists a window twice"},
+                                            {"rules.min_full_layers", "exceeds the smallest n_layers (2)"}};
+  EXPECT_EQ(field_errors_of([&] { o.validate(); }), expected);
+  EXPECT_THROW(ArchSpace{o}, InvalidInput);
 }
 
 TEST(ArchSpace, CheckNamesTheOffendingLayer) {

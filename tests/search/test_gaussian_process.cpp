@@ -9,6 +9,8 @@
 
 #include "engine/search/gp/gaussian_process.hpp"
 #include "engine/search/gp/gp_likelihood.hpp"
+#include "engine/util/json_reader.hpp"
+#include "tests/support/field_errors.hpp"
 
 namespace flashnas::search {
 namespace {
@@ -260,6 +262,43 @@ TEST(GaussianProcess, RejectsBadInput) {
   o.mean = GpMeanKind::linear;
   EXPECT_THROW(GaussianProcess{o}, InvalidInput);
   EXPECT_THROW(gp_options_from_json(nlohmann::json{{"mean", "cubic"}}), InvalidInput);
+}
+
+using test::field_errors_of;
+
+// GP options read strictly (no silent truncation of 1.5 to 1, no wrap of -1 to
+// 2^64 - 1) with every bad field reported at once; validate() says the same.
+TEST(GpOptions, EveryBadFieldIsReportedAtOnce) {
+  const auto j = nlohmann::json::parse(R"({
+    "mean": "cubic", "linear_mean_columns": [0, -1], "lower_bounds": [0, 1], "upper_bounds": [1, "2"],
+    "lengthscale_min": 2, "lengthscale_max": 1, "random_starts": 1.5, "seed": -1,
+    "fit_subset_size": 1, "use_priors": "yes", "max_jitter_tries": 0, "jitter": 1})");
+  const std::vector<FieldError> expected = {
+      {"mean", "must be zero, constant or linear, got 'cubic'"},
+      {"upper_bounds[1]", "expected a number, got a string"},
+      {"use_priors", "expected true or false, got a string"},
+      {"random_starts", "expected an integer, got a number with a fraction"},
+      {"seed", "must be between 0 and 18446744073709551615, got -1"},
+      {"linear_mean_columns[1]", "must be >= 0, got -1"},
+      {"lengthscale_min", "need 0 < min <= max, got [2, 1]"},
+      {"fit_subset_size", "must be >= 2, got 1"},
+      {"max_jitter_tries", "must be >= 1, got 0"},
+      {"jitter", "unknown field (expected one of fit_subset_size, initial_jitter, lengthscale_max, lengthscale_min, "
+                 "linear_mean_columns, lower_bounds, max_iterations, max_jitter_tries, mean, noise_variance_floor, "
+                 "noise_variance_max, polish_iterations, random_starts, refit_every, seed, signal_variance_max, "
+                 "signal_variance_min, standardize_outputs, upper_bounds, use_priors)"}};
+  EXPECT_EQ(field_errors_of([&] { gp_options_from_json(j); }), expected);
+
+  GpOptions o;
+  o.mean = GpMeanKind::linear;
+  o.lower_bounds = {0.0, 2.0};
+  o.upper_bounds = {1.0, 1.0};
+  o.noise_variance_floor = 0.0;
+  EXPECT_EQ(field_errors_of([&] { o.validate(2); }),
+            (std::vector<FieldError>{{"linear_mean_columns", "a linear mean needs at least one column"},
+                                     {"lower_bounds[1]", "need lower < upper, got [2, 1]"},
+                                     {"noise_variance_floor", "need 0 < min <= max, got [0, 2]"}}));
+  EXPECT_EQ(gp_options_from_json(gp_options_to_json(GpOptions{})).seed, GpOptions{}.seed);
 }
 
 }  // namespace

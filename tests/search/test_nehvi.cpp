@@ -1,6 +1,7 @@
 // qNEHVI and the batch proposal: closed-form expectation for a deterministic model,
 // constraint handling, pending points, no duplicates, rules, determinism.
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <random>
@@ -12,6 +13,7 @@
 #include "engine/search/nehvi.hpp"
 #include "engine/search/nehvi_proposal.hpp"
 #include "engine/util/error.hpp"
+#include "tests/support/field_errors.hpp"
 
 namespace flashnas::search {
 namespace {
@@ -146,6 +148,28 @@ TEST(Nehvi, FixedAndLearnedObjectivesTogether) {
   for (const auto& x : batch) EXPECT_TRUE(space.is_valid(x));
   in.objectives[1] = nullptr;  // now it would have to be learned from NaNs
   EXPECT_THROW(propose_nehvi_batch(space, in, 1, fast_options(), 13), InvalidInput);
+}
+
+// NEHVI options nest the GP's and the acquisition search's: every bad field of
+// all three is reported at once, under its object's name.
+TEST(NehviProposalOptions, NestedOptionsReportEveryBadFieldUnderTheirPrefix) {
+  const auto j = nlohmann::json::parse(R"({
+    "gp": {"mean": "linear", "seed": 1.5},
+    "samples": 0,
+    "acquisition_search": {"pool_size": 0, "initial_scale": -0.5, "neighbours": "12"},
+    "batch": 4})");
+  const std::vector<FieldError> expected = {
+      {"gp.seed", "expected an integer, got a number with a fraction"},
+      {"gp.linear_mean_columns", "a linear mean needs at least one column"},
+      {"samples", "must be between 1 and 4096, got 0"},
+      {"acquisition_search.pool_size", "must be between 1 and 1048576, got 0"},
+      {"acquisition_search.neighbours", "expected an integer, got a string"},
+      {"acquisition_search.initial_scale", "must be positive, got -0.5"},
+      {"batch", "unknown field (expected one of acquisition_search, gp, samples, trust_region)"}};
+  EXPECT_EQ(test::field_errors_of([&] { nehvi_proposal_options_from_json(j); }), expected);
+  const NehviProposalOptions back = nehvi_proposal_options_from_json(nehvi_proposal_options_to_json({}));
+  EXPECT_EQ(back.search.pool_size, AcquisitionSearchOptions{}.pool_size);
+  EXPECT_EQ(back.nehvi.samples, NehviOptions{}.samples);
 }
 
 }  // namespace

@@ -5,8 +5,11 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
+
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas::search {
 
@@ -53,10 +56,18 @@ struct GpOptions {
   double initial_jitter = 1e-10;
   int64_t max_jitter_tries = 7;
 
-  void validate(int64_t n_features) const;  // throws InvalidInput naming the field
+  // Records every broken rule as {field, reason}, fields under `prefix`;
+  // n_features < 0 when the inputs' width is not known yet.
+  void validate(FieldErrors& errors, int64_t n_features, const std::string& prefix = "") const;
+  void validate(int64_t n_features) const;  // throws one InvalidInput naming every bad field
 };
 
 nlohmann::json gp_options_to_json(const GpOptions& options);
-GpOptions gp_options_from_json(const nlohmann::json& j);  // missing fields keep defaults
+// Missing fields keep defaults; unknown fields are refused; validates; every
+// bad field is reported in one InvalidInput.
+GpOptions gp_options_from_json(const nlohmann::json& j);
+// The same from `r`'s object (e.g. the "gp" of NEHVI options), errors recorded
+// in r.errors(); the caller reports unknown fields with finish().
+GpOptions read_gp_options(JsonObjectReader& r);
 
 }  // namespace flashnas::search
