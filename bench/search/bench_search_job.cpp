@@ -23,9 +23,10 @@
 // table, (ln V, 1.1 x the measured TTFT of the costliest architecture); also
 // against a tight one, the exhaustive frontier's worst values + 10% of its range.
 //
-// Usage: bench_search_job [--table PATH] [--cache-dir DIR] [--seeds N]
+// Usage: bench_search_job [--table PATH] [--cache-dir DIR] [--seeds N] [--first-seed S]
 //        [--budgets 32,64] [--batch B] [--initial I] [--stage1-samples N]
 //        [--stage1-holdout M] [--no-refit] [--arms policy,random,nsga2]
+//        investigation: [--all-points-latency-model] [--nehvi NEHVI_OPTIONS_JSON]
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -37,6 +38,8 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <numeric>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -44,6 +47,7 @@
 #include "app/search_policy.hpp"
 #include "app/study_policy.hpp"
 #include "bench/search/search_table.hpp"
+#include "engine/latency/features.hpp"
 #include "engine/search/hypervolume_2d.hpp"
 #include "engine/search/optimizers.hpp"
 #include "engine/util/error.hpp"
@@ -60,11 +64,17 @@ struct Options {
   std::string table_path = std::string(FLASHNAS_BINARY_DIR) + "/bench-search-job/table.json";
   std::string cache_dir = std::string(FLASHNAS_BINARY_DIR) + "/prune-cache";
   int64_t seeds = 5;
+  int64_t first_seed = 0;  // seeds first_seed .. first_seed + seeds - 1
   std::vector<int64_t> budgets = {32, 64};
   int64_t batch = 8, initial = 8;
   int64_t stage1_samples = 64, stage1_holdout = 16, stage1_batch = 8;
   bool refit = true;
   std::vector<std::string> arms = {"policy", "random", "nsga2"};
+  // Investigation only (the service has no such settings): the latency model fitted
+  // to every table row instead of stage 1's, and the policy's NEHVI options.
+  bool all_points_latency_model = false;
+  bool quality_gp_report = false, log_nll = false;
+  json nehvi = json::object();
 };
 
 std::vector<std::string> split(const std::string& s) {
@@ -141,18 +151,38 @@ app::FitResult run_stage1(const bench::SearchTable& table, const app::SearchSpec
   return app::study_final_fit(study, measured);
 }
 
+// Investigation: the latency model on every architecture of the table.
+std::shared_ptr<const latency::LatencyModel> all_points_latency_model(const bench::SearchTable& table,
+                                                                      const latency::ModelShape& shape,
+                                                                      int64_t prompt_len) {
+  const auto n = static_cast<Eigen::Index>(table.rows.size());
+  Eigen::MatrixXd x(n, latency::kLatencyFeatureCount);
+  Eigen::VectorXd ttft(n), decode(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const bench::TableRow& r = table.rows[static_cast<size_t>(i)];
+    x.row(i) = latency::latency_features(latency::shape_to_config(shape, r.arch), prompt_len).transpose();
+    ttft(i) = r.ttft_ms;
+    decode(i) = r.decode_ms_per_token;
+  }
+  return std::make_shared<const latency::LatencyModel>(latency::LatencyModel::fit(x, ttft, decode));
+}
+
 PolicyRun run_policy(const bench::SearchTable& table, const app::SearchSpec& spec, const latency::ModelShape& shape,
-                     bool refit) {
+                     const Options& o) {
   const auto t0 = Clock::now();
   PolicyRun run;
+  const bool refit = o.refit && !o.all_points_latency_model;
   const app::FitResult fit = run_stage1(table, spec, shape);
   // The service stores the model's JSON and its workers rebuild it (EngineCache::latency_model).
-  const auto root = std::make_shared<const latency::LatencyModel>(latency::LatencyModel::from_json(fit.model));
+  const auto root = o.all_points_latency_model
+                        ? all_points_latency_model(table, shape, spec.latency.options.prompt_len)
+                        : std::make_shared<const latency::LatencyModel>(latency::LatencyModel::from_json(fit.model));
   const app::ReferencePoint reference{std::log(static_cast<double>(shape.vocab_size)), fit.reference_latency};
   run.stage1 = {{"n_points", fit.n_points},
                 {"accuracy", fit.accuracy},
                 {"reference", {{"eval_nll", reference.eval_nll}, {"latency", reference.latency}}}};
   app::SearchProblem problem = app::make_search_problem(spec, shape, root, reference);
+  if (!o.nehvi.empty()) problem.nehvi = search::nehvi_proposal_options_from_json(o.nehvi);
 
   app::SearchState state;
   std::deque<CandidateArch> in_flight;  // oldest first
@@ -222,6 +252,61 @@ std::vector<CandidateArch> run_optimizer(const std::string& algo, const bench::S
   return trials;
 }
 
+// Investigation: how well the quality GP (the policy's options, or `nehvi`'s)
+// predicts the NLL of the rest of the table from N random architectures:
+// R^2 and Kendall tau over the held-out rows, median over 5 draws.
+json quality_gp_report(const bench::SearchTable& table, const search::ArchSpace& space, const json& nehvi,
+                       bool log_nll) {
+  search::GpOptions options = nehvi.empty() ? search::NehviProposalOptions{}.gp
+                                            : search::nehvi_proposal_options_from_json(nehvi).gp;
+  const auto n_rows = static_cast<Eigen::Index>(table.rows.size());
+  Eigen::MatrixXd x(n_rows, space.encoding_dims());
+  Eigen::VectorXd y(n_rows);
+  for (Eigen::Index i = 0; i < n_rows; ++i) {
+    x.row(i) = space.encode(table.rows[static_cast<size_t>(i)].arch).transpose();
+    y(i) = table.rows[static_cast<size_t>(i)].eval_nll;
+  }
+  json out = json::array();
+  for (int64_t n : {16, 32, 64, 128}) {
+    std::vector<double> r2s, taus;
+    for (uint64_t draw = 0; draw < 5; ++draw) {
+      std::vector<Eigen::Index> order(static_cast<size_t>(n_rows));
+      std::iota(order.begin(), order.end(), Eigen::Index{0});
+      std::mt19937_64 rng(100 + draw);
+      std::shuffle(order.begin(), order.end(), rng);
+      Eigen::MatrixXd xt(n, x.cols()), xh(n_rows - n, x.cols());
+      Eigen::VectorXd yt(n), yh(n_rows - n);
+      for (Eigen::Index i = 0; i < n_rows; ++i) {
+        const Eigen::Index r = order[static_cast<size_t>(i)];
+        if (i < n) {
+          xt.row(i) = x.row(r);
+          yt(i) = log_nll ? std::log(y(r)) : y(r);
+        } else {
+          xh.row(i - n) = x.row(r);
+          yh(i - n) = y(r);
+        }
+      }
+      options.seed = draw;
+      const auto gp = search::fit_objective_gp(xt, yt, options, nullptr);
+      Eigen::VectorXd mean = gp->predict(xh).mean;
+      if (log_nll) mean = mean.array().exp();
+      const double ss_res = (mean - yh).squaredNorm(), ss_tot = (yh.array() - yh.mean()).square().sum();
+      r2s.push_back(1.0 - ss_res / ss_tot);
+      double concordant = 0, pairs = 0;
+      for (Eigen::Index i = 0; i < yh.size(); ++i) {
+        for (Eigen::Index j = i + 1; j < yh.size(); ++j) {
+          const double a = (mean(i) - mean(j)) * (yh(i) - yh(j));
+          concordant += a > 0 ? 1 : a < 0 ? -1 : 0;
+          pairs += 1;
+        }
+      }
+      taus.push_back(concordant / pairs);
+    }
+    out.push_back({{"n", n}, {"r2", median(r2s)}, {"kendall_tau", median(taus)}});
+  }
+  return out;
+}
+
 json summary_of(const std::vector<double>& ratios) {
   return {{"median", median(ratios)},
           {"min", *std::min_element(ratios.begin(), ratios.end())},
@@ -240,6 +325,7 @@ Options parse(int argc, char** argv) {
     if (flag == "--table") o.table_path = value();
     else if (flag == "--cache-dir") o.cache_dir = value();
     else if (flag == "--seeds") o.seeds = std::stoll(value());
+    else if (flag == "--first-seed") o.first_seed = std::stoll(value());
     else if (flag == "--budgets") {
       o.budgets.clear();
       for (const std::string& b : split(value())) o.budgets.push_back(std::stoll(b));
@@ -249,6 +335,10 @@ Options parse(int argc, char** argv) {
     else if (flag == "--stage1-holdout") o.stage1_holdout = std::stoll(value());
     else if (flag == "--no-refit") o.refit = false;
     else if (flag == "--arms") o.arms = split(value());
+    else if (flag == "--all-points-latency-model") o.all_points_latency_model = true;
+    else if (flag == "--quality-gp-report") o.quality_gp_report = true;
+    else if (flag == "--log-nll") o.log_nll = true;
+    else if (flag == "--nehvi") o.nehvi = json::parse(value());
     else throw InvalidInput("unknown flag (see the usage at the top of bench_search_job.cpp)", flag);
   }
   return o;
@@ -264,6 +354,10 @@ int main(int argc, char** argv) {
     const bench::SearchTable table =
         bench::load_or_build_table(o.table_path, space, bench::table_settings_default(), o.cache_dir);
     const latency::ModelShape shape = bench::stories_shape();
+    if (o.quality_gp_report) {
+      std::printf("%s\n", quality_gp_report(table, space, o.nehvi, o.log_nll).dump().c_str());
+      return 0;
+    }
 
     // The fixed references of the metric, and the exhaustive frontier.
     const search::ArchSpaceOptions& so = space.options();
@@ -302,12 +396,12 @@ int main(int argc, char** argv) {
         std::vector<double> ratio_service, ratio_tight, run_seconds, step_seconds;
         json runs = json::array();
         for (int64_t s = 0; s < o.seeds; ++s) {
-          const auto seed = static_cast<uint64_t>(s);
+          const auto seed = static_cast<uint64_t>(o.first_seed + s);
           std::vector<CandidateArch> trials;
           json run = {{"seed", seed}};
           const auto t0 = Clock::now();
           if (arm == "policy") {
-            PolicyRun p = run_policy(table, search_spec(table, o, budget, seed), shape, o.refit);
+            PolicyRun p = run_policy(table, search_spec(table, o, budget, seed), shape, o);
             trials = std::move(p.trials);
             run["stage1"] = p.stage1;
             run["refits"] = p.refits;
@@ -350,9 +444,10 @@ int main(int argc, char** argv) {
         {"reference_tight", {tight_ref[0], tight_ref[1]}},
         {"exhaustive", {{"frontier_size", front.points.size()}, {"hv_service", hv_service}, {"hv_tight", hv_tight},
                         {"frontier", front_json}}},
-        {"settings", {{"seeds", o.seeds}, {"budgets", o.budgets}, {"batch", o.batch}, {"initial", o.initial},
+        {"settings", {{"seeds", o.seeds}, {"first_seed", o.first_seed}, {"budgets", o.budgets}, {"batch", o.batch}, {"initial", o.initial},
                       {"stage1_samples", o.stage1_samples}, {"stage1_holdout", o.stage1_holdout},
-                      {"stage1_batch", o.stage1_batch}, {"refit", o.refit}}},
+                      {"stage1_batch", o.stage1_batch}, {"refit", o.refit},
+                      {"all_points_latency_model", o.all_points_latency_model}, {"nehvi", o.nehvi}}},
         {"results", results}};
     std::printf("%s\n", out.dump(2).c_str());
   } catch (const std::exception& e) {
