@@ -21,7 +21,7 @@
 // measured TTFT), over the hypervolume of the whole table, against one fixed
 // reference point for every arm: the service's default rule evaluated on the
 // table, (ln V, 1.1 x the measured TTFT of the costliest architecture); also
-// against a tight one, the exhaustive frontier's worst values + 10% of its range.
+// against the exhaustive frontier's nadir (its worst values) + 10% of its range.
 //
 // Usage: bench_search_job [--table PATH] [--cache-dir DIR] [--seeds N] [--first-seed S]
 //        [--budgets 32,64] [--batch B] [--initial I] [--stage1-samples N]
@@ -377,9 +377,9 @@ int main(int argc, char** argv) {
         hi[k] = std::max(hi[k], p[k]);
       }
     }
-    const search::Point2 tight_ref{hi[0] + 0.1 * (hi[0] - lo[0]), hi[1] + 0.1 * (hi[1] - lo[1])};
+    const search::Point2 nadir_ref{hi[0] + 0.1 * (hi[0] - lo[0]), hi[1] + 0.1 * (hi[1] - lo[1])};
     const double hv_service = search::staircase_hypervolume(front, service_ref);
-    const double hv_tight = hypervolume(all, tight_ref);
+    const double hv_nadir = hypervolume(all, nadir_ref);
     json front_json = json::array();
     for (const search::Point2& p : front.points) {
       for (const bench::TableRow& r : table.rows) {
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
     json results = json::object();
     for (const std::string& arm : o.arms) {
       for (int64_t budget : o.budgets) {
-        std::vector<double> ratio_service, ratio_tight, run_seconds, step_seconds;
+        std::vector<double> ratio_service, ratio_nadir, run_seconds, step_seconds;
         json runs = json::array();
         for (int64_t s = 0; s < o.seeds; ++s) {
           const auto seed = static_cast<uint64_t>(o.first_seed + s);
@@ -414,21 +414,21 @@ int main(int argc, char** argv) {
           }
           run_seconds.push_back(seconds_since(t0));
           ratio_service.push_back(trials_hypervolume(table, trials, service_ref) / hv_service);
-          ratio_tight.push_back(trials_hypervolume(table, trials, tight_ref) / hv_tight);
+          ratio_nadir.push_back(trials_hypervolume(table, trials, nadir_ref) / hv_nadir);
           run["evaluations"] = trials.size();
           json trial_json = json::array();
           for (const CandidateArch& a : trials) trial_json.push_back(candidate_arch_to_json(a));
           run["trials"] = trial_json;
           run["hv_ratio"] = ratio_service.back();
-          run["hv_ratio_tight"] = ratio_tight.back();
+          run["hv_ratio_nadir"] = ratio_nadir.back();
           run["seconds"] = run_seconds.back();
           runs.push_back(run);
-          std::fprintf(stderr, "%s budget %lld seed %llu: hv ratio %.4f (tight %.4f), %.1f s\n", arm.c_str(),
+          std::fprintf(stderr, "%s budget %lld seed %llu: hv ratio %.4f (nadir %.4f), %.1f s\n", arm.c_str(),
                        static_cast<long long>(budget), static_cast<unsigned long long>(seed), ratio_service.back(),
-                       ratio_tight.back(), run_seconds.back());
+                       ratio_nadir.back(), run_seconds.back());
         }
         results[arm][std::to_string(budget)] = {{"hv_ratio", summary_of(ratio_service)},
-                                                {"hv_ratio_tight", summary_of(ratio_tight)},
+                                                {"hv_ratio_nadir", summary_of(ratio_nadir)},
                                                 {"median_run_s", median(run_seconds)},
                                                 {"runs", runs}};
       }
@@ -441,8 +441,8 @@ int main(int argc, char** argv) {
         {"table", {{"settings", table.settings}, {"eval_seconds", table.eval_seconds},
                    {"latency_seconds", table.latency_seconds}}},
         {"reference_service", {service_ref[0], service_ref[1]}},
-        {"reference_tight", {tight_ref[0], tight_ref[1]}},
-        {"exhaustive", {{"frontier_size", front.points.size()}, {"hv_service", hv_service}, {"hv_tight", hv_tight},
+        {"reference_nadir", {nadir_ref[0], nadir_ref[1]}},
+        {"exhaustive", {{"frontier_size", front.points.size()}, {"hv_service", hv_service}, {"hv_nadir", hv_nadir},
                         {"frontier", front_json}}},
         {"settings", {{"seeds", o.seeds}, {"first_seed", o.first_seed}, {"budgets", o.budgets}, {"batch", o.batch}, {"initial", o.initial},
                       {"stage1_samples", o.stage1_samples}, {"stage1_holdout", o.stage1_holdout},
