@@ -27,33 +27,42 @@ LatencyObjectiveModel::Factors LatencyObjectiveModel::factors(const Eigen::Matri
   return out;
 }
 
-const LatencyObjectiveModel::Factors& LatencyObjectiveModel::cached_factors(const Eigen::MatrixXd& x) const {
-  const bool hit = cached_x_.rows() == x.rows() && cached_x_.cols() == x.cols() && cached_x_ == x;
-  if (!hit) {
-    cached_ = factors(x);
-    cached_x_ = x;
-  }
-  return cached_;
+const LatencyObjectiveModel::Factors& LatencyObjectiveModel::factors_of(const Eigen::MatrixXd& x, Cached& slot,
+                                                                      const Cached& other) const {
+  if (slot.holds(x)) return slot.factors;
+  slot.factors = other.holds(x) ? other.factors : factors(x);
+  slot.x = x;
+  return slot.factors;
 }
 
 void LatencyObjectiveModel::posterior(const Eigen::MatrixXd& x, Eigen::VectorXd& mean,
                                       Eigen::VectorXd& variance) const {
-  const Eigen::MatrixXd f = features_(x);
   mean = Eigen::VectorXd::Zero(x.rows());
   variance = Eigen::VectorXd::Zero(x.rows());
+  if (x.rows() > kMaxCachedPoints) {  // predict() bounds its temporaries by blocks
+    const Eigen::MatrixXd f = features_(x);
+    for (int k = 0; k < 2; ++k) {
+      if (weight_[k] == 0.0) continue;
+      const search::GpPrediction p = gp(k).predict(f);
+      const Eigen::ArrayXd scale = weight_[k] * p.mean.array().exp();
+      mean.array() += scale;
+      variance.array() += scale.square() * p.variance.array();
+    }
+    return;
+  }
+  const Factors& fx = factors_of(x, last_, baseline_);
   for (int k = 0; k < 2; ++k) {
     if (weight_[k] == 0.0) continue;
-    const search::GpPrediction p = gp(k).predict(f);
-    const Eigen::ArrayXd scale = weight_[k] * p.mean.array().exp();
-    mean.array() += scale;
-    variance.array() += scale.square() * p.variance.array().max(0.0);
+    mean.array() += fx.scale[k].array();
+    variance.array() += fx.scale[k].array().square() * gp(k).posterior_variance(fx.gp[k]).array();
   }
 }
 
 Eigen::MatrixXd LatencyObjectiveModel::covariance(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) const {
-  const Factors& fa = cached_factors(a);
-  const Factors fb_local = &a == &b ? Factors{} : factors(b);
-  const Factors& fb = &a == &b ? fa : fb_local;
+  const Factors& fa = factors_of(a, baseline_, last_);
+  const bool same = &a == &b, last = !same && last_.holds(b);
+  const Factors fb_local = same || last ? Factors{} : factors(b);
+  const Factors& fb = same ? fa : last ? last_.factors : fb_local;
   Eigen::MatrixXd out = Eigen::MatrixXd::Zero(a.rows(), b.rows());
   for (int k = 0; k < 2; ++k) {
     if (weight_[k] == 0.0) continue;

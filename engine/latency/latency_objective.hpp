@@ -36,17 +36,25 @@ class LatencyObjectiveModel final : public search::ObjectiveModel {
     search::GpPointFactors gp[2];
     Eigen::VectorXd scale[2];  // (M)
   };
+  struct Cached {
+    Eigen::MatrixXd x;  // (M, E) the points, compared exactly
+    Factors factors;
+    bool holds(const Eigen::MatrixXd& y) const { return x.rows() == y.rows() && x.cols() == y.cols() && x == y; }
+  };
+  // posterior() of more points than this predicts in blocks and keeps nothing.
+  static constexpr Eigen::Index kMaxCachedPoints = 2048;
   Factors factors(const Eigen::MatrixXd& x) const;
-  const Factors& cached_factors(const Eigen::MatrixXd& x) const;
+  const Factors& factors_of(const Eigen::MatrixXd& x, Cached& slot, const Cached& other) const;
   const search::GaussianProcess& gp(int k) const { return k == 0 ? model_->prefill_gp() : model_->decode_gp(); }
 
   std::shared_ptr<const LatencyModel> model_;
   search::FeatureMap features_;
   double weight_[2];
   // The acquisition asks for covariance(baseline, candidates) many times with one
-  // baseline; its factors are kept. Not thread-safe (one acquisition at a time).
-  mutable Eigen::MatrixXd cached_x_;
-  mutable Factors cached_;
+  // baseline, and for posterior(candidates) right before covariance(baseline,
+  // candidates): both factor sets are kept, so the features and the O(N^2 M)
+  // solves are computed once per point set. Not thread-safe (one acquisition at a time).
+  mutable Cached baseline_, last_;  // covariance's first argument; posterior's argument
 };
 
 }  // namespace flashnas::latency

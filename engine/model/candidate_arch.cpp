@@ -133,7 +133,23 @@ nlohmann::json candidate_arch_to_json(const CandidateArch& a) {
 }
 
 std::string candidate_arch_hash(const CandidateArch& a) {
-  return sha256_hex(candidate_arch_to_json(a).dump());
+  // candidate_arch_to_json(a).dump() written directly (keys in sorted order,
+  // compact separators): the acquisition search keys every candidate it scores,
+  // and building the JSON tree cost more than the sha256. The test checks the two agree.
+  std::string text = "{\"d_ffn\":[";
+  for (size_t i = 0; i < a.d_ffn.size(); ++i) {
+    if (i > 0) text += ',';
+    text += std::to_string(a.d_ffn[i]);
+  }
+  text += "],\"d_model\":" + std::to_string(a.d_model) + ",\"layer_types\":[";
+  for (size_t i = 0; i < a.layer_types.size(); ++i) {
+    if (i > 0) text += ',';
+    text += '"';
+    text += layer_kind_name(a.layer_types[i]);
+    text += '"';
+  }
+  text += "],\"n_layers\":" + std::to_string(a.n_layers) + ",\"sliding_window\":" + std::to_string(a.sliding_window) + "}";
+  return sha256_hex(text);
 }
 
 ArchConfig candidate_to_config(const ArchConfig& backbone, const CandidateArch& a) {

@@ -11,23 +11,28 @@ GpObjectiveModel::GpObjectiveModel(std::shared_ptr<const GaussianProcess> gp, Fe
 }
 
 void GpObjectiveModel::posterior(const Eigen::MatrixXd& x, Eigen::VectorXd& mean, Eigen::VectorXd& variance) const {
-  GpPrediction p = gp_->predict(inputs(x));
-  mean = std::move(p.mean);
-  variance = std::move(p.variance);
+  if (x.rows() > kMaxCachedPoints) {  // predict() bounds its temporaries by blocks
+    GpPrediction p = gp_->predict(inputs(x));
+    mean = std::move(p.mean);
+    variance = std::move(p.variance);
+    return;
+  }
+  const GpPointFactors& f = factors_of(x, last_, baseline_);
+  mean = f.mean;
+  variance = gp_->posterior_variance(f);
 }
 
-const GpPointFactors& GpObjectiveModel::factors_of(const Eigen::MatrixXd& x) const {
-  const bool hit = cached_x_.rows() == x.rows() && cached_x_.cols() == x.cols() && cached_x_ == x;
-  if (!hit) {
-    cached_factors_ = gp_->point_factors(inputs(x));
-    cached_x_ = x;
-  }
-  return cached_factors_;
+const GpPointFactors& GpObjectiveModel::factors_of(const Eigen::MatrixXd& x, Cached& slot, const Cached& other) const {
+  if (slot.holds(x)) return slot.factors;
+  slot.factors = other.holds(x) ? other.factors : gp_->point_factors(inputs(x));
+  slot.x = x;
+  return slot.factors;
 }
 
 Eigen::MatrixXd GpObjectiveModel::covariance(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b) const {
-  const GpPointFactors& fa = factors_of(a);
+  const GpPointFactors& fa = factors_of(a, baseline_, last_);
   if (&a == &b) return gp_->posterior_covariance(fa, fa);
+  if (last_.holds(b)) return gp_->posterior_covariance(fa, last_.factors);
   return gp_->posterior_covariance(fa, gp_->point_factors(inputs(b)));
 }
 

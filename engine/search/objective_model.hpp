@@ -31,7 +31,10 @@ using FeatureMap = std::function<Eigen::MatrixXd(const Eigen::MatrixXd&)>;
 
 // Caches the posterior factors of the last first argument of covariance(): the
 // acquisition asks for covariance(baseline, candidates) many times with the same
-// baseline, and the factors cost O(N^2 B). Not thread-safe (one acquisition at a time).
+// baseline, and the factors cost O(N^2 B). Also those of the last posterior()
+// call: the acquisition asks for posterior(candidates) and then
+// covariance(baseline, candidates), and the O(N^2 M) solve is done once for both.
+// Not thread-safe (one acquisition at a time).
 class GpObjectiveModel final : public ObjectiveModel {
  public:
   // The GP must be fitted. Without a feature map the GP's inputs are the encodings.
@@ -41,12 +44,19 @@ class GpObjectiveModel final : public ObjectiveModel {
   const GaussianProcess& gp() const { return *gp_; }
 
  private:
+  // posterior() of more points than this predicts in blocks and keeps nothing:
+  // the factors hold an (N, M) matrix.
+  static constexpr Eigen::Index kMaxCachedPoints = 2048;
   Eigen::MatrixXd inputs(const Eigen::MatrixXd& x) const { return features_ ? features_(x) : x; }
-  const GpPointFactors& factors_of(const Eigen::MatrixXd& x) const;
+  struct Cached {
+    Eigen::MatrixXd x;  // (M, E) the points, compared exactly
+    GpPointFactors factors;
+    bool holds(const Eigen::MatrixXd& y) const { return x.rows() == y.rows() && x.cols() == y.cols() && x == y; }
+  };
+  const GpPointFactors& factors_of(const Eigen::MatrixXd& x, Cached& slot, const Cached& other) const;
   std::shared_ptr<const GaussianProcess> gp_;
   FeatureMap features_;
-  mutable Eigen::MatrixXd cached_x_;
-  mutable GpPointFactors cached_factors_;
+  mutable Cached baseline_, last_;  // covariance's first argument; posterior's argument
 };
 
 class FixedObjectiveModel final : public ObjectiveModel {

@@ -9,6 +9,7 @@
 
 #include "engine/latency/features.hpp"
 #include "engine/latency/latency_model.hpp"
+#include "engine/latency/latency_objective.hpp"
 #include "engine/latency/model_shape.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/search/arch_space.hpp"
@@ -140,5 +141,34 @@ TEST(LatencyModel, RefusesBadInputsNamingTheField) {
     FAIL() << "expected InvalidInput";
   } catch (const InvalidInput& e) {
     EXPECT_EQ(e.field(), "decode");
+  }
+}
+
+// The linearised objective keeps the factors of its last posterior() and
+// covariance() point sets; answers must not depend on what it has seen before.
+TEST(LatencyObjectiveModel, CachedFactorsGiveFreshAnswers) {
+  const Data d = make_data(40, 11);
+  const auto model = std::make_shared<const LatencyModel>(LatencyModel::fit(d.x, d.ttft, d.decode, quick_options()));
+  // Encoded points are the features themselves here.
+  const search::FeatureMap identity = [](const Eigen::MatrixXd& x) { return x; };
+  const Data b = make_data(6, 12), c = make_data(9, 13), o = make_data(5, 14);
+  const LatencyObjectiveModel fresh_a(model, identity, 1.0, 0.5), cached(model, identity, 1.0, 0.5);
+  Eigen::VectorXd mean, var, mean_expected, var_expected;
+  for (int round = 0; round < 2; ++round) {
+    cached.posterior(c.x, mean, var);
+    const LatencyObjectiveModel fresh(model, identity, 1.0, 0.5);
+    fresh.posterior(c.x, mean_expected, var_expected);
+    EXPECT_LT((mean - mean_expected).cwiseAbs().maxCoeff(), 1e-12);
+    EXPECT_LT((var - var_expected).cwiseAbs().maxCoeff(), 1e-12);
+    const Eigen::MatrixXd expected = LatencyObjectiveModel(model, identity, 1.0, 0.5).covariance(b.x, c.x);
+    EXPECT_LT((cached.covariance(b.x, c.x) - expected).cwiseAbs().maxCoeff(), 1e-12);
+    cached.posterior(o.x, mean, var);  // replaces the candidates' factors
+    EXPECT_LT((cached.covariance(b.x, c.x) - expected).cwiseAbs().maxCoeff(), 1e-12);
+  }
+  // The variance is the delta method's: sum_k w_k^2 exp(2 m_k) var_k.
+  const LatencyPredictions p = model->predict(c.x);
+  fresh_a.posterior(c.x, mean, var);
+  for (Eigen::Index i = 0; i < c.x.rows(); ++i) {
+    EXPECT_NEAR(mean(i), p.ttft_ms(i) + 0.5 * p.decode_ms_per_token(i), 1e-9 * mean(i));
   }
 }

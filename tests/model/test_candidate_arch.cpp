@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <vector>
+
 #include "engine/model/candidate_arch.hpp"
+#include "engine/util/error.hpp"
 #include "engine/util/json_reader.hpp"
+#include "engine/util/sha256.hpp"
 #include "tests/model/model_fixtures.hpp"
 #include "tests/support/field_errors.hpp"
 
@@ -134,6 +138,23 @@ TEST(CandidateArch, CanonicalHashIgnoresSpelling) {
             candidate_arch_hash(candidate_arch_from_json(other)));
   EXPECT_EQ(candidate_arch_from_json(candidate_arch_to_json(candidate_arch_from_json(kGood))),
             candidate_arch_from_json(kGood));
+}
+
+TEST(CandidateArch, HashIsTheSha256OfTheCanonicalJson) {
+  std::vector<CandidateArch> archs = {candidate_arch_from_json(kGood), backbone_as_candidate(backbone())};
+  CandidateArch odd;  // built in code: per-layer widths, a window without swa layers, multi-digit values
+  odd.n_layers = 3;
+  odd.d_model = 1024;
+  odd.d_ffn = {4096, 12, 100000};
+  odd.layer_types = {LayerKind::full, LayerKind::skip, LayerKind::full};
+  odd.sliding_window = 128;
+  archs.push_back(odd);
+  odd.layer_types[2] = LayerKind::swa;
+  archs.push_back(odd);
+  archs.push_back(CandidateArch{});
+  for (const CandidateArch& a : archs) {
+    EXPECT_EQ(candidate_arch_hash(a), sha256_hex(candidate_arch_to_json(a).dump())) << candidate_arch_to_json(a).dump();
+  }
 }
 
 TEST(CandidateArch, BackboneRoundTrip) {

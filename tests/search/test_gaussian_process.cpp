@@ -9,6 +9,7 @@
 
 #include "engine/search/gp/gaussian_process.hpp"
 #include "engine/search/gp/gp_likelihood.hpp"
+#include "engine/search/objective_model.hpp"
 #include "engine/util/json_reader.hpp"
 #include "tests/support/field_errors.hpp"
 
@@ -299,6 +300,32 @@ TEST(GpOptions, EveryBadFieldIsReportedAtOnce) {
                                      {"lower_bounds[1]", "need lower < upper, got [2, 1]"},
                                      {"noise_variance_floor", "need 0 < min <= max, got [0, 2]"}}));
   EXPECT_EQ(gp_options_from_json(gp_options_to_json(GpOptions{})).seed, GpOptions{}.seed);
+}
+
+// The objective model keeps the factors of its last posterior() and covariance()
+// point sets; answers must not depend on what it has seen before.
+TEST(GpObjectiveModel, CachedFactorsGiveFreshAnswers) {
+  const Eigen::MatrixXd x = random_inputs(30, 3, 1);
+  auto gp = std::make_shared<GaussianProcess>();
+  gp->fit(x, evaluate(x));
+  const Eigen::MatrixXd baseline = random_inputs(10, 3, 2), cand = random_inputs(15, 3, 3),
+                        other = random_inputs(7, 3, 4);
+  const GpPrediction expected = gp->predict(cand);
+  const GpPointFactors fb = gp->point_factors(baseline), fc = gp->point_factors(cand);
+  const Eigen::MatrixXd expected_cov = gp->posterior_covariance(fb, fc);
+
+  const GpObjectiveModel model(gp);
+  for (int round = 0; round < 2; ++round) {  // cold, then every slot filled
+    Eigen::VectorXd mean, var;
+    model.posterior(cand, mean, var);
+    EXPECT_LT((mean - expected.mean).cwiseAbs().maxCoeff(), 1e-12);
+    EXPECT_LT((var - expected.variance).cwiseAbs().maxCoeff(), 1e-12);
+    EXPECT_LT((model.covariance(baseline, cand) - expected_cov).cwiseAbs().maxCoeff(), 1e-12);
+    model.posterior(other, mean, var);  // replaces the candidates' factors
+    EXPECT_LT((model.covariance(baseline, cand) - expected_cov).cwiseAbs().maxCoeff(), 1e-12);
+    EXPECT_LT((model.covariance(baseline, baseline) - gp->posterior_covariance(fb, fb)).cwiseAbs().maxCoeff(), 1e-12);
+  }
+  EXPECT_LT((gp->posterior_variance(fc) - expected.variance).cwiseAbs().maxCoeff(), 1e-15);
 }
 
 }  // namespace

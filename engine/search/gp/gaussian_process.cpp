@@ -173,6 +173,17 @@ Eigen::MatrixXd GaussianProcess::posterior_covariance(const GpPointFactors& a, c
   return c * (y_scale_ * y_scale_);
 }
 
+Eigen::ArrayXd GaussianProcess::latent_variance_std(const GpPointFactors& f) const {
+  Eigen::ArrayXd var = hyper_.signal_variance - f.v.colwise().squaredNorm().transpose().array();
+  if (f.r.rows() > 0) var += f.r.colwise().squaredNorm().transpose().array();
+  return var.max(0.0);
+}
+
+Eigen::VectorXd GaussianProcess::posterior_variance(const GpPointFactors& f) const {
+  require_fitted("posterior_variance");
+  return (latent_variance_std(f) * (y_scale_ * y_scale_)).matrix();
+}
+
 GpPrediction GaussianProcess::predict(const Eigen::MatrixXd& x, bool include_noise) const {
   require_fitted("predict");
   GpPrediction p;
@@ -182,9 +193,7 @@ GpPrediction GaussianProcess::predict(const Eigen::MatrixXd& x, bool include_noi
     const Eigen::Index m = std::min(kPredictBlock, x.rows() - start);
     const GpPointFactors f = point_factors(x.middleRows(start, m));
     p.mean.segment(start, m) = f.mean;
-    Eigen::ArrayXd var = hyper_.signal_variance - f.v.colwise().squaredNorm().transpose().array();
-    if (f.r.rows() > 0) var += f.r.colwise().squaredNorm().transpose().array();
-    var = var.max(0.0);
+    Eigen::ArrayXd var = latent_variance_std(f);
     if (include_noise) var += hyper_.noise_variance;
     p.variance.segment(start, m) = (var * (y_scale_ * y_scale_)).matrix();
   }

@@ -54,6 +54,9 @@ class GaussianProcess {
   // Joint posterior of f at x (M, D): mean (M), covariance (M, M).
   void predict_joint(const Eigen::MatrixXd& x, Eigen::VectorXd& mean, Eigen::MatrixXd& cov) const;
   GpPointFactors point_factors(const Eigen::MatrixXd& x) const;
+  // Marginal posterior variance of f at the factors' points (M), caller's units:
+  // predict's variance without recomputing the factors.
+  Eigen::VectorXd posterior_variance(const GpPointFactors& f) const;
   // Posterior covariance of f between two factor sets: (Ma, Mb), caller's units.
   Eigen::MatrixXd posterior_covariance(const GpPointFactors& a, const GpPointFactors& b) const;
 
@@ -79,6 +82,7 @@ class GaussianProcess {
   void set_data(const Eigen::MatrixXd& x, const Eigen::VectorXd& y);  // validates, sets transforms
   Eigen::MatrixXd to_unit(const Eigen::MatrixXd& x) const;
   void require_fitted(const char* what) const;
+  Eigen::ArrayXd latent_variance_std(const GpPointFactors& f) const;  // (M) standardised units, >= 0
 
   GpOptions options_;
   Eigen::MatrixXd x_raw_;   // (N, D)
