@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <random>
@@ -37,6 +38,33 @@ search::FeatureMap latency_feature_map(const SearchProblem& p) {
     Eigen::MatrixXd f(x.rows(), latency::kLatencyFeatureCount);
     for (size_t i = 0; i < configs.size(); ++i) {
       f.row(static_cast<Eigen::Index>(i)) = latency::latency_features(configs[i], p.prompt_len).transpose();
+    }
+    return f;
+  };
+}
+
+// The quality GP's inputs: the encoding and the log parameter count of the
+// pruned model, scaled to [0, 1] over the space (loss falls close to linearly in
+// log parameters, so the GP need not learn that trend from a few points).
+search::FeatureMap quality_feature_map(const SearchProblem& p) {
+  const search::ArchSpaceOptions& o = p.space.options();
+  auto log_params = [&p](int64_t layers, int64_t d_model, int64_t d_ffn) {
+    CandidateArch a;
+    a.n_layers = layers;
+    a.d_model = d_model;
+    a.d_ffn.assign(static_cast<size_t>(layers), d_ffn);
+    a.layer_types.assign(static_cast<size_t>(layers), LayerKind::full);
+    return std::log(static_cast<double>(cost_parameters(latency::shape_to_config(p.shape, a))));
+  };
+  const double lo = log_params(o.n_layers.min, o.d_model.min, o.d_ffn.min);
+  const double hi = log_params(o.n_layers.max, o.d_model.max, o.d_ffn.max);
+  return [&p, lo, hi](const Eigen::MatrixXd& x) {
+    const std::vector<ArchConfig> configs = configs_of(p, x);
+    Eigen::MatrixXd f(x.rows(), x.cols() + 1);
+    f.leftCols(x.cols()) = x;
+    for (size_t i = 0; i < configs.size(); ++i) {
+      const double v = std::log(static_cast<double>(cost_parameters(configs[i])));
+      f(static_cast<Eigen::Index>(i), x.cols()) = std::clamp((v - lo) / std::max(hi - lo, 1e-12), 0.0, 1.0);
     }
     return f;
   };
@@ -185,6 +213,7 @@ SearchStepResult propose_search_step(const SearchProblem& p, const SearchState& 
     in.pending_x = encode_all(p.space, state.pending);
     // Objective 0 (quality) is learned from observed_y; objective 1 is the latency model.
     in.objectives[1] = latency_objective_model(p, p.objective.prefill_weight, p.objective.decode_weight);
+    in.learned_features[0] = quality_feature_map(p);
     if (p.nehvi.trust_region.enabled) {
       // The front as the policy sees it: measured quality, predicted latency.
       Eigen::VectorXd latency, variance;

@@ -82,7 +82,10 @@ std::vector<Eigen::VectorXd> propose_nehvi_batch(const SearchSpace& space, const
     }
     GpOptions gp_options = options.gp;
     gp_options.seed = seed + static_cast<uint64_t>(k);
-    models[k] = std::make_shared<GpObjectiveModel>(fit_objective_gp(in.observed_x, in.observed_y.col(k), gp_options, nullptr));
+    const FeatureMap& features = in.learned_features[k];
+    const Eigen::MatrixXd inputs = features ? features(in.observed_x) : in.observed_x;
+    models[k] = std::make_shared<GpObjectiveModel>(fit_objective_gp(inputs, in.observed_y.col(k), gp_options, nullptr),
+                                                   features);
   }
 
   Eigen::MatrixXd baseline(in.observed_x.rows() + in.pending_x.rows(), e);

@@ -41,6 +41,10 @@ struct ProposalInputs {
   Eigen::MatrixXd pending_x;   // (P, E) proposed but not yet evaluated (may have 0 rows)
   // Objective models; a null entry is learned from observed_y's column with a GP.
   std::array<std::shared_ptr<const ObjectiveModel>, 2> objectives;
+  // The inputs of a learned objective's GP: the encodings when null, else these
+  // features of them (e.g. the encodings plus a log parameter count, which an
+  // architecture's loss follows closely).
+  std::array<FeatureMap, 2> learned_features;
   std::vector<OutcomeConstraint> constraints;
   Eigen::Vector2d reference;   // hypervolume reference point (see infer_reference_point)
   // SearchSpace::key of points never to propose besides observed and pending ones
