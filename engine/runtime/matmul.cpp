@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "engine/runtime/q8_0_matmul.hpp"
@@ -132,6 +133,63 @@ void matmul_forward(float* out, const float* inp, const float* weight, int64_t T
   split_rows(T, K, N, pool, [&](int64_t n0, int64_t n1) {
     matmul_rows(out, inp, weight, T, K, N, n0, n1, mode, path);
   });
+}
+
+namespace {
+
+// Rows of W per transposed strip of dout in the weight gradient: a multiple of
+// the micro-kernel's 6 rows; (48, T) floats stay in L2 for T up to a few thousand.
+constexpr int64_t kStripRows = 48;
+
+// strip (rows, T) = dout[:, n0:n0+rows]^T; dout (T, N).
+void transpose_columns(float* strip, const float* dout, int64_t T, int64_t N, int64_t n0,
+                       int64_t rows) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* src = dout + t * N + n0;
+    for (int64_t r = 0; r < rows; ++r) strip[r * T + t] = src[r];
+  }
+}
+
+// [begin, end) of `n` items for thread i of n_threads, in multiples of `align`.
+std::pair<int64_t, int64_t> thread_range(int64_t n, int i, int n_threads, int64_t align) {
+  const int64_t per_thread = (n + n_threads - 1) / n_threads;
+  const int64_t chunk = (per_thread + align - 1) / align * align;
+  const int64_t begin = std::min<int64_t>(n, i * chunk);
+  return {begin, std::min<int64_t>(n, begin + chunk)};
+}
+
+}  // namespace
+
+void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                     const float* weight, int64_t T, int64_t K, int64_t N, ThreadPool* pool,
+                     MatmulScratch& scratch, MatmulMode dinp_mode) {
+  int n_threads = pool ? pool->size() : 1;
+  if (T * K * N < kMinParallelMacs) n_threads = 1;
+  const size_t strip = static_cast<size_t>(kStripRows * T);
+  if (scratch.strips.size() < strip * static_cast<size_t>(n_threads)) {
+    scratch.strips.resize(strip * static_cast<size_t>(n_threads));
+  }
+  auto work = [&](int i) {
+    if (dinp) {  // dinp[t0:t1] (=|+=) dout[t0:t1] W
+      const auto [t0, t1] = thread_range(T, i, n_threads, 6);
+      if (t1 > t0) {
+        sgemm_nn(dinp + t0 * K, K, {dout + t0 * N, N}, {weight, K}, t1 - t0, N, K, dinp_mode);
+      }
+    }
+    // dweight[n0:n1] += dout[:, n0:n1]^T inp, one strip of rows at a time.
+    float* dt = scratch.strips.data() + strip * static_cast<size_t>(i);
+    const auto [n0, n1] = thread_range(N, i, n_threads, kStripRows);
+    for (int64_t n = n0; n < n1; n += kStripRows) {
+      const int64_t rows = std::min(kStripRows, n1 - n);
+      transpose_columns(dt, dout, T, N, n, rows);
+      sgemm_nn(dweight + n * K, K, {dt, T}, {inp, K}, rows, T, K, MatmulMode::accumulate);
+    }
+  };
+  if (n_threads == 1) {
+    work(0);
+  } else {
+    pool->run(work);
+  }
 }
 
 void matmul_forward(float* out, const float* inp, const WeightMatrix& weight, int64_t T,

@@ -109,9 +109,10 @@ void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_
 
 // The blocked loop over K blocks, panels and tiles; pack(panel, p0, nr, k0, kc)
 // fills one panel (kc, 16) as pack_panel does. One loop for every weight format.
+// out rows are ldc floats apart, inp rows lda apart.
 template <class Pack>
-void sgemm_loop(float* out, const float* inp, int64_t M, int64_t K, int64_t N, int64_t n0,
-                int64_t n1, MatmulMode mode, Pack&& pack) {
+void sgemm_loop(float* out, int64_t ldc, const float* inp, int64_t lda, int64_t M, int64_t K,
+                int64_t n0, int64_t n1, MatmulMode mode, Pack&& pack) {
   alignas(32) float panel[kKC * kNR];  // (kKC, 16)
   alignas(32) float edge[kMR * kNR];   // (6, 16) tile of a partial last panel
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
@@ -123,19 +124,19 @@ void sgemm_loop(float* out, const float* inp, int64_t M, int64_t K, int64_t N, i
       pack(panel, p0, nr, k0, kc);
       for (int64_t m = 0; m < M; m += kMR) {
         const int64_t rows = std::min(kMR, M - m);
-        const float* a = inp + m * K + k0;
-        float* c = out + m * N + p0;
+        const float* a = inp + m * lda + k0;
+        float* c = out + m * ldc + p0;
         if (nr == kNR) {
-          kernel_rows(rows, kc, a, K, panel, c, N, load_c);
+          kernel_rows(rows, kc, a, lda, panel, c, ldc, load_c);
           continue;
         }
         // Partial panel: run the tile in `edge` and move only nr columns.
         for (int64_t r = 0; r < rows && load_c; ++r) {
-          std::memcpy(edge + r * kNR, c + r * N, static_cast<size_t>(nr) * sizeof(float));
+          std::memcpy(edge + r * kNR, c + r * ldc, static_cast<size_t>(nr) * sizeof(float));
         }
-        kernel_rows(rows, kc, a, K, panel, edge, kNR, load_c);
+        kernel_rows(rows, kc, a, lda, panel, edge, kNR, load_c);
         for (int64_t r = 0; r < rows; ++r) {
-          std::memcpy(c + r * N, edge + r * kNR, static_cast<size_t>(nr) * sizeof(float));
+          std::memcpy(c + r * ldc, edge + r * kNR, static_cast<size_t>(nr) * sizeof(float));
         }
       }
     }
@@ -146,7 +147,7 @@ void sgemm_loop(float* out, const float* inp, int64_t M, int64_t K, int64_t N, i
 
 void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
               int64_t n0, int64_t n1, MatmulMode mode) {
-  sgemm_loop(out, inp, M, K, N, n0, n1, mode,
+  sgemm_loop(out, N, inp, K, M, K, n0, n1, mode,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                pack_panel(panel, weight, K, p0, nr, k0, kc);
              });
@@ -155,7 +156,7 @@ void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int6
 void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, int64_t M,
                    int64_t K, int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
   alignas(32) float rows[kNR * kKC];  // (nr, kc): the panel's rows of W, converted
-  sgemm_loop(out, inp, M, K, N, n0, n1, mode,
+  sgemm_loop(out, N, inp, K, M, K, n0, n1, mode,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                weight.load(weight.context, rows, p0, nr, k0, kc);
                pack_panel(panel, rows, kc, 0, nr, 0, kc);
@@ -164,19 +165,19 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
 
 void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
                  int64_t N) {
-  sgemm_loop(out, inp, M, K, N, 0, N, MatmulMode::overwrite,
+  sgemm_loop(out, N, inp, K, M, K, 0, N, MatmulMode::overwrite,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                pack_panel(panel, b, ldb, p0, nr, k0, kc);
              });
 }
 
-void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
-  sgemm_loop(out, inp, M, K, N, 0, N, MatmulMode::overwrite,
+void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
+              int64_t N, MatmulMode mode) {
+  sgemm_loop(out, ldc, a.data, a.ld, M, K, 0, N, mode,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                // B is already k-major: panel row k is B[k0+k, p0:p0+16], zero-padded.
                for (int64_t k = 0; k < kc; ++k) {
-                 const float* row = b + (k0 + k) * ldb + p0;
+                 const float* row = b.data + (k0 + k) * b.ld + p0;
                  float* dst = panel + k * kNR;
                  if (nr == kNR) {
                    _mm256_store_ps(dst, _mm256_loadu_ps(row));
@@ -209,30 +210,34 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
   }
 }
 
-namespace {
-// out (M, N) = inp (M, K) B with B[k][n] at b[n * stride_n + k * stride_k].
-void strided_product(float* out, const float* inp, const float* b, int64_t stride_n,
-                     int64_t stride_k, int64_t M, int64_t K, int64_t N) {
+void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {
       float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * stride_n + k * stride_k];
+      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * ldb + k];
       out[m * N + n] = sum;
     }
   }
 }
-}  // namespace
 
-void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
-  strided_product(out, inp, b, ldb, 1, M, K, N);
-}
-
-void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
-  strided_product(out, inp, b, 1, ldb, M, K, N);
+void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
+              int64_t N, MatmulMode mode) {
+  for (int64_t m = 0; m < M; ++m) {
+    for (int64_t n = 0; n < N; ++n) {
+      float sum = 0.0f;
+      for (int64_t k = 0; k < K; ++k) sum += a.data[m * a.ld + k] * b.data[k * b.ld + n];
+      float& y = out[m * ldc + n];
+      y = mode == MatmulMode::overwrite ? sum : y + sum;
+    }
+  }
 }
 
 #endif
+
+void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  sgemm_nn(out, N, {inp, K}, {b, ldb}, M, K, N, MatmulMode::overwrite);
+}
 
 }  // namespace flashnas
