@@ -2,12 +2,14 @@
 // attention.hpp for the math). One task is one (sequence, kv head): for each
 // of its NH/KVH query heads and each block of R <= 32 query rows [t0, t1)
 // over the keys [j0, t1) the block can see:
-//   qs (R, HS)  = q rows * scale            do (R, HS) = dout rows
-//   P  (R, S)   = softmax(qs k^T) per row over the keys it sees, 0 elsewhere
-//   dP (R, S)   = do v^T                    dS = P * (dP - rowsum(P * dP))
-//   dq rows     = scale dS k                (R, HS), written
-//   dk^T[:, j0:t1] += qs^T dS               (HS, S) into the task's dk^T (HS, T)
-//   dv^T[:, j0:t1] += do^T P                (HS, S) into the task's dv^T (HS, T)
+//   P  (R, S)   = softmax(scale q k^T) per row over the keys it sees, 0 elsewhere
+//   dP (R, S)   = dout v^T
+//   dS (R, S)   = scale P * (dP - D),  D = rowsum(dout * out)  (= rowsum(P * dP))
+//   dq rows     = dS k                  (R, HS), written in place
+//   dk^T[:, j0:t1] += q^T dS            (HS, S) into the task's dk^T (HS, T)
+//   dv^T[:, j0:t1] += dout^T P          (HS, S) into the task's dv^T (HS, T)
+// All five products run on the packed GEMM reading q, dout, k and v where they
+// are (strided, q^T and dout^T as transposed operands), so nothing is gathered.
 // Keeping dk and dv transposed makes their products S columns wide (a whole
 // micro-kernel panel even for head size 8); they are scattered into dk, dv
 // once per task. Blocks of 32 rows waste at most a 32x32 triangle per block on
@@ -41,82 +43,63 @@ struct BackwardGeometry {
 
 // Per-thread scratch, carved from one float span.
 struct TaskScratch {
-  float *qs, *qs_t, *dob, *do_t, *p, *dp, *dqb, *dk_t, *dv_t;
+  float *p, *dp, *dk_t, *dv_t;
   static int64_t floats(const BackwardGeometry& g) {
-    const int64_t R = kBlockRows, S = g.max_keys();
-    return 4 * R * g.HS + 2 * R * S + R * g.HS + 2 * g.HS * g.T;
+    return 2 * kBlockRows * g.max_keys() + 2 * g.HS * g.T;
   }
   TaskScratch(float* base, const BackwardGeometry& g) {
-    const int64_t R = kBlockRows, S = g.max_keys();
-    auto take = [&](int64_t n) {
-      float* p = base;
-      base += n;
-      return p;
-    };
-    qs = take(R * g.HS);
-    qs_t = take(g.HS * R);
-    dob = take(R * g.HS);
-    do_t = take(g.HS * R);
-    p = take(R * S);
-    dp = take(R * S);
-    dqb = take(R * g.HS);
-    dk_t = take(g.HS * g.T);
-    dv_t = take(g.HS * g.T);
+    const int64_t RS = kBlockRows * g.max_keys();
+    p = base;
+    dp = p + RS;
+    dk_t = dp + RS;
+    dv_t = dk_t + g.HS * g.T;
   }
 };
 
-// Query rows [t0, t1) of head h (one sequence: q, dout, k, v, dq point at its row 0).
+// Query rows [t0, t1) of head h (one sequence: every pointer at its row 0).
 void backward_block(const BackwardGeometry& g, TaskScratch& s, float* dq, const float* dout,
-                    const float* q, const float* k, const float* v, int64_t h, int64_t t0,
-                    int64_t t1) {
+                    const float* q, const float* k, const float* v, const float* out, int64_t h,
+                    int64_t t0, int64_t t1) {
   const int64_t R = t1 - t0, HS = g.HS, QD = g.q_dim(), KVD = g.kv_dim();
   const int64_t kvh = h / (g.NH / g.KVH);
   const int64_t j0 = g.lo(t0), S = t1 - j0;  // keys [j0, t1)
   const float* kb = k + j0 * KVD + kvh * HS;  // key rows KVD apart
   const float* vb = v + j0 * KVD + kvh * HS;
-  for (int64_t r = 0; r < R; ++r) {
-    const float* qr = q + (t0 + r) * QD + h * HS;
-    const float* dr = dout + (t0 + r) * QD + h * HS;
-    for (int64_t i = 0; i < HS; ++i) {
-      const float qv = qr[i] * g.scale;
-      s.qs[r * HS + i] = qv;
-      s.qs_t[i * R + r] = qv;
-      s.dob[r * HS + i] = dr[i];
-      s.do_t[i * R + r] = dr[i];
-    }
-  }
-  sgemm_nt_ld(s.p, s.qs, kb, KVD, R, HS, S);    // scores (R, S)
-  sgemm_nt_ld(s.dp, s.dob, vb, KVD, R, HS, S);  // dP (R, S)
+  const float* qb = q + t0 * QD + h * HS;     // query rows QD apart
+  const float* db = dout + t0 * QD + h * HS;
+  sgemm_nt_strided(s.p, S, {qb, QD}, {kb, KVD}, R, HS, S, MatmulMode::overwrite);   // q k^T
+  sgemm_nt_strided(s.dp, S, {db, QD}, {vb, KVD}, R, HS, S, MatmulMode::overwrite);  // dP
   for (int64_t r = 0; r < R; ++r) {
     const int64_t t = t0 + r;
     const int64_t lo = g.lo(t) - j0, n = t - g.lo(t) + 1;  // visible keys [lo, lo + n)
     float* pr = s.p + r * S;
     float* dpr = s.dp + r * S;
+    for (int64_t j = lo; j < lo + n; ++j) pr[j] *= g.scale;
     const double sum = simd::exp_shifted_sum(pr + lo, simd::max_value(pr + lo, n), n);
     const float inv = static_cast<float>(1.0 / sum);
-    double d = 0.0;  // D = sum_j P_j dP_j
-    for (int64_t j = lo; j < lo + n; ++j) {
-      pr[j] *= inv;
-      d += static_cast<double>(pr[j]) * dpr[j];
-    }
+    const float* dor = db + r * QD;
+    const float* outr = out + t * QD + h * HS;
+    double d = 0.0;  // D = dout . out
+    for (int64_t i = 0; i < HS; ++i) d += static_cast<double>(dor[i]) * outr[i];
     const float df = static_cast<float>(d);
     std::fill(pr, pr + lo, 0.0f);
     std::fill(pr + lo + n, pr + S, 0.0f);
-    for (int64_t j = 0; j < S; ++j) dpr[j] = pr[j] * (dpr[j] - df);  // dS
+    std::fill(dpr, dpr + lo, 0.0f);
+    std::fill(dpr + lo + n, dpr + S, 0.0f);
+    for (int64_t j = lo; j < lo + n; ++j) {
+      pr[j] *= inv;
+      dpr[j] = g.scale * pr[j] * (dpr[j] - df);  // dS
+    }
   }
-  sgemm_nn(s.dqb, HS, {s.dp, S}, {kb, KVD}, R, S, HS, MatmulMode::overwrite);
-  for (int64_t r = 0; r < R; ++r) {
-    float* dqr = dq + (t0 + r) * QD + h * HS;
-    for (int64_t i = 0; i < HS; ++i) dqr[i] = s.dqb[r * HS + i] * g.scale;
-  }
-  sgemm_nn(s.dk_t + j0, g.T, {s.qs_t, R}, {s.dp, S}, HS, R, S, MatmulMode::accumulate);
-  sgemm_nn(s.dv_t + j0, g.T, {s.do_t, R}, {s.p, S}, HS, R, S, MatmulMode::accumulate);
+  sgemm_nn(dq + t0 * QD + h * HS, QD, {s.dp, S}, {kb, KVD}, R, S, HS, MatmulMode::overwrite);
+  sgemm_nn(s.dk_t + j0, g.T, {qb, QD, true}, {s.dp, S}, HS, R, S, MatmulMode::accumulate);
+  sgemm_nn(s.dv_t + j0, g.T, {db, QD, true}, {s.p, S}, HS, R, S, MatmulMode::accumulate);
 }
 
 }  // namespace
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                        const float* k, const float* v, int64_t B, int64_t T,
+                        const float* k, const float* v, const float* out, int64_t B, int64_t T,
                         const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool) {
   FLASHNAS_CHECK(shape.n_kv_heads > 0 && shape.n_heads % shape.n_kv_heads == 0,
                  "{} heads do not share {} kv heads evenly", shape.n_heads, shape.n_kv_heads);
@@ -139,7 +122,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       for (int64_t h = kvh * G; h < (kvh + 1) * G; ++h) {
         for (int64_t t0 = 0; t0 < T; t0 += kBlockRows) {
           backward_block(g, s, dq + row0 * QD, dout + row0 * QD, q + row0 * QD, k + row0 * KVD,
-                         v + row0 * KVD, h, t0, std::min(T, t0 + kBlockRows));
+                         v + row0 * KVD, out + row0 * QD, h, t0, std::min(T, t0 + kBlockRows));
         }
       }
       for (int64_t t = 0; t < T; ++t) {  // scatter dk^T, dv^T (HS, T) into rows

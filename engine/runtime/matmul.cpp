@@ -137,19 +137,6 @@ void matmul_forward(float* out, const float* inp, const float* weight, int64_t T
 
 namespace {
 
-// Rows of W per transposed strip of dout in the weight gradient: a multiple of
-// the micro-kernel's 6 rows; (48, T) floats stay in L2 for T up to a few thousand.
-constexpr int64_t kStripRows = 48;
-
-// strip (rows, T) = dout[:, n0:n0+rows]^T; dout (T, N).
-void transpose_columns(float* strip, const float* dout, int64_t T, int64_t N, int64_t n0,
-                       int64_t rows) {
-  for (int64_t t = 0; t < T; ++t) {
-    const float* src = dout + t * N + n0;
-    for (int64_t r = 0; r < rows; ++r) strip[r * T + t] = src[r];
-  }
-}
-
 // [begin, end) of `n` items for thread i of n_threads, in multiples of `align`.
 std::pair<int64_t, int64_t> thread_range(int64_t n, int i, int n_threads, int64_t align) {
   const int64_t per_thread = (n + n_threads - 1) / n_threads;
@@ -162,13 +149,9 @@ std::pair<int64_t, int64_t> thread_range(int64_t n, int i, int n_threads, int64_
 
 void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
                      const float* weight, int64_t T, int64_t K, int64_t N, ThreadPool* pool,
-                     MatmulScratch& scratch, MatmulMode dinp_mode) {
+                     MatmulMode dinp_mode) {
   int n_threads = pool ? pool->size() : 1;
   if (T * K * N < kMinParallelMacs) n_threads = 1;
-  const size_t strip = static_cast<size_t>(kStripRows * T);
-  if (scratch.strips.size() < strip * static_cast<size_t>(n_threads)) {
-    scratch.strips.resize(strip * static_cast<size_t>(n_threads));
-  }
   auto work = [&](int i) {
     if (dinp) {  // dinp[t0:t1] (=|+=) dout[t0:t1] W
       const auto [t0, t1] = thread_range(T, i, n_threads, 6);
@@ -176,13 +159,11 @@ void matmul_backward(float* dinp, float* dweight, const float* dout, const float
         sgemm_nn(dinp + t0 * K, K, {dout + t0 * N, N}, {weight, K}, t1 - t0, N, K, dinp_mode);
       }
     }
-    // dweight[n0:n1] += dout[:, n0:n1]^T inp, one strip of rows at a time.
-    float* dt = scratch.strips.data() + strip * static_cast<size_t>(i);
-    const auto [n0, n1] = thread_range(N, i, n_threads, kStripRows);
-    for (int64_t n = n0; n < n1; n += kStripRows) {
-      const int64_t rows = std::min(kStripRows, n1 - n);
-      transpose_columns(dt, dout, T, N, n, rows);
-      sgemm_nn(dweight + n * K, K, {dt, T}, {inp, K}, rows, T, K, MatmulMode::accumulate);
+    // dweight[n0:n1] += dout[:, n0:n1]^T inp, dout read as a transposed A.
+    const auto [n0, n1] = thread_range(N, i, n_threads, 6);
+    if (n1 > n0) {
+      sgemm_nn(dweight + n0 * K, K, {dout + n0, N, true}, {inp, K}, n1 - n0, T, K,
+               MatmulMode::accumulate);
     }
   };
   if (n_threads == 1) {

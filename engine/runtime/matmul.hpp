@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 namespace flashnas {
 
@@ -44,22 +43,16 @@ void matmul_forward(float* out, const float* inp, const WeightMatrix& weight, in
                     ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite,
                     MatmulPath path = MatmulPath::by_rows);
 
-// Scratch of matmul_backward: per-thread strips of dout transposed. Sized on
-// first use and reused (no allocation once warm).
-struct MatmulScratch {
-  std::vector<float> strips;
-};
-
 // Backward of matmul_forward (out = inp W^T, F32 weights; training):
 //   dinp    (T, K) (=|+=) dout (T, N) W        per dinp_mode; skipped when dinp is null
 //   dweight (N, K)  +=    dout^T inp           always accumulates
-// Both are the packed GEMM (sgemm_nn): dinp split across threads by rows of
-// dinp, dweight by rows of W, each in strips of dout transposed once. Every
-// element sums its products in one fixed order, so the results do not depend
-// on the thread count. dinp must not alias dout, inp or weight.
+// Both are the packed GEMM (sgemm_nn, reading dout^T in place): dinp split
+// across threads by its rows, dweight by rows of W. Every element sums its
+// products in one fixed order, so the results do not depend on the thread
+// count. dinp must not alias dout, inp or weight.
 void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
                      const float* weight, int64_t T, int64_t K, int64_t N, ThreadPool* pool,
-                     MatmulScratch& scratch, MatmulMode dinp_mode = MatmulMode::overwrite);
+                     MatmulMode dinp_mode = MatmulMode::overwrite);
 
 // Single-threaded y = W x (or y += W x) for rows [0, N): the decode kernel.
 // y (N), x (K), weight (N, K).

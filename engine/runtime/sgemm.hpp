@@ -52,10 +52,14 @@ void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int6
 // alone (out, a advanced by m0 rows) equals those rows of the whole product.
 struct SgemmOperand {
   const float* data;
-  int64_t ld;  // floats between consecutive rows
+  int64_t ld;                // floats between consecutive rows (as stored)
+  bool transposed = false;   // A only: stored as its transpose (K, M), element (m, k) at data[k * ld + m]
 };
 void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
               int64_t N, MatmulMode mode);
+// out (M, N) (=|+=) A (M, K) B^T with B (N, K), B's rows b.ld apart (b.transposed unused).
+void sgemm_nt_strided(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M,
+                      int64_t K, int64_t N, MatmulMode mode);
 
 // The same product with plain loops (float accumulation in k order): the
 // portable fallback without AVX2 and the reference the tests compare against.

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/runtime/thread_pool.hpp"
+#include "engine/runtime/vector_math.hpp"
 #include "engine/util/error.hpp"
 
 namespace flashnas {
@@ -91,7 +92,28 @@ void AdamW::step(ModelWeights& weights, const ModelWeights& grads, double lr, fl
       const float* g = grads.storage.get() + offset;
       float* m = m_.storage.get() + offset;
       float* v = v_.storage.get() + offset;
-      for (int64_t i = i0; i < i1; ++i) {
+      int64_t i = i0;
+#ifdef FLASHNAS_AVX2
+      // The same arithmetic eight at a time (the scalar loop's std::sqrt keeps
+      // GCC from vectorising it without -fno-math-errno).
+      const __m256 vb1 = _mm256_set1_ps(fb1), vb2 = _mm256_set1_ps(fb2);
+      const __m256 va1 = _mm256_set1_ps(1.0f - fb1), va2 = _mm256_set1_ps(1.0f - fb2);
+      const __m256 vc1 = _mm256_set1_ps(c1), vc2 = _mm256_set1_ps(c2), veps = _mm256_set1_ps(eps);
+      const __m256 vscale = _mm256_set1_ps(grad_scale), vlr = _mm256_set1_ps(flr), vwd = _mm256_set1_ps(wd);
+      for (; i + 8 <= i1; i += 8) {
+        const __m256 gi = _mm256_mul_ps(_mm256_loadu_ps(g + i), vscale);
+        const __m256 mi = _mm256_add_ps(_mm256_mul_ps(vb1, _mm256_loadu_ps(m + i)), _mm256_mul_ps(va1, gi));
+        const __m256 vi = _mm256_add_ps(_mm256_mul_ps(vb2, _mm256_loadu_ps(v + i)),
+                                        _mm256_mul_ps(_mm256_mul_ps(va2, gi), gi));
+        _mm256_storeu_ps(m + i, mi);
+        _mm256_storeu_ps(v + i, vi);
+        const __m256 update = _mm256_div_ps(_mm256_mul_ps(mi, vc1),
+                                            _mm256_add_ps(_mm256_sqrt_ps(_mm256_mul_ps(vi, vc2)), veps));
+        const __m256 wi = _mm256_loadu_ps(w + i);
+        _mm256_storeu_ps(w + i, _mm256_sub_ps(wi, _mm256_mul_ps(vlr, _mm256_add_ps(update, _mm256_mul_ps(vwd, wi)))));
+      }
+#endif
+      for (; i < i1; ++i) {
         const float gi = g[i] * grad_scale;
         m[i] = fb1 * m[i] + (1.0f - fb1) * gi;
         v[i] = fb2 * v[i] + (1.0f - fb2) * gi * gi;

@@ -102,15 +102,12 @@ void check_shape(TrainShape shape) {
   }
 }
 
-// Scratch the attention and matmul kernels size on first use: the larger of
-// attention_backward's per-thread block buffers (4 R*HS + 2 R*S + R*HS + 2 HS*T)
-// and one transposed strip of 48 rows of T per thread (per thread; counted for
-// two threads, the usual here, and small beside the activations).
+// Scratch the kernels size on first use: attention_backward's per-thread block
+// buffers (2 R*S + 2 HS*T) and the loss rows' 3 V, for two threads (the usual
+// here; small beside the activations either way).
 int64_t kernel_scratch_floats(const ArchConfig& c, TrainShape shape) {
   const int64_t R = 32, T = shape.ctx, HS = c.head_dim;
-  const int64_t attention = 5 * R * HS + 2 * R * T + 2 * HS * T;
-  const int64_t strips = 48 * shape.batch * T;
-  return 2 * std::max(attention, strips) + 2 * 3 * c.vocab_size;
+  return 2 * (2 * R * T + 2 * HS * T + 3 * c.vocab_size);
 }
 
 }  // namespace
@@ -224,8 +221,7 @@ LossSums TrainRun::head(const ModelWeights& w, ModelWeights& grads, const TrainB
     sums += loss_backward(grads_.logits, grads_.logits, teacher,
                           batch.targets ? batch.targets + b * T : nullptr, T, V, loss, grad_scale,
                           pool);
-    matmul_backward(grads_.dn + b * T * C, grads.output, grads_.logits, nf, w.output, T, C, V,
-                    pool, matmul_scratch_);
+    matmul_backward(grads_.dn + b * T * C, grads.output, grads_.logits, nf, w.output, T, C, V, pool);
   }
   return sums;
 }
@@ -245,28 +241,27 @@ void TrainRun::backward(const ModelWeights& w, ModelWeights& grads, const int32_
     const LayerActivations& a = acts_.layers[sz(l)];
     const int64_t FF = lc.d_ffn;
     // Feed-forward: dx already holds d(x_out) = d(x_mid) through the residual.
-    matmul_backward(g.dhidden, lg.w_down, g.dx, a.hidden, lw.w_down, BT, FF, C, pool,
-                    matmul_scratch_);
+    matmul_backward(g.dhidden, lg.w_down, g.dx, a.hidden, lw.w_down, BT, FF, C, pool);
     swiglu_backward(g.dgate, g.dup, g.dhidden, a.gate, a.up, BT * FF);
-    matmul_backward(g.dn, lg.w_gate, g.dgate, a.n2, lw.w_gate, BT, C, FF, pool, matmul_scratch_);
-    matmul_backward(g.dn, lg.w_up, g.dup, a.n2, lw.w_up, BT, C, FF, pool, matmul_scratch_,
+    matmul_backward(g.dn, lg.w_gate, g.dgate, a.n2, lw.w_gate, BT, C, FF, pool);
+    matmul_backward(g.dn, lg.w_up, g.dup, a.n2, lw.w_up, BT, C, FF, pool,
                     MatmulMode::accumulate);
     rmsnorm_backward(g.dx, lg.ffn_norm, g.dn, a.x_mid, lw.ffn_norm, a.rstd2, BT, C);
     if (lc.kind == LayerKind::skip) continue;
     // Attention: dx holds d(x_mid) = d(x_in) through the residual.
-    matmul_backward(g.datt, lg.wo, g.dx, a.att, lw.wo, BT, QD, C, pool, matmul_scratch_);
+    matmul_backward(g.datt, lg.wo, g.dx, a.att, lw.wo, BT, QD, C, pool);
     const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
                                lc.kind == LayerKind::swa ? lc.window : 0};
-    attention_backward(g.dq, g.dk, g.dv, g.datt, a.q, a.k, a.v, B, T, shape, attention_scratch_,
-                       pool);
+    attention_backward(g.dq, g.dk, g.dv, g.datt, a.q, a.k, a.v, a.att, B, T, shape,
+                       attention_scratch_, pool);
     for (int64_t b = 0; b < B; ++b) {
       rope_backward(g.dq + b * T * QD, rope_, 0, T, c.n_heads);
       rope_backward(g.dk + b * T * KVD, rope_, 0, T, c.n_kv_heads);
     }
-    matmul_backward(g.dn, lg.wq, g.dq, a.n1, lw.wq, BT, C, QD, pool, matmul_scratch_);
-    matmul_backward(g.dn, lg.wk, g.dk, a.n1, lw.wk, BT, C, KVD, pool, matmul_scratch_,
+    matmul_backward(g.dn, lg.wq, g.dq, a.n1, lw.wq, BT, C, QD, pool);
+    matmul_backward(g.dn, lg.wk, g.dk, a.n1, lw.wk, BT, C, KVD, pool,
                     MatmulMode::accumulate);
-    matmul_backward(g.dn, lg.wv, g.dv, a.n1, lw.wv, BT, C, KVD, pool, matmul_scratch_,
+    matmul_backward(g.dn, lg.wv, g.dv, a.n1, lw.wv, BT, C, KVD, pool,
                     MatmulMode::accumulate);
     rmsnorm_backward(g.dx, lg.attn_norm, g.dn, a.x_in, lw.attn_norm, a.rstd1, BT, C);
   }

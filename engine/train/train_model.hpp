@@ -124,7 +124,6 @@ class TrainRun {
   ActivationGrads grads_;
   RopeTable rope_;
   AttentionScratch attention_scratch_;
-  MatmulScratch matmul_scratch_;
 };
 
 }  // namespace flashnas
