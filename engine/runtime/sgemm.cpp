@@ -265,43 +265,40 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
   }
 }
 
-void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
+namespace {
+// out (M, N) (=|+=) A B with B's element (k, n) read as b_at(k, n).
+template <class BAt>
+void plain_product(float* out, int64_t ldc, SgemmOperand a, int64_t M, int64_t K, int64_t N,
+                   MatmulMode mode, BAt&& b_at) {
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {
       float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * ldb + k];
-      out[m * N + n] = sum;
+      for (int64_t k = 0; k < K; ++k) {
+        sum += (a.transposed ? a.data[k * a.ld + m] : a.data[m * a.ld + k]) * b_at(k, n);
+      }
+      float& y = out[m * ldc + n];
+      y = mode == MatmulMode::overwrite ? sum : y + sum;
     }
   }
+}
+}  // namespace
+
+void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  plain_product(out, N, {inp, K}, M, K, N, MatmulMode::overwrite,
+                [&](int64_t k, int64_t n) { return b[n * ldb + k]; });
 }
 
 void sgemm_nt_strided(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M,
                       int64_t K, int64_t N, MatmulMode mode) {
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n) {
-      float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) {
-        sum += (a.transposed ? a.data[k * a.ld + m] : a.data[m * a.ld + k]) * b.data[n * b.ld + k];
-      }
-      float& y = out[m * ldc + n];
-      y = mode == MatmulMode::overwrite ? sum : y + sum;
-    }
-  }
+  plain_product(out, ldc, a, M, K, N, mode,
+                [&](int64_t k, int64_t n) { return b.data[n * b.ld + k]; });
 }
 
 void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
               int64_t N, MatmulMode mode) {
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < N; ++n) {
-      float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) {
-        sum += (a.transposed ? a.data[k * a.ld + m] : a.data[m * a.ld + k]) * b.data[k * b.ld + n];
-      }
-      float& y = out[m * ldc + n];
-      y = mode == MatmulMode::overwrite ? sum : y + sum;
-    }
-  }
+  plain_product(out, ldc, a, M, K, N, mode,
+                [&](int64_t k, int64_t n) { return b.data[k * b.ld + n]; });
 }
 
 #endif

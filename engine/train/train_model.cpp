@@ -41,6 +41,19 @@ class Carver {
   int64_t offset_ = 0;
 };
 
+// Counts the views point(carver) hands out, allocates one block for them and
+// points them into it (llm.c's malloc_and_point).
+template <class Point>
+AlignedFloats allocate_views(int64_t& n_floats, Point&& point) {
+  Carver count(nullptr);
+  point(count);
+  n_floats = count.floats();
+  AlignedFloats storage = allocate_aligned_floats(n_floats);
+  Carver carve(storage.get());
+  point(carve);
+  return storage;
+}
+
 int64_t max_ffn(const ArchConfig& c) {
   int64_t ff = 0;
   for (const LayerConfig& lc : c.layers) ff = std::max(ff, lc.d_ffn);
@@ -128,19 +141,12 @@ int64_t train_run_bytes(const ArchConfig& config, TrainShape shape) {
 TrainRun::TrainRun(const ArchConfig& config, TrainShape shape) : config_(config), shape_(shape) {
   config_.validate();
   check_shape(shape_);
-  Carver count(nullptr);
-  point_activations(config_, shape_, acts_, count);
-  acts_.n_floats = count.floats();
-  acts_.storage = allocate_aligned_floats(acts_.n_floats);
-  Carver carve_acts(acts_.storage.get());
-  point_activations(config_, shape_, acts_, carve_acts);
-
-  Carver count_grads(nullptr);
-  point_activation_grads(config_, shape_, grads_, count_grads);
-  grads_.n_floats = count_grads.floats();
-  grads_.storage = allocate_aligned_floats(grads_.n_floats);
-  Carver carve_grads(grads_.storage.get());
-  point_activation_grads(config_, shape_, grads_, carve_grads);
+  acts_.storage = allocate_views(acts_.n_floats, [&](Carver& m) {
+    point_activations(config_, shape_, acts_, m);
+  });
+  grads_.storage = allocate_views(grads_.n_floats, [&](Carver& m) {
+    point_activation_grads(config_, shape_, grads_, m);
+  });
 
   rope_ = make_rope_table(config_.head_dim, config_.rope_theta, config_.rope_layout, shape_.ctx);
 }
