@@ -29,11 +29,11 @@ const Stories& stories() {
     out.backbone = load_model(test::data_path("stories260K.gguf"));
     const std::string train = read_text_file(test::data_path("tinystories-train-sample.txt"), "train");
     CalibrationOptions calib;
-    calib.max_tokens = 1024;
-    out.stats = run_calibration(out.backbone, tokens_for_text(*out.backbone.tokenizer, train, 1024, "calib"), calib);
-    out.train_tokens = tokenize_eval_text(*out.backbone.tokenizer, train, 20000);
+    calib.max_tokens = 512;
+    out.stats = run_calibration(out.backbone, tokens_for_text(*out.backbone.tokenizer, train, 512, "calib"), calib);
+    out.train_tokens = tokenize_eval_text(*out.backbone.tokenizer, train, 4097);
     out.eval_tokens = tokens_for_text(
-        *out.backbone.tokenizer, read_text_file(test::data_path("tinystories-valid-sample.txt"), "eval"), 1025, "eval");
+        *out.backbone.tokenizer, read_text_file(test::data_path("tinystories-valid-sample.txt"), "eval"), 513, "eval");
     return out;
   }();
   return s;
@@ -61,7 +61,7 @@ TEST(HealStories, PrunedCandidateLossFallsAndHeldOutNllImproves) {
     Model student = pruned_candidate(s);
     const double before = held_out_nll(student, s);
     HealOptions o;
-    o.steps = 24;
+    o.steps = 16;
     o.batch = 2;
     o.ctx = 64;
     o.lr = 3e-3;
