@@ -28,6 +28,7 @@ int run_bench_latency(const Args& args);  // cmd_bench_latency.cpp
 int run_latency_study(const Args& args);  // cmd_latency_study.cpp
 int run_prune(const Args& args);  // cmd_prune.cpp
 int run_evaluate_candidate(const Args& args);  // cmd_evaluate_candidate.cpp
+int run_heal(const Args& args);  // cmd_heal.cpp
 int run_migrate(const Args& args);  // cmd_migrate.cpp
 int run_bench_search(const Args& args);  // cmd_bench_search.cpp
 

@@ -25,6 +25,7 @@ const std::vector<Command>& all_commands() {
       {"latency-study", "stage 1: measure sampled architectures and fit the latency model", run_latency_study},
       {"prune", "prune the backbone to a candidate architecture and export it", run_prune},
       {"evaluate-candidate", "prune to a candidate and report its eval NLL and cost", run_evaluate_candidate},
+      {"heal", "prune to a candidate, heal it by continued pretraining (CE or distillation), export it", run_heal},
   };
   return commands;
 }

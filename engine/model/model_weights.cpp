@@ -2,6 +2,7 @@
 // pruner iterates over.
 #include "engine/model/model_weights.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -52,17 +53,27 @@ int64_t point_views(const ArchConfig& c, ModelWeights& w, float* base) {
 
 }  // namespace
 
+AlignedFloats allocate_aligned_floats(int64_t n) {
+  const size_t bytes = static_cast<size_t>(round_up(std::max<int64_t>(n, 1))) * sizeof(float);
+  float* block = static_cast<float*>(std::aligned_alloc(64, bytes));
+  if (!block) throw Error(fmt::format("cannot allocate {} bytes", bytes));
+  std::memset(block, 0, bytes);
+  return AlignedFloats(block);
+}
+
+int64_t count_weight_floats(const ArchConfig& config) {
+  config.validate();
+  ModelWeights w;
+  return point_views(config, w, nullptr);
+}
+
 ModelWeights allocate_weights(const ArchConfig& config) {
   config.validate();
   ModelWeights w;
   const int64_t n = point_views(config, w, nullptr);
-  const size_t bytes = static_cast<size_t>(n) * sizeof(float);
-  float* block = static_cast<float*>(std::aligned_alloc(64, bytes));
-  if (!block) throw Error(fmt::format("cannot allocate {} bytes of weights", bytes));
-  std::memset(block, 0, bytes);
-  w.storage.reset(block);
+  w.storage = allocate_aligned_floats(n);
   w.n_floats = n;
-  point_views(config, w, block);
+  point_views(config, w, w.storage.get());
   return w;
 }
 

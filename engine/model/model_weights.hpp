@@ -34,6 +34,10 @@ struct AlignedFree {
 };
 using AlignedFloats = std::unique_ptr<float[], AlignedFree>;
 
+// A zero-filled, 64-byte aligned block of n floats (n rounded up to 16, so
+// whole cache lines). Throws Error when the allocation fails.
+AlignedFloats allocate_aligned_floats(int64_t n);
+
 struct ModelWeights {
   AlignedFloats storage;     // the one block every view points into
   int64_t n_floats = 0;
@@ -42,6 +46,11 @@ struct ModelWeights {
   float* output = nullptr;    // (V, C); equals tok_embd when the config is tied
   std::vector<LayerWeights> layers;  // L
 };
+
+// Floats of the block allocate_weights makes for `config` (views padded to 16
+// floats), without allocating: for memory estimates of weight-shaped blocks
+// (gradients, optimiser moments).
+int64_t count_weight_floats(const ArchConfig& config);
 
 // Allocates a zero-filled block sized for `config` and points every view into it.
 ModelWeights allocate_weights(const ArchConfig& config);

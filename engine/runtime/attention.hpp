@@ -1,10 +1,11 @@
 // Causal grouped-query attention over a KV span: NH query heads share KVH
 // key/value heads (query head h reads kv head h / (NH/KVH)). The optional
 // window limits a query at position p to keys p-W < j <= p (sliding-window
-// attention); window 0 means full causal attention. Not the projections (the
-// forward pass does those with matmul_forward) and not the cache (kv_cache.hpp).
+// attention); window 0 means full causal attention. The backward (training)
+// follows the forward. Not the projections (the forward pass does those with
+// matmul_forward) and not the cache (kv_cache.hpp).
 //
-// Legend: T tokens, NH heads, KVH kv heads, HS head size, S attended positions.
+// Legend: B sequences, T tokens, NH heads, KVH kv heads, HS head size, S attended positions.
 #pragma once
 
 #include <cstdint>
@@ -40,5 +41,23 @@ enum class AttentionMode : uint8_t {
 void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos0, int64_t T,
                        const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool,
                        AttentionMode mode = AttentionMode::prefill);
+
+// Backward of attention_forward over B independent sequences of T tokens, each
+// starting at position 0 with its own rows as keys and values (training). For
+// each sequence, head h and query row t, with s_j = scale q.k_j over the keys
+// j the row sees, P = softmax(s) and out = sum_j P_j v_j:
+//   dv_j += P_j dout                     dP_j = dout . v_j
+//   D     = sum_j P_j dP_j = dout . out  dS_j = P_j (dP_j - D)
+//   dq    = scale sum_j dS_j k_j         dk_j += scale dS_j q
+// P is recomputed from q and k (the forward saves only its output), 32 query rows at a
+// time through the packed GEMM, as FlashAttention-2's backward does (Dao 2023).
+// Threads take (sequence, kv head) pairs, each writing its own rows of dk and
+// dv, so the results do not depend on the thread count.
+// dq, dout, q, out (B*T, NH*HS); dk, dv, k, v (B*T, KVH*HS). dq, dk, dv are
+// written (not added). q and k are the rotated ones the forward attended with,
+// out its output.
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                        const float* k, const float* v, const float* out, int64_t B, int64_t T,
+                        const AttentionShape& shape, AttentionScratch& scratch, ThreadPool* pool);
 
 }  // namespace flashnas

@@ -1,4 +1,4 @@
-// RMSNorm, RoPE, SwiGLU and softmax kernels (see kernels.hpp).
+// RMSNorm, RoPE, SwiGLU and softmax kernels, forward and backward (see kernels.hpp).
 #include "engine/runtime/kernels.hpp"
 
 #include <algorithm>
@@ -11,6 +11,11 @@ namespace flashnas {
 
 void rmsnorm_forward(float* out, const float* inp, const float* weight, int64_t T, int64_t C,
                      float eps) {
+  rmsnorm_forward(out, nullptr, inp, weight, T, C, eps);
+}
+
+void rmsnorm_forward(float* out, float* rstd, const float* inp, const float* weight, int64_t T,
+                     int64_t C, float eps) {
   for (int64_t t = 0; t < T; ++t) {
     const float* x = inp + t * C;
     float* o = out + t * C;
@@ -33,7 +38,25 @@ void rmsnorm_forward(float* out, const float* inp, const float* weight, int64_t 
 #endif
     for (; i < C; ++i) ss += static_cast<double>(x[i]) * x[i];
     const float scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(C) + eps));
+    if (rstd) rstd[t] = scale;
     for (int64_t i = 0; i < C; ++i) o[i] = x[i] * scale * weight[i];
+  }
+}
+
+void rmsnorm_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                      const float* weight, const float* rstd, int64_t T, int64_t C) {
+  for (int64_t t = 0; t < T; ++t) {
+    const float* dy = dout + t * C;
+    const float* x = inp + t * C;
+    float* dx = dinp + t * C;
+    const float r = rstd[t];
+    double dot = 0.0;  // sum_i dout_i w_i x_i
+    for (int64_t i = 0; i < C; ++i) dot += static_cast<double>(dy[i] * weight[i]) * x[i];
+    const float k = static_cast<float>(dot * r * r * r / static_cast<double>(C));
+    for (int64_t i = 0; i < C; ++i) {
+      dx[i] += r * weight[i] * dy[i] - k * x[i];
+      dweight[i] += dy[i] * x[i] * r;
+    }
   }
 }
 
@@ -60,7 +83,11 @@ RopeTable make_rope_table(int64_t head_dim, float theta, RopeLayout layout,
   return table;
 }
 
-void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int64_t n_heads) {
+namespace {
+
+// Rotates every pair by +angle (forward) or -angle (inverse: the backward).
+void rope_rotate(float* x, const RopeTable& table, int64_t pos0, int64_t T, int64_t n_heads,
+                 bool inverse) {
   FLASHNAS_CHECK(pos0 >= 0 && pos0 + T <= table.max_positions,
                  "positions [{}, {}) exceed the RoPE table ({})", pos0, pos0 + T,
                  table.max_positions);
@@ -75,7 +102,11 @@ void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int
     // sn = (-s0 s0 -s1 s1 ..), x' = x * cs + swap_pairs(x) * sn. cs and sn are
     // built once per position and chunk, then applied to every head.
     const __m256i duplicate = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
-    const __m256 negate_even = _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
+    // Forward: x0' = x0 c - x1 s, x1' = x1 c + x0 s (the even lane's sine is
+    // negated); inverse: the odd lane's.
+    const __m256 sine_sign =
+        inverse ? _mm256_setr_ps(0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f)
+                : _mm256_setr_ps(-0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f, -0.0f, 0.0f);
     for (int64_t t = 0; t < T; ++t) {
       const float* c = table.cos.data() + (pos0 + t) * half;
       const float* s = table.sin.data() + (pos0 + t) * half;
@@ -85,7 +116,7 @@ void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int
                                                    duplicate);
         const __m256 sn = _mm256_xor_ps(
             _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(s + d / 2)), duplicate),
-            negate_even);
+            sine_sign);
         for (int64_t h = 0; h < n_heads; ++h) {
           float* v = row + h * HS + d;
           const __m256 xv = _mm256_loadu_ps(v);
@@ -107,11 +138,22 @@ void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int
         float* a = v + i * stride_pair;
         float* b = a + offset_second;
         const float x0 = *a, x1 = *b;
-        *a = x0 * c[i] - x1 * s[i];
-        *b = x0 * s[i] + x1 * c[i];
+        const float si = inverse ? -s[i] : s[i];
+        *a = x0 * c[i] - x1 * si;
+        *b = x0 * si + x1 * c[i];
       }
     }
   }
+}
+
+}  // namespace
+
+void rope_forward(float* x, const RopeTable& table, int64_t pos0, int64_t T, int64_t n_heads) {
+  rope_rotate(x, table, pos0, T, n_heads, /*inverse=*/false);
+}
+
+void rope_backward(float* dx, const RopeTable& table, int64_t pos0, int64_t T, int64_t n_heads) {
+  rope_rotate(dx, table, pos0, T, n_heads, /*inverse=*/true);
 }
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
@@ -129,6 +171,33 @@ void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
   for (; i < n; ++i) {
     const float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n) {
+  int64_t i = 0;
+#ifdef FLASHNAS_AVX2
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 g = _mm256_loadu_ps(gate + i);
+    const __m256 u = _mm256_loadu_ps(up + i);
+    const __m256 dy = _mm256_loadu_ps(dout + i);
+    const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, simd::exp(_mm256_xor_ps(g, sign))));
+    const __m256 silu = _mm256_mul_ps(g, s);
+    // s (1 + g (1 - s)) = s + silu (1 - s)
+    const __m256 dsilu = _mm256_fmadd_ps(silu, _mm256_sub_ps(one, s), s);
+    _mm256_storeu_ps(dup + i, _mm256_mul_ps(dy, silu));
+    _mm256_storeu_ps(dgate + i, _mm256_mul_ps(_mm256_mul_ps(dy, u), dsilu));
+  }
+#endif
+  for (; i < n; ++i) {
+    const float g = gate[i], dy = dout[i];
+    const float s = 1.0f / (1.0f + std::exp(-g));
+    const float silu = g * s;
+    dup[i] = dy * silu;
+    dgate[i] = dy * up[i] * (s + silu * (1.0f - s));
   }
 }
 

@@ -4,6 +4,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "engine/runtime/q8_0_matmul.hpp"
@@ -132,6 +133,44 @@ void matmul_forward(float* out, const float* inp, const float* weight, int64_t T
   split_rows(T, K, N, pool, [&](int64_t n0, int64_t n1) {
     matmul_rows(out, inp, weight, T, K, N, n0, n1, mode, path);
   });
+}
+
+namespace {
+
+// [begin, end) of `n` items for thread i of n_threads, in multiples of `align`.
+std::pair<int64_t, int64_t> thread_range(int64_t n, int i, int n_threads, int64_t align) {
+  const int64_t per_thread = (n + n_threads - 1) / n_threads;
+  const int64_t chunk = (per_thread + align - 1) / align * align;
+  const int64_t begin = std::min<int64_t>(n, i * chunk);
+  return {begin, std::min<int64_t>(n, begin + chunk)};
+}
+
+}  // namespace
+
+void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                     const float* weight, int64_t T, int64_t K, int64_t N, ThreadPool* pool,
+                     MatmulMode dinp_mode) {
+  int n_threads = pool ? pool->size() : 1;
+  if (T * K * N < kMinParallelMacs) n_threads = 1;
+  auto work = [&](int i) {
+    if (dinp) {  // dinp[t0:t1] (=|+=) dout[t0:t1] W
+      const auto [t0, t1] = thread_range(T, i, n_threads, 6);
+      if (t1 > t0) {
+        sgemm_nn(dinp + t0 * K, K, {dout + t0 * N, N}, {weight, K}, t1 - t0, N, K, dinp_mode);
+      }
+    }
+    // dweight[n0:n1] += dout[:, n0:n1]^T inp, dout read as a transposed A.
+    const auto [n0, n1] = thread_range(N, i, n_threads, 6);
+    if (n1 > n0) {
+      sgemm_nn(dweight + n0 * K, K, {dout + n0, N, true}, {inp, K}, n1 - n0, T, K,
+               MatmulMode::accumulate);
+    }
+  };
+  if (n_threads == 1) {
+    work(0);
+  } else {
+    pool->run(work);
+  }
 }
 
 void matmul_forward(float* out, const float* inp, const WeightMatrix& weight, int64_t T,

@@ -43,6 +43,17 @@ void matmul_forward(float* out, const float* inp, const WeightMatrix& weight, in
                     ThreadPool* pool, MatmulMode mode = MatmulMode::overwrite,
                     MatmulPath path = MatmulPath::by_rows);
 
+// Backward of matmul_forward (out = inp W^T, F32 weights; training):
+//   dinp    (T, K) (=|+=) dout (T, N) W        per dinp_mode; skipped when dinp is null
+//   dweight (N, K)  +=    dout^T inp           always accumulates
+// Both are the packed GEMM (sgemm_nn, reading dout^T in place): dinp split
+// across threads by its rows, dweight by rows of W. Every element sums its
+// products in one fixed order, so the results do not depend on the thread
+// count. dinp must not alias dout, inp or weight.
+void matmul_backward(float* dinp, float* dweight, const float* dout, const float* inp,
+                     const float* weight, int64_t T, int64_t K, int64_t N, ThreadPool* pool,
+                     MatmulMode dinp_mode = MatmulMode::overwrite);
+
 // Single-threaded y = W x (or y += W x) for rows [0, N): the decode kernel.
 // y (N), x (K), weight (N, K).
 void matvec_forward(float* y, const float* x, const float* weight, int64_t K, int64_t N,

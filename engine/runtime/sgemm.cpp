@@ -41,8 +41,11 @@ constexpr int64_t kMR = 6;    // micro-tile rows (tokens)
 constexpr int64_t kNR = 16;   // micro-tile columns (outputs): two ymm
 constexpr int64_t kKC = 256;  // K block: panel kKC*kNR floats = 16 KiB
 
-// c (MR, 16) (=|+=) a (MR, kc) · panel (kc, 16); a rows lda apart, c rows ldc apart.
-template <int MR>
+// c (MR, 16) (=|+=) a (MR, kc) · panel (kc, 16); a rows lda apart, c rows ldc
+// apart. kTransA: a is stored transposed, element (r, k) at a[k * lda + r]
+// (the weight gradient's dout^T, read without transposing it: the MR values
+// of one k are adjacent).
+template <int MR, bool kTransA>
 void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, float* c,
                  int64_t ldc, bool load_c) {
   __m256 c0[MR], c1[MR];
@@ -56,7 +59,7 @@ void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, fl
     const __m256 b1 = _mm256_load_ps(panel + k * kNR + 8);
 #pragma GCC unroll 6
     for (int r = 0; r < MR; ++r) {
-      const __m256 ar = _mm256_broadcast_ss(a + r * lda + k);
+      const __m256 ar = _mm256_broadcast_ss(kTransA ? a + k * lda + r : a + r * lda + k);
       c0[r] = _mm256_fmadd_ps(ar, b0, c0[r]);
       c1[r] = _mm256_fmadd_ps(ar, b1, c1[r]);
     }
@@ -68,15 +71,25 @@ void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, fl
   }
 }
 
+template <bool kTransA>
 void kernel_rows(int64_t rows, int64_t kc, const float* a, int64_t lda, const float* panel,
                  float* c, int64_t ldc, bool load_c) {
   switch (rows) {
-    case 6: kernel_mx16<6>(kc, a, lda, panel, c, ldc, load_c); break;
-    case 5: kernel_mx16<5>(kc, a, lda, panel, c, ldc, load_c); break;
-    case 4: kernel_mx16<4>(kc, a, lda, panel, c, ldc, load_c); break;
-    case 3: kernel_mx16<3>(kc, a, lda, panel, c, ldc, load_c); break;
-    case 2: kernel_mx16<2>(kc, a, lda, panel, c, ldc, load_c); break;
-    default: kernel_mx16<1>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 6: kernel_mx16<6, kTransA>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 5: kernel_mx16<5, kTransA>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 4: kernel_mx16<4, kTransA>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 3: kernel_mx16<3, kTransA>(kc, a, lda, panel, c, ldc, load_c); break;
+    case 2: kernel_mx16<2, kTransA>(kc, a, lda, panel, c, ldc, load_c); break;
+    default: kernel_mx16<1, kTransA>(kc, a, lda, panel, c, ldc, load_c); break;
+  }
+}
+
+void kernel_rows(bool trans_a, int64_t rows, int64_t kc, const float* a, int64_t lda,
+                 const float* panel, float* c, int64_t ldc, bool load_c) {
+  if (trans_a) {
+    kernel_rows<true>(rows, kc, a, lda, panel, c, ldc, load_c);
+  } else {
+    kernel_rows<false>(rows, kc, a, lda, panel, c, ldc, load_c);
   }
 }
 
@@ -107,35 +120,70 @@ void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_
   }
 }
 
-// The blocked loop over K blocks, panels and tiles; pack(panel, p0, nr, k0, kc)
-// fills one panel (kc, 16) as pack_panel does. One loop for every weight format.
+// A[m0:m0+mc, k0:k0+kc] of an A stored transposed ((K, M), rows lda apart)
+// packed tile by tile: tile i holds rows m0+6i.. as (kc, 6), so the kernel
+// reads it as a transposed A with lda 6 from contiguous memory instead of one
+// cache line (and, for a wide dout, one page) per k.
+void pack_transposed_a(float* dst, const float* a, int64_t lda, int64_t m0, int64_t mc, int64_t k0,
+                       int64_t kc) {
+  for (int64_t m = 0; m < mc; m += kMR) {
+    const int64_t rows = std::min(kMR, mc - m);
+    float* tile = dst + m * kc;
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = a + (k0 + k) * lda + m0 + m;
+      for (int64_t r = 0; r < rows; ++r) tile[k * kMR + r] = src[r];
+    }
+  }
+}
+
+// The blocked loop over K blocks, row blocks, panels and tiles; pack(panel,
+// p0, nr, k0, kc) fills one panel (kc, 16) as pack_panel does. One loop for
+// every weight format. out rows are ldc floats apart, inp rows lda apart (or,
+// trans_a, inp stored transposed: (K, M) with rows lda apart).
+//
+// Up to kMaxUnblockedRows rows (the runtime's prefill) all of A's K block is
+// swept once per panel; taller products (training: 2048-row activations, a
+// weight gradient with one row per vocabulary entry) go in blocks of kMC rows,
+// so the part of A the panels sweep stays in L2 (each panel is packed once
+// per row block: 1/kMC extra work). Every output element still sums its
+// products in ascending k, whatever the blocking.
+constexpr int64_t kMC = 144;                 // rows per block: (144, 256) floats = 144 KiB
+constexpr int64_t kMaxUnblockedRows = 512;
+
 template <class Pack>
-void sgemm_loop(float* out, const float* inp, int64_t M, int64_t K, int64_t N, int64_t n0,
-                int64_t n1, MatmulMode mode, Pack&& pack) {
+void sgemm_loop(float* out, int64_t ldc, const float* inp, int64_t lda, bool trans_a, int64_t M,
+                int64_t K, int64_t n0, int64_t n1, MatmulMode mode, Pack&& pack) {
   alignas(32) float panel[kKC * kNR];  // (kKC, 16)
   alignas(32) float edge[kMR * kNR];   // (6, 16) tile of a partial last panel
+  const int64_t mc_max = trans_a || M > kMaxUnblockedRows ? kMC : M;
+  alignas(32) float packed_a[kMC * kKC];  // (kMC, kKC) as tiles (kc, 6), when trans_a
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = std::min(kKC, K - k0);
     // The first K block overwrites unless the caller accumulates.
     const bool load_c = k0 > 0 || mode == MatmulMode::accumulate;
-    for (int64_t p0 = n0; p0 < n1; p0 += kNR) {
-      const int64_t nr = std::min(kNR, n1 - p0);
-      pack(panel, p0, nr, k0, kc);
-      for (int64_t m = 0; m < M; m += kMR) {
-        const int64_t rows = std::min(kMR, M - m);
-        const float* a = inp + m * K + k0;
-        float* c = out + m * N + p0;
-        if (nr == kNR) {
-          kernel_rows(rows, kc, a, K, panel, c, N, load_c);
-          continue;
-        }
-        // Partial panel: run the tile in `edge` and move only nr columns.
-        for (int64_t r = 0; r < rows && load_c; ++r) {
-          std::memcpy(edge + r * kNR, c + r * N, static_cast<size_t>(nr) * sizeof(float));
-        }
-        kernel_rows(rows, kc, a, K, panel, edge, kNR, load_c);
-        for (int64_t r = 0; r < rows; ++r) {
-          std::memcpy(c + r * N, edge + r * kNR, static_cast<size_t>(nr) * sizeof(float));
+    for (int64_t m0 = 0; m0 < M; m0 += mc_max) {
+      const int64_t mc = std::min(mc_max, M - m0);
+      if (trans_a) pack_transposed_a(packed_a, inp, lda, m0, mc, k0, kc);
+      for (int64_t p0 = n0; p0 < n1; p0 += kNR) {
+        const int64_t nr = std::min(kNR, n1 - p0);
+        pack(panel, p0, nr, k0, kc);
+        for (int64_t m = m0; m < m0 + mc; m += kMR) {
+          const int64_t rows = std::min(kMR, m0 + mc - m);
+          const float* a = trans_a ? packed_a + (m - m0) * kc : inp + m * lda + k0;
+          const int64_t a_ld = trans_a ? kMR : lda;
+          float* c = out + m * ldc + p0;
+          if (nr == kNR) {
+            kernel_rows(trans_a, rows, kc, a, a_ld, panel, c, ldc, load_c);
+            continue;
+          }
+          // Partial panel: run the tile in `edge` and move only nr columns.
+          for (int64_t r = 0; r < rows && load_c; ++r) {
+            std::memcpy(edge + r * kNR, c + r * ldc, static_cast<size_t>(nr) * sizeof(float));
+          }
+          kernel_rows(trans_a, rows, kc, a, a_ld, panel, edge, kNR, load_c);
+          for (int64_t r = 0; r < rows; ++r) {
+            std::memcpy(c + r * ldc, edge + r * kNR, static_cast<size_t>(nr) * sizeof(float));
+          }
         }
       }
     }
@@ -146,7 +194,7 @@ void sgemm_loop(float* out, const float* inp, int64_t M, int64_t K, int64_t N, i
 
 void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
               int64_t n0, int64_t n1, MatmulMode mode) {
-  sgemm_loop(out, inp, M, K, N, n0, n1, mode,
+  sgemm_loop(out, N, inp, K, false, M, K, n0, n1, mode,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                pack_panel(panel, weight, K, p0, nr, k0, kc);
              });
@@ -155,7 +203,7 @@ void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int6
 void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, int64_t M,
                    int64_t K, int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
   alignas(32) float rows[kNR * kKC];  // (nr, kc): the panel's rows of W, converted
-  sgemm_loop(out, inp, M, K, N, n0, n1, mode,
+  sgemm_loop(out, N, inp, K, false, M, K, n0, n1, mode,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                weight.load(weight.context, rows, p0, nr, k0, kc);
                pack_panel(panel, rows, kc, 0, nr, 0, kc);
@@ -164,19 +212,27 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
 
 void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
                  int64_t N) {
-  sgemm_loop(out, inp, M, K, N, 0, N, MatmulMode::overwrite,
+  sgemm_loop(out, N, inp, K, false, M, K, 0, N, MatmulMode::overwrite,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                pack_panel(panel, b, ldb, p0, nr, k0, kc);
              });
 }
 
-void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
-  sgemm_loop(out, inp, M, K, N, 0, N, MatmulMode::overwrite,
+void sgemm_nt_strided(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M,
+                      int64_t K, int64_t N, MatmulMode mode) {
+  sgemm_loop(out, ldc, a.data, a.ld, a.transposed, M, K, 0, N, mode,
+             [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
+               pack_panel(panel, b.data, b.ld, p0, nr, k0, kc);
+             });
+}
+
+void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
+              int64_t N, MatmulMode mode) {
+  sgemm_loop(out, ldc, a.data, a.ld, a.transposed, M, K, 0, N, mode,
              [&](float* panel, int64_t p0, int64_t nr, int64_t k0, int64_t kc) {
                // B is already k-major: panel row k is B[k0+k, p0:p0+16], zero-padded.
                for (int64_t k = 0; k < kc; ++k) {
-                 const float* row = b + (k0 + k) * ldb + p0;
+                 const float* row = b.data + (k0 + k) * b.ld + p0;
                  float* dst = panel + k * kNR;
                  if (nr == kNR) {
                    _mm256_store_ps(dst, _mm256_loadu_ps(row));
@@ -210,14 +266,18 @@ void sgemm_nt_rows(float* out, const float* inp, const SgemmRowSource& weight, i
 }
 
 namespace {
-// out (M, N) = inp (M, K) B with B[k][n] at b[n * stride_n + k * stride_k].
-void strided_product(float* out, const float* inp, const float* b, int64_t stride_n,
-                     int64_t stride_k, int64_t M, int64_t K, int64_t N) {
+// out (M, N) (=|+=) A B with B's element (k, n) read as b_at(k, n).
+template <class BAt>
+void plain_product(float* out, int64_t ldc, SgemmOperand a, int64_t M, int64_t K, int64_t N,
+                   MatmulMode mode, BAt&& b_at) {
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t n = 0; n < N; ++n) {
       float sum = 0.0f;
-      for (int64_t k = 0; k < K; ++k) sum += inp[m * K + k] * b[n * stride_n + k * stride_k];
-      out[m * N + n] = sum;
+      for (int64_t k = 0; k < K; ++k) {
+        sum += (a.transposed ? a.data[k * a.ld + m] : a.data[m * a.ld + k]) * b_at(k, n);
+      }
+      float& y = out[m * ldc + n];
+      y = mode == MatmulMode::overwrite ? sum : y + sum;
     }
   }
 }
@@ -225,14 +285,27 @@ void strided_product(float* out, const float* inp, const float* b, int64_t strid
 
 void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
                  int64_t N) {
-  strided_product(out, inp, b, ldb, 1, M, K, N);
+  plain_product(out, N, {inp, K}, M, K, N, MatmulMode::overwrite,
+                [&](int64_t k, int64_t n) { return b[n * ldb + k]; });
 }
 
-void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
-                 int64_t N) {
-  strided_product(out, inp, b, 1, ldb, M, K, N);
+void sgemm_nt_strided(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M,
+                      int64_t K, int64_t N, MatmulMode mode) {
+  plain_product(out, ldc, a, M, K, N, mode,
+                [&](int64_t k, int64_t n) { return b.data[n * b.ld + k]; });
+}
+
+void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
+              int64_t N, MatmulMode mode) {
+  plain_product(out, ldc, a, M, K, N, mode,
+                [&](int64_t k, int64_t n) { return b.data[k * b.ld + n]; });
 }
 
 #endif
+
+void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
+                 int64_t N) {
+  sgemm_nn(out, N, {inp, K}, {b, ldb}, M, K, N, MatmulMode::overwrite);
+}
 
 }  // namespace flashnas

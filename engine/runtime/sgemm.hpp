@@ -45,6 +45,22 @@ void sgemm_nt_ld(float* out, const float* inp, const float* b, int64_t ldb, int6
 void sgemm_nn_ld(float* out, const float* inp, const float* b, int64_t ldb, int64_t M, int64_t K,
                  int64_t N);
 
+// A general product with strides, for the backward pass (training) and blocked
+// attention: out (M, N) (=|+=) A (M, K) B (K, N), all row-major; A's rows are
+// a.ld floats apart, B's b.ld, out's ldc. Same kernel and the same
+// ascending-k order per element as sgemm_nt, so a row range [m0, m1) computed
+// alone (out, a advanced by m0 rows) equals those rows of the whole product.
+struct SgemmOperand {
+  const float* data;
+  int64_t ld;                // floats between consecutive rows (as stored)
+  bool transposed = false;   // A only: stored as its transpose (K, M), element (m, k) at data[k * ld + m]
+};
+void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M, int64_t K,
+              int64_t N, MatmulMode mode);
+// out (M, N) (=|+=) A (M, K) B^T with B (N, K), B's rows b.ld apart (b.transposed unused).
+void sgemm_nt_strided(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M,
+                      int64_t K, int64_t N, MatmulMode mode);
+
 // The same product with plain loops (float accumulation in k order): the
 // portable fallback without AVX2 and the reference the tests compare against.
 void sgemm_nt_reference(float* out, const float* inp, const float* weight, int64_t M, int64_t K,

@@ -1,6 +1,8 @@
 // A deliberately plain double-precision forward pass, written from the model
 // equations independently of the runtime's kernels (no caching, no batching,
-// no SIMD): the oracle the runtime tests compare against.
+// no SIMD): the oracle the runtime tests compare against, and (reading the
+// parameters from a double copy through `read`) the function the training
+// tests differentiate by finite differences.
 #pragma once
 
 #include <cmath>
@@ -12,9 +14,16 @@
 
 namespace flashnas::test {
 
-// Logits (T, V) of every position of `tokens` under `c`.
-inline std::vector<double> reference_logits(const ArchConfig& c, const ModelWeights& w,
-                                            const std::vector<int32_t>& tokens) {
+// Reads weight element i of the tensor whose view starts at p.
+struct ReadFloatWeights {
+  double operator()(const float* p, int64_t i) const { return static_cast<double>(p[i]); }
+};
+
+// Logits (T, V) of every position of `tokens` under `c`. Every weight is read
+// as read(view, index), views being those of `w`.
+template <class Read = ReadFloatWeights>
+std::vector<double> reference_logits(const ArchConfig& c, const ModelWeights& w,
+                                     const std::vector<int32_t>& tokens, Read read = {}) {
   const int64_t T = static_cast<int64_t>(tokens.size()), C = c.d_model, HS = c.head_dim;
   const int64_t NH = c.n_heads, KVH = c.n_kv_heads, V = c.vocab_size;
   using Vec = std::vector<double>;
@@ -23,14 +32,14 @@ inline std::vector<double> reference_logits(const ArchConfig& c, const ModelWeig
     for (double v : x) ss += v * v;
     const double s = 1.0 / std::sqrt(ss / C + c.norm_eps);
     Vec o(x.size());
-    for (size_t i = 0; i < x.size(); ++i) o[i] = x[i] * s * g[i];
+    for (size_t i = 0; i < x.size(); ++i) o[i] = x[i] * s * read(g, static_cast<int64_t>(i));
     return o;
   };
-  auto matvec = [](const float* W, const Vec& x, int64_t rows) {
+  auto matvec = [&](const float* W, const Vec& x, int64_t rows) {
     Vec y(static_cast<size_t>(rows), 0.0);
     const int64_t K = static_cast<int64_t>(x.size());
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t k = 0; k < K; ++k) y[r] += static_cast<double>(W[r * K + k]) * x[k];
+      for (int64_t k = 0; k < K; ++k) y[r] += read(W, r * K + k) * x[k];
     return y;
   };
   auto rope = [&](Vec& v, int64_t heads, int64_t p) {
@@ -47,7 +56,7 @@ inline std::vector<double> reference_logits(const ArchConfig& c, const ModelWeig
   };
   std::vector<Vec> x(static_cast<size_t>(T), Vec(static_cast<size_t>(C)));
   for (int64_t t = 0; t < T; ++t)
-    for (int64_t i = 0; i < C; ++i) x[t][i] = w.tok_embd[tokens[t] * C + i];
+    for (int64_t i = 0; i < C; ++i) x[t][i] = read(w.tok_embd, tokens[t] * C + i);
   for (int64_t l = 0; l < c.n_layers(); ++l) {
     const LayerConfig& lc = c.layers[l];
     const LayerWeights& lw = w.layers[l];
