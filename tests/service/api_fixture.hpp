@@ -59,7 +59,7 @@ class ApiTest : public DbTest {
     client_->set_read_timeout(60);
   }
   void TearDown() override {
-    server_->stop();
+    if (server_) server_->stop();  // null when SetUp threw (no database)
     if (thread_.joinable()) thread_.join();
     client_.reset();
     server_.reset();
