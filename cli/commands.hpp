@@ -31,5 +31,12 @@ int run_evaluate_candidate(const Args& args);  // cmd_evaluate_candidate.cpp
 int run_heal(const Args& args);  // cmd_heal.cpp
 int run_migrate(const Args& args);  // cmd_migrate.cpp
 int run_bench_search(const Args& args);  // cmd_bench_search.cpp
+// Clients of a flashnas server (HTTP only).
+int run_submit(const Args& args);    // cmd_submit.cpp
+int run_jobs(const Args& args);      // cmd_jobs.cpp
+int run_frontier(const Args& args);  // cmd_frontier.cpp
+// What main() does with a command: runs it, turning errors into a message on
+// stderr and an exit code (cli/exit_code.hpp). Tests call it too.
+int run_command(const std::string& name, const Args& args);
 
 }  // namespace flashnas::cli

@@ -101,6 +101,14 @@ std::string Flags::usage(const std::vector<FlagSpec>& spec) {
   return out;
 }
 
+OperandsAndFlags split_operands(const std::vector<std::string>& args) {
+  OperandsAndFlags out;
+  size_t i = 0;
+  for (; i < args.size() && args[i].rfind("--", 0) != 0; ++i) out.operands.push_back(args[i]);
+  out.flags.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+  return out;
+}
+
 bool print_help_if_asked(const Flags& flags, const std::vector<FlagSpec>& spec, const std::string& synopsis) {
   if (!flags.has("help")) return false;
   std::printf("usage: %s\n%s", synopsis.c_str(), Flags::usage(spec).c_str());

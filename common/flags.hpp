@@ -38,6 +38,14 @@ class Flags {
   std::map<std::string, std::string> values_;
 };
 
+// A subcommand's leading operands (`flashnas jobs show 12 --json`: "show", "12")
+// and the flags after them; an operand after the first flag is refused by Flags.
+struct OperandsAndFlags {
+  std::vector<std::string> operands;
+  std::vector<std::string> flags;
+};
+OperandsAndFlags split_operands(const std::vector<std::string>& args);
+
 // When --help was given, prints "usage: <synopsis>" (the program name first) and the flag list
 // to standard output and returns true (the command then returns 0).
 bool print_help_if_asked(const Flags& flags, const std::vector<FlagSpec>& spec, const std::string& synopsis);

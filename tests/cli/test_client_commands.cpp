@@ -1,0 +1,227 @@
+// The client commands (flashnas submit, jobs, frontier) against a real server and
+// PostgreSQL: each exit code a CI step can see, driven by what really happens to
+// the job (its tasks claimed and completed or failed through the job service, as
+// workers do), and the frontier gate on a finished job's stored frontier.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <future>
+
+#include "app/job_service.hpp"
+#include "cli/commands.hpp"
+#include "cli/exit_code.hpp"
+#include "store/store.hpp"
+#include "tests/service/api_fixture.hpp"
+#include "tests/support/job_fixtures.hpp"
+
+namespace flashnas {
+namespace {
+
+using cli::Args;
+using nlohmann::json;
+
+struct CommandRun {
+  int code = -1;
+  std::string out, err;
+};
+
+class ClientCommands : public test::ApiTest {
+ protected:
+  void SetUp() override {
+    ApiTest::SetUp();
+    key_ = make_key("alpha", {"read", "submit"});
+    assets_ = upload_assets(key_);
+  }
+
+  std::string server() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  Args with_server(Args args) const {
+    for (const std::string& a : {std::string("--server"), server(), std::string("--key"), key_,
+                                 std::string("--retry-seconds"), std::string("1")}) {
+      args.push_back(a);
+    }
+    return args;
+  }
+  // Runs a command in-process, capturing what it prints.
+  CommandRun run(const std::string& command, const Args& args) {
+    ::testing::internal::CaptureStdout();
+    ::testing::internal::CaptureStderr();
+    CommandRun r;
+    r.code = cli::run_command(command, args);
+    r.out = ::testing::internal::GetCapturedStdout();
+    r.err = ::testing::internal::GetCapturedStderr();
+    return r;
+  }
+  std::string write_job(const json& body, const std::string& name = "job.json") {
+    const std::string path = (std::filesystem::path(storage_) / name).string();
+    std::ofstream(path) << body.dump();
+    return path;
+  }
+  int64_t submit(const json& body) {
+    const CommandRun r = run("submit", with_server({write_job(body)}));
+    EXPECT_EQ(r.code, 0) << r.err;
+    return std::stoll(r.out);
+  }
+  // Settles every task of the job as workers would: trial i (by ordinal) gets
+  // (0-based) eval NLL nll[i] and TTFT prefill[i]; with fail, every task fails for good.
+  void settle(const std::vector<double>& nll, const std::vector<double>& prefill, bool fail = false) {
+    store::QueueOptions opts;
+    for (store::TaskKind kind : {store::TaskKind::evaluate, store::TaskKind::latency}) {
+      const auto tasks = pool_->transact([&](pqxx::transaction_base& tx) {
+        return app::claim_tasks(tx, {{kind}, "test", opts.lease_seconds, 100, std::nullopt});
+      });
+      for (const store::Task& t : tasks) {
+        const size_t i = static_cast<size_t>(ordinal_of(*t.trial_id));
+        pool_->transact([&](pqxx::transaction_base& tx) {
+          if (fail) {
+            app::fail_task(tx, t.id, *t.lease_token, "unsupported", store::Failure::permanent, opts);
+          } else if (kind == store::TaskKind::evaluate) {
+            app::complete_task(tx, t, *t.lease_token, test::eval_result(nll.at(i)), opts);
+          } else {
+            app::complete_task(tx, t, *t.lease_token, test::latency_result(prefill.at(i)), opts);
+          }
+        });
+      }
+    }
+  }
+  int64_t ordinal_of(int64_t trial_id) {
+    return pool_->transact([&](pqxx::transaction_base& tx) {
+      return tx.exec_params1("SELECT ordinal FROM trials WHERE id = $1", trial_id)[0].as<int64_t>();
+    });
+  }
+  // Runs `submit --wait` while `act` does something to the job, then returns the run
+  // (the timeout keeps a broken test from hanging).
+  template <class Act>
+  CommandRun submit_and_wait(const json& body, Act&& act, const std::string& timeout = "60") {
+    const Args args = with_server({write_job(body), "--wait", "--poll", "0.05", "--timeout", timeout});
+    auto waiting = std::async(std::launch::async, [&] { return run("submit", args); });
+    for (int i = 0; i < 200 && job_count() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    try {
+      act();
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "acting on the job: " << e.what();
+      pool_->transact([](pqxx::transaction_base& tx) { tx.exec("UPDATE jobs SET state = 'cancelled'"); });
+    }
+    return waiting.get();
+  }
+  int64_t job_count() { return row_counts().at("jobs"); }
+
+  std::string key_;
+  std::array<int64_t, 3> assets_{};
+};
+
+TEST_F(ClientCommands, SubmitPrintsTheJobIdAndARetriedSubmitStartsNoSecondJob) {
+  const std::string file = write_job(sweep_body(assets_, 3));
+  const CommandRun first = run("submit", with_server({file}));
+  ASSERT_EQ(first.code, cli::exit_ok) << first.err;
+  const CommandRun again = run("submit", with_server({file}));
+  ASSERT_EQ(again.code, cli::exit_ok) << again.err;
+  EXPECT_EQ(first.out, again.out);
+  EXPECT_NE(again.err.find("already submitted"), std::string::npos) << again.err;
+  EXPECT_EQ(job_count(), 1);
+  // A new key starts a new job from the same file.
+  const CommandRun fresh = run("submit", with_server({file, "--idempotency-key", "ci-run-2"}));
+  ASSERT_EQ(fresh.code, cli::exit_ok) << fresh.err;
+  EXPECT_NE(fresh.out, first.out);
+  EXPECT_EQ(job_count(), 2);
+}
+
+TEST_F(ClientCommands, WaitExitsZeroWhenTheJobSucceeds) {
+  const CommandRun r = submit_and_wait(sweep_body(assets_, 3), [&] { settle({2.0, 2.5, 3.0}, {3.0, 2.0, 1.0}); });
+  EXPECT_EQ(r.code, cli::exit_ok) << r.err;
+  EXPECT_NE(r.err.find("3/3 trials done"), std::string::npos) << r.err;
+}
+
+TEST_F(ClientCommands, WaitExitsThreeWhenTheJobFails) {
+  const CommandRun r = submit_and_wait(sweep_body(assets_, 2), [&] { settle({}, {}, /*fail=*/true); });
+  EXPECT_EQ(r.code, cli::exit_job_failed) << r.err;
+  EXPECT_NE(r.err.find("all 2 trials failed"), std::string::npos) << r.err;
+}
+
+TEST_F(ClientCommands, WaitExitsFourWhenTheJobIsCancelled) {
+  // Cancelled over HTTP (output capture is one at a time, and `submit --wait` holds it).
+  const CommandRun r = submit_and_wait(sweep_body(assets_, 2), [&] {
+    EXPECT_EQ(post_json("/v1/jobs/1/cancel", key_, json::object()).status, 200);
+  });
+  EXPECT_EQ(r.code, cli::exit_job_cancelled) << r.err;
+  // Cancelling with the client answers with the job, also when it is already cancelled.
+  const CommandRun again = run("jobs", with_server({"cancel", "1"}));
+  EXPECT_EQ(again.code, cli::exit_ok) << again.err;
+  EXPECT_NE(again.err.find("job 1 cancelled"), std::string::npos) << again.err;
+}
+
+TEST_F(ClientCommands, WaitExitsFiveAtTheTimeoutAndLeavesTheJobRunning) {
+  const auto start = std::chrono::steady_clock::now();
+  const CommandRun r = submit_and_wait(sweep_body(assets_, 2), [] {}, "0.5");
+  EXPECT_EQ(r.code, cli::exit_timed_out) << r.err;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  const CommandRun show = run("jobs", with_server({"show", "1", "--json"}));
+  ASSERT_EQ(show.code, cli::exit_ok);
+  EXPECT_EQ(json::parse(show.out).at("state"), "queued");
+}
+
+TEST_F(ClientCommands, ARefusedJobExitsSixNamingTheField) {
+  json body = sweep_body(assets_, 2);
+  body.erase("backbone");
+  const CommandRun r = run("submit", with_server({write_job(body)}));
+  EXPECT_EQ(r.code, cli::exit_refused);
+  EXPECT_NE(r.err.find("backbone"), std::string::npos) << r.err;
+  EXPECT_EQ(job_count(), 0);
+  // A wrong key is refused the same way.
+  const CommandRun wrong = run("jobs", {"list", "--server", server(), "--key", "fnk_wrong"});
+  EXPECT_EQ(wrong.code, cli::exit_refused);
+  EXPECT_NE(wrong.err.find("401"), std::string::npos) << wrong.err;
+}
+
+TEST_F(ClientCommands, AServerThatDoesNotAnswerExitsSeven) {
+  const CommandRun r = run("jobs", {"list", "--server", "http://127.0.0.1:1", "--key", key_, "--retry-seconds", "0.3"});
+  EXPECT_EQ(r.code, cli::exit_unreachable);
+  EXPECT_NE(r.err.find("no answer"), std::string::npos) << r.err;
+}
+
+TEST_F(ClientCommands, BadLocalInputExitsTwoBeforeAnyRequest) {
+  EXPECT_EQ(run("submit", with_server({"/nonexistent/job.json"})).code, cli::exit_bad_input);
+  EXPECT_EQ(run("submit", with_server({write_job(json::array())})).code, cli::exit_bad_input);
+  EXPECT_EQ(run("submit", {write_job(sweep_body(assets_)), "--server", "ftp://x", "--key", "k"}).code,
+            cli::exit_bad_input);
+  EXPECT_EQ(run("jobs", with_server({"show", "x"})).code, cli::exit_bad_input);
+  EXPECT_EQ(run("jobs", with_server({"list", "--state", "done"})).code, cli::exit_bad_input);
+  EXPECT_EQ(run("frontier", with_server({"1", "--require", "prefill_ms=3"})).code, cli::exit_bad_input);
+  EXPECT_EQ(job_count(), 0);
+}
+
+TEST_F(ClientCommands, TheFrontierGatePassesFailsAndPrintsTheClosestPoint) {
+  const int64_t id = submit(sweep_body(assets_, 3));
+  settle({2.0, 2.5, 3.0}, {3.0, 2.0, 1.0});
+  const std::string job = std::to_string(id);
+
+  const CommandRun csv = run("frontier", with_server({job, "--csv"}));
+  ASSERT_EQ(csv.code, cli::exit_ok) << csv.err;
+  EXPECT_EQ(std::count(csv.out.begin(), csv.out.end(), '\n'), 4) << csv.out;  // header + 3 points
+  EXPECT_EQ(csv.out.rfind("trial_id,ordinal,n_layers,d_model,d_ffn,layer_types,sliding_window,latency,eval_nll", 0), 0u);
+
+  const CommandRun met = run("frontier", with_server({job, "--require", "prefill_ms<=2.0,eval_nll<=2.5"}));
+  EXPECT_EQ(met.code, cli::exit_ok) << met.err;
+  EXPECT_NE(met.err.find("gate met: trial 1"), std::string::npos) << met.err;
+
+  const CommandRun unmet = run("frontier", with_server({job, "--require", "prefill_ms<=1.5,eval_nll<=2.2"}));
+  EXPECT_EQ(unmet.code, cli::exit_gate_unmet);
+  EXPECT_NE(unmet.err.find("closest: trial 2"), std::string::npos) << unmet.err;
+
+  EXPECT_EQ(run("frontier", with_server({job, "--require", "prefil_ms<=2"})).code, cli::exit_bad_input);
+  EXPECT_EQ(run("frontier", with_server({"999"})).code, cli::exit_refused);
+}
+
+TEST_F(ClientCommands, JobsListShowsOnlyTheKeysProject) {
+  submit(sweep_body(assets_, 2));
+  const std::string other = make_key("beta", {"read", "submit"});
+  const CommandRun mine = run("jobs", with_server({"list"}));
+  ASSERT_EQ(mine.code, cli::exit_ok) << mine.err;
+  EXPECT_NE(mine.out.find("test sweep"), std::string::npos) << mine.out;
+  const CommandRun theirs = run("jobs", {"list", "--server", server(), "--key", other});
+  ASSERT_EQ(theirs.code, cli::exit_ok) << theirs.err;
+  EXPECT_EQ(theirs.out.find("test sweep"), std::string::npos) << theirs.out;
+  EXPECT_EQ(run("jobs", {"show", "1", "--server", server(), "--key", other}).code, cli::exit_refused);
+}
+
+}  // namespace
+}  // namespace flashnas
