@@ -1,5 +1,5 @@
 // ApiServer: wiring of the HTTP server, router, services and system routes
-// (/healthz, /readyz, /metrics, /openapi.json). The /v1 routes live in routes_*.cpp.
+// (/healthz, /readyz, /metrics, /openapi.json, the dashboard at /). The /v1 routes live in routes_*.cpp.
 #include "server/api_server.hpp"
 
 #include <nlohmann/json.hpp>
@@ -7,6 +7,7 @@
 
 #include "engine/util/error.hpp"
 #include "server/openapi_document.hpp"
+#include "server/web_assets.hpp"
 #include "server/problem.hpp"
 #include "server/services.hpp"
 #include "store/database.hpp"
@@ -109,6 +110,21 @@ void ApiServer::add_system_routes() {
     ctx.response().status = 200;
     ctx.response().set_content(text, "text/plain; version=0.0.4");
   });
+
+  // The dashboard: public files (the key is entered in the page and sent by its
+  // requests), allowed to load nothing but this origin's scripts and styles.
+  for (const std::string path : {"/", "/web/app.js", "/web/style.css"}) {
+    // ?poll=MS sets the page's polling interval (the browser test polls fast).
+    add({"GET", path, Scope::none, 0, {"poll"}}, [path](RequestContext& ctx) {
+      const auto asset = web_asset(path);
+      auto& res = ctx.response();
+      res.status = 200;
+      res.set_header("Cache-Control", "no-cache");
+      res.set_header("X-Content-Type-Options", "nosniff");
+      res.set_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+      res.set_content(asset->body.data(), asset->body.size(), std::string(asset->content_type).c_str());
+    });
+  }
 
   add({"GET", "/openapi.json"}, [](RequestContext& ctx) {
     const auto doc = openapi_document();

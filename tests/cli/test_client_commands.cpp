@@ -61,33 +61,6 @@ class ClientCommands : public test::ApiTest {
     EXPECT_EQ(r.code, 0) << r.err;
     return std::stoll(r.out);
   }
-  // Settles every task of the job as workers would: trial i (by ordinal) gets
-  // (0-based) eval NLL nll[i] and TTFT prefill[i]; with fail, every task fails for good.
-  void settle(const std::vector<double>& nll, const std::vector<double>& prefill, bool fail = false) {
-    store::QueueOptions opts;
-    for (store::TaskKind kind : {store::TaskKind::evaluate, store::TaskKind::latency}) {
-      const auto tasks = pool_->transact([&](pqxx::transaction_base& tx) {
-        return app::claim_tasks(tx, {{kind}, "test", opts.lease_seconds, 100, std::nullopt});
-      });
-      for (const store::Task& t : tasks) {
-        const size_t i = static_cast<size_t>(ordinal_of(*t.trial_id));
-        pool_->transact([&](pqxx::transaction_base& tx) {
-          if (fail) {
-            app::fail_task(tx, t.id, *t.lease_token, "unsupported", store::Failure::permanent, opts);
-          } else if (kind == store::TaskKind::evaluate) {
-            app::complete_task(tx, t, *t.lease_token, test::eval_result(nll.at(i)), opts);
-          } else {
-            app::complete_task(tx, t, *t.lease_token, test::latency_result(prefill.at(i)), opts);
-          }
-        });
-      }
-    }
-  }
-  int64_t ordinal_of(int64_t trial_id) {
-    return pool_->transact([&](pqxx::transaction_base& tx) {
-      return tx.exec_params1("SELECT ordinal FROM trials WHERE id = $1", trial_id)[0].as<int64_t>();
-    });
-  }
   // Runs `submit --wait` while `act` does something to the job, then returns the run
   // (the timeout keeps a broken test from hanging).
   template <class Act>

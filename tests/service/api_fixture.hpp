@@ -15,10 +15,13 @@
 #include <string>
 #include <thread>
 
+#include "app/job_service.hpp"
 #include "engine/util/sha256.hpp"
 #include "server/api_server.hpp"
 #include "store/database.hpp"
 #include "store/project_repository.hpp"
+#include "store/store.hpp"
+#include "tests/support/job_fixtures.hpp"
 #include "tests/support/test_data.hpp"
 #include "tests/support/test_db.hpp"
 
@@ -129,6 +132,34 @@ class ApiTest : public DbTest {
             {"eval", ids[2]},
             {"candidates", candidates},
             {"latency", {{"device_kind", "local-cpu"}, {"prompt_len", 32}, {"decode_tokens", 8}}}};
+  }
+
+  // Settles every open task as workers would: the trial of ordinal i gets eval
+  // NLL nll[i] and TTFT prefill[i]; with fail, every task fails for good.
+  void settle(const std::vector<double>& nll, const std::vector<double>& prefill, bool fail = false) {
+    store::QueueOptions opts;
+    for (store::TaskKind kind : {store::TaskKind::evaluate, store::TaskKind::latency}) {
+      const auto tasks = pool_->transact([&](pqxx::transaction_base& tx) {
+        return app::claim_tasks(tx, {{kind}, "test", opts.lease_seconds, 1000, std::nullopt});
+      });
+      for (const store::Task& t : tasks) {
+        const size_t i = static_cast<size_t>(ordinal_of(*t.trial_id));
+        pool_->transact([&](pqxx::transaction_base& tx) {
+          if (fail) {
+            app::fail_task(tx, t.id, *t.lease_token, "unsupported", store::Failure::permanent, opts);
+          } else if (kind == store::TaskKind::evaluate) {
+            app::complete_task(tx, t, *t.lease_token, eval_result(nll.at(i)), opts);
+          } else {
+            app::complete_task(tx, t, *t.lease_token, latency_result(prefill.at(i)), opts);
+          }
+        });
+      }
+    }
+  }
+  int64_t ordinal_of(int64_t trial_id) {
+    return pool_->transact([&](pqxx::transaction_base& tx) {
+      return tx.exec_params1("SELECT ordinal FROM trials WHERE id = $1", trial_id)[0].as<int64_t>();
+    });
   }
 
   // Row counts of every table a request could change.
