@@ -8,7 +8,9 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +26,7 @@ namespace flashnas::test {
 class WebDriver {
  public:
   WebDriver() {
-    port_ = 9515 + static_cast<int>(getpid() % 2000);
+    port_ = free_port();
     pid_ = fork();
     if (pid_ == 0) {
       const std::string port = "--port=" + std::to_string(port_);
@@ -97,6 +99,21 @@ class WebDriver {
     if (n < 0) throw std::runtime_error("webdriver: the screenshot is not base64");
     out.resize(static_cast<size_t>(n) - static_cast<size_t>(std::count(in.end() - std::min<size_t>(2, in.size()), in.end(), '=')));
     return out;
+  }
+
+  // A port nothing listens on now (the kernel's pick for a socket bound to port 0).
+  static int free_port() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      throw std::runtime_error("webdriver: no free port");
+    }
+    close(fd);
+    return ntohs(addr.sin_port);
   }
 
   int port_ = 0;
