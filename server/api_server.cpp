@@ -115,7 +115,8 @@ void ApiServer::add_system_routes() {
   // requests), allowed to load nothing but this origin's scripts and styles.
   for (const std::string path : {"/", "/web/app.js", "/web/style.css"}) {
     // ?poll=MS sets the page's polling interval (the browser test polls fast).
-    add({"GET", path, Scope::none, 0, {"poll"}}, [path](RequestContext& ctx) {
+    const std::vector<std::string> query = path == "/" ? std::vector<std::string>{"poll"} : std::vector<std::string>{};
+    add({"GET", path, Scope::none, 0, query}, [path](RequestContext& ctx) {
       const auto asset = web_asset(path);
       auto& res = ctx.response();
       res.status = 200;
