@@ -229,7 +229,7 @@ async function pollJob(id) {
 }
 
 // Axes for a canvas: maps data to pixels with margins, draws ticks and labels.
-function axes(canvas, xs, ys, xLabel, yLabel, { logX = false } = {}) {
+function axes(canvas, xs, ys, xLabel, yLabel, { logX = false, padX: padXs = true } = {}) {
   const ctx = canvas.getContext('2d');
   const W = canvas.width, H = canvas.height, L = 58, R = 12, T = 10, B = 40;
   ctx.clearRect(0, 0, W, H);
@@ -238,7 +238,7 @@ function axes(canvas, xs, ys, xLabel, yLabel, { logX = false } = {}) {
   let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
   if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
   if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
-  const padX = (x1 - x0) * 0.05, padY = (y1 - y0) * 0.06;
+  const padX = padXs ? (x1 - x0) * 0.05 : 0, padY = (y1 - y0) * 0.06;
   x0 -= padX; x1 += padX; y0 -= padY; y1 += padY;
   const px = (v) => L + ((tx(v) - x0) / (x1 - x0)) * (W - L - R);
   const py = (v) => H - B - ((v - y0) / (y1 - y0)) * (H - T - B);
@@ -247,7 +247,7 @@ function axes(canvas, xs, ys, xLabel, yLabel, { logX = false } = {}) {
   for (let i = 0; i <= 4; ++i) {
     const xv = logX ? Math.exp(x0 + ((x1 - x0) * i) / 4) : x0 + ((x1 - x0) * i) / 4;
     const yv = y0 + ((y1 - y0) * i) / 4;
-    ctx.textAlign = 'center'; ctx.fillText(xv.toPrecision(3), px(xv), H - B + 14);
+    ctx.textAlign = 'center'; ctx.fillText(padXs ? xv.toPrecision(3) : String(Math.round(xv)), px(xv), H - B + 14);
     ctx.textAlign = 'right'; ctx.fillText(yv.toPrecision(3), L - 4, py(yv) + 4);
   }
   ctx.textAlign = 'center'; ctx.fillText(xLabel, (L + W - R) / 2, H - 6);
@@ -315,7 +315,7 @@ function drawHypervolume() {
   const canvas = $('#hypervolume'), items = jobState.hv;
   canvas.dataset.points = String(items.length);
   if (!items.length) { canvas.getContext('2d').clearRect(0, 0, canvas.width, canvas.height); return; }
-  const { ctx, px, py } = axes(canvas, items.map((h) => h.evaluations), items.map((h) => h.hypervolume), 'evaluations', 'hypervolume');
+  const { ctx, px, py } = axes(canvas, items.map((h) => h.evaluations), items.map((h) => h.hypervolume), 'evaluations', 'hypervolume', { padX: false });
   ctx.strokeStyle = '#2e5aac'; ctx.lineWidth = 2; ctx.beginPath();
   items.forEach((h, i) => (i ? ctx.lineTo(px(h.evaluations), py(h.hypervolume)) : ctx.moveTo(px(h.evaluations), py(h.hypervolume))));
   ctx.stroke();

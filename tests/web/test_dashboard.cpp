@@ -145,3 +145,31 @@ TEST_F(Dashboard, AJobSubmittedWhileWatchingAppearsAndFillsInWithoutAReload) {
 
 }  // namespace
 }  // namespace flashnas
+
+namespace flashnas {
+namespace {
+
+// Not a check but the docs' pictures: the jobs list and a finished search job's page
+// on a running service (scripts/docs-screenshots runs scripts/demo --serve and then
+// this with FLASHNAS_DASHBOARD_URL, _KEY and _JOB set; skipped otherwise).
+TEST(DashboardOnAService, ScreenshotsOfAFinishedSearchForTheDocs) {
+  const char* url = std::getenv("FLASHNAS_DASHBOARD_URL");
+  const char* key = std::getenv("FLASHNAS_DASHBOARD_KEY");
+  const char* job = std::getenv("FLASHNAS_DASHBOARD_JOB");
+  const char* out = std::getenv("FLASHNAS_SCREENSHOT_DIR");
+  if (!url || !key || !job || !out) GTEST_SKIP() << "needs FLASHNAS_DASHBOARD_URL, _KEY, _JOB and FLASHNAS_SCREENSHOT_DIR";
+  test::WebDriver browser;
+  browser.go(std::string(url) + "/");
+  browser.run("document.querySelector('#key').value = " + json(key).dump() +
+              "; document.querySelector('#sign-in').click(); return true;");
+  ASSERT_TRUE(browser.wait_for("return document.querySelectorAll('#jobs tbody tr').length > 0;"));
+  browser.screenshot(std::string(out) + "/dashboard-jobs.png");
+  browser.go(std::string(url) + "/#/jobs/" + job);
+  ASSERT_TRUE(browser.wait_for("return Number(document.querySelector('#pareto').dataset.points) > 0 && "
+                               "Number(document.querySelector('#latency-model').dataset.points) > 0;"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(800));  // the progress bar's transition
+  browser.screenshot(std::string(out) + "/dashboard-search-job.png");
+}
+
+}  // namespace
+}  // namespace flashnas
