@@ -27,6 +27,7 @@ class EngineCache {
   // The path of a stored file under the storage directory; throws Error if the
   // row's path leaves the directory or the file is missing.
   std::string path_of(const store::StoredFile& file) const;
+  const std::string& storage_dir() const { return storage_dir_; }
 
   std::shared_ptr<const Model> backbone(const store::StoredFile& model);
   std::shared_ptr<const CalibrationStats> calibration(const store::StoredFile& model, const Model& backbone,

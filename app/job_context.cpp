@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include "app/checkpoints.hpp"
 #include "engine/util/error.hpp"
 #include "store/event_repository.hpp"
 #include "store/job_repository.hpp"
@@ -32,6 +33,7 @@ void finish_by_trials(JobContext& ctx, const nlohmann::json& succeeded_event) {
     }
   } else if (store::job_finish(ctx.tx, ctx.id(), store::JobState::succeeded, std::nullopt)) {
     store::event_append(ctx.tx, ctx.id(), "job.succeeded", succeeded_event);
+    export_frontier(ctx);  // the models users came for, ready to download
   }
 }
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "app/checkpoints.hpp"
 #include "app/frontier.hpp"
 #include "app/job_context.hpp"
 #include "app/search_job.hpp"
@@ -156,6 +157,7 @@ void settle_trial(JobContext& ctx, int64_t trial_id) {
 
 // What a task that ended without a result (failed for good, dead) leaves to do.
 void after_task_ended(JobContext& ctx, const store::Task& task) {
+  if (task.kind == TaskKind::export_checkpoint) return;  // the trial was settled before; a client may ask again
   if (task.trial_id) {
     settle_trial(ctx, *task.trial_id);
   } else if (task.kind == TaskKind::latency) {
@@ -253,6 +255,8 @@ bool complete_task(pqxx::transaction_base& tx, const store::Task& held, const st
     }
   } else if (const auto* r = std::get_if<SearchStepResult>(&result)) {
     apply_search_step(*ctx, *task, *r);
+  } else if (const auto* r = std::get_if<ExportResult>(&result)) {
+    apply_export(*ctx, *task, *r);
   } else {
     apply_fit_result(*ctx, *task, std::get<FitResult>(result));
   }

@@ -64,12 +64,18 @@ FitPayload fit_payload_from_json(const json& j) {
   throw InvalidInput("unknown fit purpose '" + purpose + "'", "payload.purpose");
 }
 
+ExportPayload export_payload_from_json(const json& j) {
+  const std::string format = j.is_object() ? j.value("format", "") : "";
+  return {store::parse_enum_or_throw<store::CheckpointFormat>(format, "payload.format")};
+}
+
 store::TaskKind task_kind_of(const TaskResult& result) {
   switch (result.index()) {
     case 0: return store::TaskKind::evaluate;
     case 1: return store::TaskKind::latency;
     case 2: return store::TaskKind::search_step;
-    default: return store::TaskKind::fit_latency_model;
+    case 3: return store::TaskKind::fit_latency_model;
+    default: return store::TaskKind::export_checkpoint;
   }
 }
 
@@ -98,6 +104,10 @@ json task_result_to_json(const TaskResult& result) {
             {"exhausted", r->exhausted},       {"observations", r->observations},
             {"pending", r->pending},           {"propose_seconds", r->propose_seconds},
             {"total_seconds", r->total_seconds}};
+  }
+  if (const auto* r = std::get_if<ExportResult>(&result)) {
+    return {{"format", r->format}, {"sha256", r->sha256}, {"bytes", r->bytes}, {"path", r->path},
+            {"seconds", r->seconds}};
   }
   const auto& r = std::get<FitResult>(result);
   json picks = json::array();

@@ -7,6 +7,7 @@
 //   latency            payload {"arch", ["phase", "round"]} -> LatencyResult
 //   search_step        (the task's step)                 -> SearchStepResult
 //   fit_latency_model  payload {"purpose"} (the task's step is the round) -> FitResult
+//   export             payload {"format"} (the task's trial)  -> ExportResult
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -45,6 +46,11 @@ struct FitPayload {
   std::optional<int64_t> base_model_id;  // refit: the stage-1 model the trials extend
 };
 
+// An export task makes its trial's model file in a format.
+struct ExportPayload {
+  store::CheckpointFormat format = store::CheckpointFormat::safetensors;
+};
+
 nlohmann::json evaluate_payload_to_json(const EvaluatePayload& p);
 nlohmann::json latency_payload_to_json(const LatencyPayload& p);
 nlohmann::json fit_payload_to_json(const FitPayload& p);
@@ -52,6 +58,7 @@ nlohmann::json fit_payload_to_json(const FitPayload& p);
 EvaluatePayload evaluate_payload_from_json(const nlohmann::json& j);
 LatencyPayload latency_payload_from_json(const nlohmann::json& j);
 FitPayload fit_payload_from_json(const nlohmann::json& j);
+ExportPayload export_payload_from_json(const nlohmann::json& j);
 
 // ------------------------------------------------------------------ results
 
@@ -108,7 +115,16 @@ struct FitResult {
   double seconds = 0.0;
 };
 
-using TaskResult = std::variant<EvaluateResult, LatencyResult, SearchStepResult, FitResult>;
+// The file an export made, already in the storage folder under its content's name.
+struct ExportResult {
+  store::CheckpointFormat format = store::CheckpointFormat::safetensors;
+  std::string sha256;
+  int64_t bytes = 0;
+  std::string path;  // relative to the storage folder
+  double seconds = 0.0;
+};
+
+using TaskResult = std::variant<EvaluateResult, LatencyResult, SearchStepResult, FitResult, ExportResult>;
 
 store::TaskKind task_kind_of(const TaskResult& result);
 nlohmann::json task_result_to_json(const TaskResult& result);

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
 
+#include "app/checkpoint_file.hpp"
 #include "app/job_binding.hpp"
 #include "app/job_spec.hpp"
 #include "app/search_policy.hpp"
@@ -12,6 +14,7 @@
 #include "engine/latency/study.hpp"
 #include "engine/model/bound_arch.hpp"
 #include "engine/prune/evaluate_candidate.hpp"
+#include "engine/prune/prune_to_arch.hpp"
 #include "engine/util/error.hpp"
 #include "engine/util/sha256.hpp"
 #include "store/file_repository.hpp"
@@ -234,6 +237,34 @@ TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& c
     return study_adaptive_round(problem, measured, task.step.value_or(1));
   }
   return study_final_fit(problem, measured);
+}
+
+TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads) {
+  const auto start = std::chrono::steady_clock::now();
+  JobInputs in;
+  store::StoredFile backbone_row, calibration_row;
+  std::optional<store::Trial> trial;
+  {
+    pqxx::read_transaction tx(db);
+    in = load_job(tx, task);
+    const EvaluationSpec* e = evaluation_spec_of(in.spec);
+    if (!e || !task.trial_id) throw InvalidInput("only a trial of a sweep or search has a model to export", "trial_id");
+    backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
+    calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
+    trial = store::trial_get(tx, *task.trial_id);
+    if (!trial) throw InvalidInput("the task's trial is gone", "trial_id");
+  }
+  const EvaluationSpec& e = *evaluation_spec_of(in.spec);
+  const ExportPayload payload = export_payload_from_json(task.payload);
+  const auto backbone = cache.backbone(backbone_row);
+  const BoundArch arch = bind_arch(candidate_arch_from_json(trial->arch, "arch"), backbone->config, "arch");
+  RuntimeContext runtime(RuntimeOptions{threads, false});
+  // The same calibration as the trial's evaluation, so the file holds the model that was scored.
+  const auto stats = cache.calibration(backbone_row, *backbone, calibration_row, e.calib_tokens, runtime);
+  const Model pruned = prune_to_arch(*backbone, *stats, arch);
+  const CheckpointFile file = write_checkpoint_file(pruned, payload.format, cache.storage_dir());
+  return ExportResult{payload.format, file.sha256, file.bytes, file.path,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }
 
 }  // namespace flashnas::app

@@ -14,6 +14,8 @@
 //    policy (search_policy.hpp).
 //  - fit_latency_model: stage 1's model for an adaptive round or the final
 //    report, or a refit with the search's trial measurements (study_policy.hpp).
+//  - export: prunes the backbone to the trial's architecture as its evaluation
+//    did and writes the checkpoint file (checkpoint_file.hpp).
 #pragma once
 
 #include <pqxx/pqxx>
@@ -32,5 +34,6 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
 std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks);
 TaskResult run_search_step(pqxx::connection& db, const store::Task& task, EngineCache& cache);
 TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& cache);
+TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads);
 
 }  // namespace flashnas::app

@@ -28,6 +28,7 @@ const std::vector<Command>& all_commands() {
       {"submit", "submit a job to a flashnas server; --wait follows it and exits with its outcome", run_submit},
       {"jobs", "list, show or cancel the jobs on a flashnas server", run_jobs},
       {"frontier", "a job's frontier from a flashnas server; --require gates CI on it", run_frontier},
+      {"download", "a trial's model (safetensors or GGUF) from a flashnas server", run_download},
   };
   return commands;
 }

@@ -35,6 +35,7 @@ int run_bench_search(const Args& args);  // cmd_bench_search.cpp
 int run_submit(const Args& args);    // cmd_submit.cpp
 int run_jobs(const Args& args);      // cmd_jobs.cpp
 int run_frontier(const Args& args);  // cmd_frontier.cpp
+int run_download(const Args& args);  // cmd_download.cpp
 // What main() does with a command: runs it, turning errors into a message on
 // stderr and an exit code (cli/exit_code.hpp). Tests call it too.
 int run_command(const std::string& name, const Args& args);

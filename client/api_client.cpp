@@ -4,6 +4,8 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
 #include <regex>
 #include <thread>
 
@@ -17,6 +19,24 @@ bool is_unanswered(int status) { return status == 502 || status == 503 || status
 std::chrono::microseconds to_micros(double seconds) {
   return std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
 }
+
+// Waits between attempts of a request that got no answer: 0.25 s, doubling up to
+// 4 s, while the next attempt still starts within the retry window.
+class Backoff {
+ public:
+  explicit Backoff(double seconds) : deadline_(std::chrono::steady_clock::now() + to_micros(seconds)) {}
+  // False (without waiting) when the window is over.
+  bool wait() {
+    if (std::chrono::steady_clock::now() + pause_ > deadline_) return false;
+    std::this_thread::sleep_for(pause_);
+    pause_ = std::min(pause_ * 2, std::chrono::milliseconds(4000));
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point deadline_;
+  std::chrono::milliseconds pause_{250};
+};
 
 }  // namespace
 
@@ -66,13 +86,61 @@ Response ApiClient::post(const std::string& path, const nlohmann::json& body, co
               /*retry=*/post_options.idempotent || !post_options.idempotency_key.empty());
 }
 
+ApiClient::Download ApiClient::download(const std::string& path, const std::string& file) {
+  Backoff backoff(options_.retry_seconds);
+  for (;;) {
+    Download d;
+    std::string text;
+    std::ofstream out;
+    bool write_failed = false;
+    const httplib::Result res = http_->Get(
+        path, httplib::Headers{{"Accept", "application/json, application/octet-stream, application/x-tar"}},
+        [&](const httplib::Response& r) {
+          d.status = r.status;
+          if (r.status == 200) out.open(file, std::ios::binary | std::ios::trunc);
+          return true;
+        },
+        [&](const char* data, size_t n) {
+          if (d.status != 200) {
+            text.append(data, n);
+            return true;
+          }
+          out.write(data, static_cast<std::streamsize>(n));
+          d.bytes += static_cast<int64_t>(n);
+          write_failed = !out;
+          return !write_failed;
+        });
+    if (write_failed) throw std::runtime_error("cannot write " + file);
+    if (res && !is_unanswered(res->status)) {
+      if (res->status >= 300) {
+        const nlohmann::json problem = nlohmann::json::parse(text, nullptr, false);
+        throw ClientError(res->status < 500 ? ClientErrorKind::refused : ClientErrorKind::server_error, res->status,
+                          fmt::format("GET {}: {}", path, describe_problem(res->status, problem.is_discarded() ? nlohmann::json() : problem)));
+      }
+      if (res->status == 200) {
+        d.etag = res->get_header_value("ETag");
+        if (d.etag.size() >= 2 && d.etag.front() == '"') d.etag = d.etag.substr(1, d.etag.size() - 2);
+      } else {
+        d.body = nlohmann::json::parse(text, nullptr, false);
+        if (d.body.is_discarded()) d.body = nullptr;
+        d.retry_after = std::atof(res->get_header_value("Retry-After").c_str());
+      }
+      return d;
+    }
+    if (!backoff.wait()) {
+      throw ClientError(ClientErrorKind::unreachable, res ? res->status : 0,
+                        res ? fmt::format("{} answered {} to GET {}", options_.server, res->status, path)
+                            : fmt::format("no answer from {} ({})", options_.server, httplib::to_string(res.error())));
+    }
+  }
+}
+
 Response ApiClient::send(const std::string& method, const std::string& path, const nlohmann::json* body,
                          const std::string& idempotency_key, bool retry) {
   httplib::Headers headers = {{"Accept", "application/json"}};
   if (!idempotency_key.empty()) headers.emplace("Idempotency-Key", idempotency_key);
   const std::string payload = body ? body->dump() : std::string();
-  const auto deadline = std::chrono::steady_clock::now() + to_micros(options_.retry_seconds);
-  auto pause = std::chrono::milliseconds(250);
+  Backoff backoff(options_.retry_seconds);
   for (;;) {
     const httplib::Result res = method == "GET" ? http_->Get(path, headers)
                                                 : http_->Post(path, headers, payload, "application/json");
@@ -96,11 +164,7 @@ Response ApiClient::send(const std::string& method, const std::string& path, con
                         fmt::format("{} {}: {}", method, path,
                                     describe_problem(res->status, parsed.is_discarded() ? nlohmann::json() : parsed)));
     }
-    if (!retry || std::chrono::steady_clock::now() + pause > deadline) {
-      throw ClientError(ClientErrorKind::unreachable, res ? res->status : 0, failure);
-    }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(4000));
+    if (!retry || !backoff.wait()) throw ClientError(ClientErrorKind::unreachable, res ? res->status : 0, failure);
   }
 }
 

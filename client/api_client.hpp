@@ -67,6 +67,18 @@ class ApiClient {
   };
   Response post(const std::string& path, const nlohmann::json& body, const PostOptions& post_options);
 
+  // GET a file: a 200 answer's body is streamed into `file` (never held in
+  // memory); any other 2xx answer (202: not ready yet) is returned with its JSON
+  // body and Retry-After. 4xx/5xx and no answer throw as for get().
+  struct Download {
+    int status = 0;
+    nlohmann::json body;       // non-200 answers
+    std::string etag;          // 200: the ETag, unquoted
+    int64_t bytes = 0;         // 200: bytes written
+    double retry_after = 0.0;  // seconds, from Retry-After
+  };
+  Download download(const std::string& path, const std::string& file);
+
   const ClientOptions& options() const { return options_; }
 
  private:

@@ -111,6 +111,13 @@ std::optional<nlohmann::json> JobApi::frontier(int64_t project_id, int64_t job_i
   });
 }
 
+std::optional<app::CheckpointStatus> JobApi::checkpoint(int64_t project_id, int64_t job_id, int64_t trial_id,
+                                                        store::CheckpointFormat format) {
+  return pool_.transact([&](pqxx::transaction_base& tx) {
+    return app::request_checkpoint(tx, project_id, job_id, trial_id, format);
+  });
+}
+
 std::optional<nlohmann::json> JobApi::hypervolume(int64_t project_id, int64_t job_id) {
   return pool_.read([&](pqxx::transaction_base& tx) -> std::optional<nlohmann::json> {
     const auto job = store::job_get(tx, project_id, job_id);

@@ -6,6 +6,8 @@
 // Returns std::nullopt for "not in this project"; the routes answer 404.
 #pragma once
 
+#include "app/checkpoints.hpp"
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <cstdint>
@@ -52,6 +54,9 @@ class JobApi {
   // {"job_id", "version", "points", ...}; a job without a frontier yet has version null and no points.
   std::optional<nlohmann::json> frontier(int64_t project_id, int64_t job_id, std::optional<int32_t> version);
   std::optional<nlohmann::json> hypervolume(int64_t project_id, int64_t job_id);
+  // The trial's checkpoint, or the export it started (app/checkpoints.hpp); nullopt: no such job or trial.
+  std::optional<app::CheckpointStatus> checkpoint(int64_t project_id, int64_t job_id, int64_t trial_id,
+                                                  store::CheckpointFormat format);
 
   Page latency_models(int64_t project_id, std::optional<std::string> device_kind, std::optional<int64_t> before_id,
                       int limit);

@@ -1,10 +1,12 @@
 // Routes for /v1/jobs (submit, read, list, cancel, trial and event feeds, frontier,
 // hypervolume history) and /v1/latency-models (list, detail, predict).
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 
 #include "server/api_server.hpp"
+#include "server/file_response.hpp"
 #include "server/pagination.hpp"
 #include "server/problem.hpp"
 #include "server/services.hpp"
@@ -99,6 +101,30 @@ void ApiServer::add_job_routes() {
     const auto frontier = services_->jobs.frontier(ctx.principal().project_id, ctx.path_id(0, "id"), version);
     if (!frontier) throw not_found("no such job");
     ctx.send_json(200, *frontier);
+  });
+
+  // A trial's model: the file when exported (streamed, with Range and an ETag of
+  // its content hash), else 202 while the export it starts runs.
+  add({"GET", "/v1/jobs/{id}/trials/{trial}/checkpoint", Scope::read, 0, {"format"}}, [this](RequestContext& ctx) {
+    const auto format = enum_query<store::CheckpointFormat>(ctx, "format").value_or(store::CheckpointFormat::safetensors);
+    const int64_t trial_id = ctx.path_id(1, "trial");
+    const auto status = services_->jobs.checkpoint(ctx.principal().project_id, ctx.path_id(0, "id"), trial_id, format);
+    if (!status) throw not_found("no such job or trial");
+    switch (status->availability) {
+      case app::CheckpointAvailability::not_evaluated:
+        throw conflict(fmt::format("trial {} is {}: only a succeeded trial has a model to export", trial_id,
+                                   store::name_of(status->trial_state)));
+      case app::CheckpointAvailability::exporting:
+        ctx.response().set_header("Retry-After", "2");
+        ctx.send_json(202, {{"state", "exporting"}, {"trial_id", trial_id}, {"format", format}, {"retry_after_seconds", 2}});
+        return;
+      case app::CheckpointAvailability::ready:
+        break;
+    }
+    const store::Checkpoint& c = *status->checkpoint;
+    const bool gguf = c.format == store::CheckpointFormat::gguf;
+    send_stored_file(ctx, {options_.storage_dir / c.path, c.sha256, gguf ? "application/octet-stream" : "application/x-tar",
+                           fmt::format("flashnas-job{}-trial{}.{}", c.job_id, c.trial_id, gguf ? "gguf" : "tar")});
   });
 
   add({"GET", "/v1/jobs/{id}/hypervolume", Scope::read}, [this](RequestContext& ctx) {

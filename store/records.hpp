@@ -169,6 +169,17 @@ struct Frontier {
   std::string created_at;
 };
 
+// A trial's exported model: a file in the storage folder, named by its content.
+struct Checkpoint {
+  int64_t id = 0;
+  int64_t job_id = 0, trial_id = 0;
+  CheckpointFormat format = CheckpointFormat::safetensors;
+  std::string sha256;
+  int64_t bytes = 0;
+  std::string path;  // relative to the storage folder
+  std::string created_at;
+};
+
 struct Device {
   int64_t id = 0;
   std::string kind;

@@ -29,6 +29,8 @@ enum class TaskKind : uint8_t { evaluate, latency, search_step, fit_latency_mode
 enum class TrialSource : uint8_t { candidate, design, search };
 // When a latency measurement was taken: stage 1 (design, adaptive rounds, held-out set) or for a trial.
 enum class MeasurementPhase : uint8_t { design, adaptive, holdout, trial };
+// The file formats a trial's model is exported in (checkpoints).
+enum class CheckpointFormat : uint8_t { safetensors, gguf };
 // available: waiting (maybe until run_after); running: leased; failed: the handler
 // gave up for good; dead: max_attempts used up; cancelled: its job was cancelled.
 enum class TaskState : uint8_t { available, running, succeeded, failed, dead, cancelled };
@@ -43,6 +45,7 @@ template <> struct EnumNames<TrialState> { static constexpr std::array<std::stri
 template <> struct EnumNames<TaskKind> { static constexpr std::array<std::string_view, 5> names = {"evaluate", "latency", "search_step", "fit_latency_model", "export"}; };
 template <> struct EnumNames<TrialSource> { static constexpr std::array<std::string_view, 3> names = {"candidate", "design", "search"}; };
 template <> struct EnumNames<MeasurementPhase> { static constexpr std::array<std::string_view, 4> names = {"design", "adaptive", "holdout", "trial"}; };
+template <> struct EnumNames<CheckpointFormat> { static constexpr std::array<std::string_view, 2> names = {"safetensors", "gguf"}; };
 template <> struct EnumNames<TaskState> { static constexpr std::array<std::string_view, 6> names = {"available", "running", "succeeded", "failed", "dead", "cancelled"}; };
 
 template <class E>

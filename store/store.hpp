@@ -6,6 +6,7 @@
 #include "store/event_repository.hpp"
 #include "store/file_repository.hpp"
 #include "store/job_repository.hpp"
+#include "store/checkpoint_repository.hpp"
 #include "store/frontier_repository.hpp"
 #include "store/latency_repository.hpp"
 #include "store/migrate.hpp"

@@ -25,6 +25,8 @@ void register_engine_handlers(HandlerRegistry& registry, const EngineHandlerOpti
                [=](TaskContext& ctx) { return one(app::run_search_step(ctx.db, ctx.task(), *cache)); });
   registry.add(TaskKind::fit_latency_model,
                [=](TaskContext& ctx) { return one(app::run_fit(ctx.db, ctx.task(), *cache)); });
+  registry.add(TaskKind::export_checkpoint,
+               [=](TaskContext& ctx) { return one(app::run_export(ctx.db, ctx.task(), *cache, threads)); });
 }
 
 }  // namespace flashnas::worker

@@ -42,7 +42,7 @@ int wait_for_stop_signal(sigset_t& signals) {
 
 int run(int argc, char** argv) {
   const std::vector<FlagSpec> spec = {
-      {"roles", true, "task kinds to run, comma-separated: evaluate, latency, search_step, fit_latency_model"},
+      {"roles", true, "task kinds to run, comma-separated: evaluate, latency, search_step, fit_latency_model, export"},
       {"concurrency", true, "worker threads, each with its own connection (default 1)"},
       {"database", true, "PostgreSQL URL (default: $FLASHNAS_DATABASE_URL)"},
       {"storage", true, "flashnas-server's storage directory (default $FLASHNAS_STORAGE_DIR)"},
@@ -62,7 +62,7 @@ int run(int argc, char** argv) {
   };
   const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
   if (flags.has("help")) {
-    std::printf("usage: flashnas-worker --roles evaluate,latency,search_step,fit_latency_model [flags]\n%s",
+    std::printf("usage: flashnas-worker --roles evaluate,latency,search_step,fit_latency_model,export [flags]\n%s",
                 Flags::usage(spec).c_str());
     return 0;
   }

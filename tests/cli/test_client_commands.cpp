@@ -7,9 +7,14 @@
 #include <fstream>
 #include <future>
 
+#include "app/engine_cache.hpp"
 #include "app/job_service.hpp"
+#include "app/task_runners.hpp"
 #include "cli/commands.hpp"
 #include "cli/exit_code.hpp"
+#include "engine/model/model_io.hpp"
+#include "engine/model/tokenizer.hpp"
+#include "engine/runtime/evaluate.hpp"
 #include "store/store.hpp"
 #include "tests/service/api_fixture.hpp"
 #include "tests/support/job_fixtures.hpp"
@@ -194,6 +199,128 @@ TEST_F(ClientCommands, JobsListShowsOnlyTheKeysProject) {
   ASSERT_EQ(theirs.code, cli::exit_ok) << theirs.err;
   EXPECT_EQ(theirs.out.find("test sweep"), std::string::npos) << theirs.out;
   EXPECT_EQ(run("jobs", {"show", "1", "--server", server(), "--key", other}).code, cli::exit_refused);
+}
+
+}  // namespace
+}  // namespace flashnas
+
+// ------------------------------------------------------------------ checkpoints
+
+
+namespace flashnas {
+namespace {
+
+using nlohmann::json;
+
+// A sweep of two stories260K candidates evaluated for real (the service's
+// evaluate runner), so the downloaded models can be checked against the NLL
+// their trials recorded.
+class ClientDownloads : public ClientCommands {
+ protected:
+  void SetUp() override {
+    ClientCommands::SetUp();
+    conn_ = db_->connect();
+    cache_ = std::make_unique<app::EngineCache>(storage_.string(), "");
+    json body = sweep_body(assets_, 2);
+    body["candidates"][1]["layer_types"] = {"full", "skip", "swa", "full"};
+    body["candidates"][1]["sliding_window"] = 16;
+    body["candidates"][1]["d_ffn"] = {172, 96, 64, 128};
+    body["eval_tokens"] = 4096;
+    job_ = submit(body);
+    run_tasks(store::TaskKind::evaluate);
+    store::QueueOptions opts;
+    for (const auto& t : claim(store::TaskKind::latency)) {
+      pool_->transact([&](pqxx::transaction_base& tx) {
+        // The full five-layer candidate (ordinal 0) is the slower one: both are on the frontier.
+        app::complete_task(tx, t, *t.lease_token, test::latency_result(ordinal_of(*t.trial_id) == 0 ? 2.0 : 1.0),
+                           opts);
+      });
+    }
+  }
+  std::vector<store::Task> claim(store::TaskKind kind) {
+    return pool_->transact([&](pqxx::transaction_base& tx) {
+      return app::claim_tasks(tx, {{kind}, "test", 60, 100, std::nullopt});
+    });
+  }
+  // Runs every available task of `kind` with the service's runner, as a worker would.
+  int run_tasks(store::TaskKind kind) {
+    int n = 0;
+    for (const auto& t : claim(kind)) {
+      const app::TaskResult r = kind == store::TaskKind::evaluate ? app::run_evaluate(*conn_, t, *cache_, 1)
+                                                                  : app::run_export(*conn_, t, *cache_, 1);
+      pool_->transact([&](pqxx::transaction_base& tx) {
+        EXPECT_TRUE(app::complete_task(tx, t, *t.lease_token, r, store::QueueOptions{}));
+      });
+      ++n;
+    }
+    return n;
+  }
+  json trials() { return get("/v1/jobs/" + std::to_string(job_) + "/trials", key_).json().at("items"); }
+  // The NLL of the model in `path` on the job's evaluation text, as the evaluate task computes it.
+  double nll_of(const std::string& path) {
+    const Model backbone = load_model(test::data_path("stories260K.gguf"));
+    const auto tokens = tokenize_eval_text(*backbone.tokenizer, test::read_file(test::data_path("tinystories-valid-sample.txt")), 4096);
+    return evaluate_nll(load_model(path), tokens, EvalOptions{}).nll;
+  }
+
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<app::EngineCache> cache_;
+  int64_t job_ = 0;
+};
+
+TEST_F(ClientDownloads, FrontierModelsAreExportedWhenTheJobEndsAndLoadWithTheTrialsNll) {
+  ASSERT_EQ(get("/v1/jobs/" + std::to_string(job_), key_).json().at("state"), "succeeded");
+  // Both trials are on the frontier (the smaller one is faster): one export each is waiting.
+  EXPECT_EQ(run_tasks(store::TaskKind::export_checkpoint), 2);
+  for (const auto& trial : trials()) {
+    const std::string id = std::to_string(trial.at("id").get<int64_t>());
+    const std::filesystem::path out = storage_ / ("download-" + id);
+    const CommandRun r = run("download", with_server({std::to_string(job_), "--trial", id, "--out", out.string()}));
+    ASSERT_EQ(r.code, cli::exit_ok) << r.err;
+    EXPECT_TRUE(std::filesystem::exists(out / "config.json"));
+    EXPECT_NEAR(nll_of(out.string()), trial.at("metrics").at("eval_nll").get<double>(), 1e-6) << "trial " << id;
+  }
+}
+
+TEST_F(ClientDownloads, AGgufIsExportedOnRequestAndServedWithRangeAndETag) {
+  const json trial = trials().at(1);  // the mixed full / skip / swa candidate
+  const std::string id = std::to_string(trial.at("id").get<int64_t>());
+  const std::string path = "/v1/jobs/" + std::to_string(job_) + "/trials/" + id + "/checkpoint?format=gguf";
+  const std::filesystem::path out = storage_ / "download-gguf";
+  // Not exported yet: the client waits (here: not long enough), the server starts the export.
+  const CommandRun early = run("download", with_server({std::to_string(job_), "--trial", id, "--format", "gguf",
+                                                        "--out", out.string(), "--timeout", "0"}));
+  EXPECT_EQ(early.code, cli::exit_timed_out) << early.err;
+  EXPECT_EQ(get(path, key_).status, 202);
+  EXPECT_EQ(run_tasks(store::TaskKind::export_checkpoint), 3);  // the GGUF and the two frontier exports
+
+  const CommandRun r = run("download", with_server({std::to_string(job_), "--trial", id, "--format", "gguf",
+                                                    "--out", out.string()}));
+  ASSERT_EQ(r.code, cli::exit_ok) << r.err;
+  EXPECT_NEAR(nll_of((out / "model.gguf").string()), trial.at("metrics").at("eval_nll").get<double>(), 1e-6);
+
+  const test::Reply whole = get(path, key_);
+  ASSERT_EQ(whole.status, 200);
+  const std::string etag = whole.headers.find("ETag")->second;
+  EXPECT_EQ(etag, "\"" + sha256_hex(whole.body) + "\"");
+  const test::Reply part = send("GET", path, key_, "", "", {{"Range", "bytes=4-11"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.body, whole.body.substr(4, 8));
+  EXPECT_EQ(send("GET", path, key_, "", "", {{"If-None-Match", etag}}).status, 304);
+}
+
+TEST_F(ClientDownloads, OnlyTheProjectsSucceededTrialsHaveCheckpoints) {
+  const std::string id = std::to_string(trials().at(0).at("id").get<int64_t>());
+  const std::string other = make_key("beta", {"read"});
+  EXPECT_EQ(get("/v1/jobs/" + std::to_string(job_) + "/trials/" + id + "/checkpoint", other).status, 404);
+  EXPECT_EQ(get("/v1/jobs/" + std::to_string(job_) + "/trials/999/checkpoint", key_).status, 404);
+  EXPECT_EQ(get("/v1/jobs/" + std::to_string(job_) + "/trials/" + id + "/checkpoint?format=onnx", key_).status, 400);
+  // A trial that failed has no model.
+  const int64_t failing = submit(sweep_body(assets_, 1));
+  settle({}, {}, /*fail=*/true);
+  const json t = get("/v1/jobs/" + std::to_string(failing) + "/trials", key_).json().at("items").at(0);
+  EXPECT_EQ(get("/v1/jobs/" + std::to_string(failing) + "/trials/" + std::to_string(t.at("id").get<int64_t>()) +
+                    "/checkpoint", key_).status, 409);
 }
 
 }  // namespace
