@@ -11,6 +11,10 @@
 // included, tied head once) must lie within --max-spread (5%) of each other,
 // (max - min) / min; the spread of every set is printed and recorded.
 //
+// Defaults: short heal 20 steps at peak lr 5e-4, long heal 400 steps at 3e-3,
+// both pure distillation at temperature 1 (the choice and what else was tried:
+// bench/README.md, "Heal study").
+//
 // Healing data: --data generated (default) distils from the backbone on text
 // it samples itself (as much as the long heal consumes, so no window is seen
 // twice; its logits computed once and shared by every candidate), or --data
@@ -135,8 +139,8 @@ int main(int argc, char** argv) {
       {"long-steps", true, "default 400"},
       {"batch", true, "sequences per step (default 8)"},
       {"ctx", true, "default 256"},
-      {"lr", true, "peak learning rate (default 3e-3)"},
-      {"short-lr", true, "peak learning rate of the short heal (default: --lr)"},
+      {"lr", true, "peak learning rate of the long heal (default 3e-3)"},
+      {"short-lr", true, "peak learning rate of the short heal (default 5e-4)"},
       {"reference", true, "a previous output: take its long-heal NLLs instead of healing long again"},
       {"distill", true, "distillation weight (default 1)"},
       {"temperature", true, "distillation temperature (default 1)"},
@@ -164,7 +168,7 @@ int main(int argc, char** argv) {
     const int64_t short_steps = flags.integer("short-steps", 20, 1, 100000);
     const int64_t long_steps = flags.integer("long-steps", 400, 1, 100000);
     const int64_t limit = flags.integer("limit", 1 << 20, 1, 1 << 20);
-    const double short_lr = flags.number("short-lr", o.lr, 1e-6, 1.0);
+    const double short_lr = flags.number("short-lr", 5e-4, 1e-6, 1.0);
     nlohmann::json reference;
     if (const auto ref = flags.get("reference")) {
       std::ifstream in(*ref);
