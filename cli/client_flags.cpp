@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "engine/util/error.hpp"
@@ -21,7 +22,8 @@ std::string flag_or_env(const Flags& flags, const std::string& flag, const char*
 std::vector<FlagSpec> with_client_flags(std::vector<FlagSpec> specific) {
   specific.push_back({"server", true, "the flashnas server, http(s)://host[:port] (default: $FLASHNAS_SERVER)"});
   specific.push_back({"key", true, "API key (default: $FLASHNAS_API_KEY; prefer the variable: flags show in ps)"});
-  specific.push_back({"retry-seconds", true, "how long to retry a server that does not answer (default 30)"});
+  specific.push_back({"retry-seconds", true,
+                      "how long to retry a server that does not answer (default $FLASHNAS_RETRY_SECONDS or 30)"});
   specific.push_back({"help", false, "show this help"});
   return specific;
 }
@@ -30,7 +32,9 @@ client::ClientOptions client_options(const Flags& flags) {
   client::ClientOptions options;
   options.server = flag_or_env(flags, "server", "FLASHNAS_SERVER");
   options.key = flag_or_env(flags, "key", "FLASHNAS_API_KEY");
-  options.retry_seconds = flags.number("retry-seconds", 30.0, 0.0, 86400.0);
+  const char* retry = std::getenv("FLASHNAS_RETRY_SECONDS");
+  const double fallback = retry && *retry ? std::atof(retry) : 30.0;
+  options.retry_seconds = flags.number("retry-seconds", std::clamp(fallback, 0.0, 86400.0), 0.0, 86400.0);
   return options;
 }
 

@@ -86,6 +86,7 @@ int run_frontier(const Args& args) {
       {"csv", false, "print one CSV row per frontier point (every metric as a column)"},
       {"version", true, "an earlier frontier version (default: the latest)"},
       {"require", true, "gate: e.g. \"prefill_ms<=3.0,eval_nll<=1.2\"; exit 8 when no frontier point meets it all"},
+      {"best", false, "with --require: print only the trial id of the best point meeting it (lowest eval_nll)"},
   });
   const auto [operands, flag_args] = split_operands(args);
   const Flags flags(flag_args, spec);
@@ -102,7 +103,9 @@ int run_frontier(const Args& args) {
   client::ApiClient api(client_options(flags));
   const nlohmann::json frontier = api.get(path);
   const nlohmann::json& points = frontier.at("points");
-  if (flags.has("json")) {
+  if (flags.has("best")) {
+    if (requirements.empty()) throw InvalidInput("--best needs --require", "--best");
+  } else if (flags.has("json")) {
     std::printf("%s\n", frontier.dump(2).c_str());
   } else if (flags.has("csv")) {
     print_csv(points);
@@ -119,6 +122,7 @@ int run_frontier(const Args& args) {
   const GateResult gate = check_gate(points, requirements);
   const std::string wanted = flags.get("require").value_or("");
   if (gate.met) {
+    if (flags.has("best")) std::printf("%lld\n", static_cast<long long>(points[*gate.point].value("trial_id", int64_t{0})));
     std::fprintf(stderr, "gate met: %s meets %s (%s)\n", trial_name(points[*gate.point]).c_str(), wanted.c_str(),
                  describe_against(points[*gate.point], requirements).c_str());
     return exit_ok;

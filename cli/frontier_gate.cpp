@@ -100,8 +100,12 @@ GateResult check_gate(const nlohmann::json& points, const std::vector<Requiremen
       all_met = all_met && value && meets(*value, r);
       total += value ? shortfall(*value, r) : std::numeric_limits<double>::infinity();
     }
-    if (all_met) return {true, i, 0.0};
-    if (!result.point || total < result.shortfall) {
+    if (all_met) {
+      const double nll = point_metric(points[i], "eval_nll").value_or(std::numeric_limits<double>::infinity());
+      if (!result.met || nll < point_metric(points[*result.point], "eval_nll").value_or(nll)) result = {true, i, 0.0};
+      continue;
+    }
+    if (!result.met && (!result.point || total < result.shortfall)) {
       result.point = i;
       result.shortfall = total;
     }

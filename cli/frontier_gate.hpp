@@ -28,7 +28,7 @@ std::optional<double> point_metric(const nlohmann::json& point, const std::strin
 
 struct GateResult {
   bool met = false;
-  std::optional<size_t> point;  // met: the first point meeting every requirement; else the closest
+  std::optional<size_t> point;  // met: the best point meeting every requirement (lowest eval_nll); else the closest
   double shortfall = 0.0;       // the closest point's sum of relative shortfalls
 };
 

@@ -325,3 +325,98 @@ TEST_F(ClientDownloads, OnlyTheProjectsSucceededTrialsHaveCheckpoints) {
 
 }  // namespace
 }  // namespace flashnas
+
+namespace flashnas {
+namespace {
+
+// scripts/ci-gate as a CI step runs it: a process with the server and key in its
+// environment, while this test plays the workers. One case per exit code.
+class CiGateScript : public ClientDownloads {
+ protected:
+  struct ScriptRun {
+    int code = -1;
+    std::string output;
+  };
+  // Starts the script; `act` runs meanwhile (after the script's job exists, when wait_for_job).
+  template <class Act>
+  ScriptRun gate(const std::vector<std::string>& args, Act&& act, bool wait_for_job = true,
+                 const std::string& server = "") {
+    const int64_t jobs_before = job_count();
+    std::string command = "FLASHNAS_SERVER=" + (server.empty() ? this->server() : server) + " FLASHNAS_API_KEY=" + key_ +
+                          " FLASHNAS_RETRY_SECONDS=0.5 FLASHNAS_CLI=" FLASHNAS_BINARY_DIR "/cli/flashnas " FLASHNAS_SOURCE_DIR
+                          "/scripts/ci-gate";
+    for (const auto& a : args) command += " '" + a + "'";
+    command += " 2>&1";
+    auto running = std::async(std::launch::async, [command] {
+      ScriptRun r;
+      FILE* pipe = popen(command.c_str(), "r");
+      char buffer[4096];
+      while (size_t n = fread(buffer, 1, sizeof buffer, pipe)) r.output.append(buffer, n);
+      const int status = pclose(pipe);
+      r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      return r;
+    });
+    if (wait_for_job) {
+      for (int i = 0; i < 300 && job_count() == jobs_before; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    act();
+    return running.get();
+  }
+  std::string job_file(const std::string& name, bool valid = true) {
+    json body = sweep_body(assets_, 2);
+    body["name"] = name;
+    body["eval_tokens"] = 4096;
+    if (!valid) body.erase("backbone");
+    return write_job(body, name + ".json");
+  }
+  // Plays the workers until the script's export is done: evaluations, latencies, then exports.
+  void work_until_exported() {
+    run_tasks(store::TaskKind::evaluate);
+    for (const auto& t : claim(store::TaskKind::latency)) {
+      pool_->transact([&](pqxx::transaction_base& tx) {
+        app::complete_task(tx, t, *t.lease_token, test::latency_result(ordinal_of(*t.trial_id) == 0 ? 2.0 : 1.0),
+                           store::QueueOptions{});
+      });
+    }
+    for (int i = 0; i < 200 && run_tasks(store::TaskKind::export_checkpoint) < 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    run_tasks(store::TaskKind::export_checkpoint);  // the one the download asked for, if separate
+  }
+};
+
+TEST_F(CiGateScript, PassesAndDownloadsTheBestModelThatMeetsTheGate) {
+  const std::string out = (storage_ / "gate-out").string();
+  const auto r = gate({job_file("pass"), "prefill_ms<=5,eval_nll<=8", out, "60"}, [&] { work_until_exported(); });
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(std::filesystem::exists(std::filesystem::path(out) / "model.safetensors")) << r.output;
+  // The best point meeting the gate is the full five-layer candidate (lowest NLL): its model was downloaded.
+  EXPECT_NE(r.output.find("meets prefill_ms<=5,eval_nll<=8"), std::string::npos) << r.output;
+}
+
+TEST_F(CiGateScript, ExitsEightWhenNoFrontierPointMeetsTheGate) {
+  const auto r = gate({job_file("unmet"), "eval_nll<=0.1", (storage_ / "none").string(), "60"},
+                      [&] { work_until_exported(); });
+  EXPECT_EQ(r.code, cli::exit_gate_unmet) << r.output;
+  EXPECT_NE(r.output.find("closest"), std::string::npos) << r.output;
+}
+
+TEST_F(CiGateScript, ExitsThreeFourAndFiveForAFailedCancelledOrSlowJob) {
+  EXPECT_EQ(gate({job_file("fails"), "eval_nll<=8", "/tmp/x", "60"}, [&] { settle({}, {}, true); }).code,
+            cli::exit_job_failed);
+  EXPECT_EQ(gate({job_file("cancelled"), "eval_nll<=8", "/tmp/x", "60"}, [&] {
+              EXPECT_EQ(post_json("/v1/jobs/" + std::to_string(job_count()) + "/cancel", key_, json::object()).status, 200);
+            }).code,
+            cli::exit_job_cancelled);
+  EXPECT_EQ(gate({job_file("slow"), "eval_nll<=8", "/tmp/x", "1"}, [] {}).code, cli::exit_timed_out);
+}
+
+TEST_F(CiGateScript, ExitsTwoSixAndSevenForBadArgumentsARefusedJobOrNoServer) {
+  EXPECT_EQ(gate({"only-one-argument"}, [] {}, false).code, cli::exit_bad_input);
+  EXPECT_EQ(gate({job_file("refused", false), "eval_nll<=8", "/tmp/x", "60"}, [] {}, false).code, cli::exit_refused);
+  EXPECT_EQ(gate({job_file("nowhere"), "eval_nll<=8", "/tmp/x", "60"}, [] {}, false, "http://127.0.0.1:1").code,
+            cli::exit_unreachable);
+}
+
+}  // namespace
+}  // namespace flashnas

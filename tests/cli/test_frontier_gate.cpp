@@ -53,6 +53,9 @@ TEST(FrontierGate, MetWhenOnePointMeetsEveryRequirement) {
   EXPECT_FALSE(check_gate(kPoints, parse_requirements("prefill_ms<2.0,eval_nll<2.5")).met);
   EXPECT_TRUE(check_gate(kPoints, parse_requirements("params>=300")).met);
   EXPECT_TRUE(check_gate(kPoints, parse_requirements("latency<=1.0")).met);
+  // Of several points that meet it, the one of lowest NLL.
+  EXPECT_EQ(check_gate(kPoints, parse_requirements("latency<=2.0")).point, 1u);
+  EXPECT_EQ(check_gate(kPoints, parse_requirements("params>=100")).point, 0u);
 }
 
 TEST(FrontierGate, UnmetNamesTheClosestPointBySumOfRelativeShortfalls) {
