@@ -119,6 +119,23 @@ TEST_F(Dashboard, AFinishedJobsPlotHasOnePointPerTrialAndTheApisFrontier) {
     return true;)");
   EXPECT_EQ(browser_->run("return document.querySelector('#tooltip').textContent.startsWith('trial ');"), true);
   browser_->screenshot((artifacts_ / "dashboard-job.png").string());
+
+  // 2,000 more trials (copies of one with other figures): every one is plotted and
+  // listed; the redraw times go to the test's output (figures in bench/README.md).
+  const json big = browser_->run(R"(const s = jobState, base = [...s.trials.values()][0];
+    for (let i = 0; i < 2000; ++i) {
+      const t = structuredClone(base);
+      t.id = 100000 + i; t.ordinal = 1000 + i;
+      t.metrics = {...base.metrics, eval_nll: 2 + (i % 97) / 50, prefill_ms: 1 + (i % 89) / 40};
+      s.trials.set(t.id, t);
+    }
+    const t0 = performance.now(); drawPareto(); const t1 = performance.now(); renderTrials(); const t2 = performance.now();
+    return {draw_ms: t1 - t0, table_ms: t2 - t1, points: document.querySelector('#pareto').dataset.points,
+            rows: document.querySelectorAll('#trials tbody tr').length};)");
+  EXPECT_EQ(big.at("points"), "2008");
+  EXPECT_EQ(big.at("rows"), 2008);
+  RecordProperty("redraw_2008_trials", big.dump());
+  std::printf("dashboard with 2,008 trials: %s\n", big.dump().c_str());
 }
 
 TEST_F(Dashboard, AJobSubmittedWhileWatchingAppearsAndFillsInWithoutAReload) {
