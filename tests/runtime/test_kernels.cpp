@@ -163,6 +163,43 @@ TEST(Kernels, PackedSgemmMatchesNaiveOnOddShapes) {
   }
 }
 
+// The strided product of the backward pass (sgemm_nn), A plain or stored
+// transposed (dout^T of a weight gradient, packed 6 rows at a time), on shapes
+// with several K blocks (K > 256), row blocks (M > 144 when transposed) and
+// tiles of fewer than 6 rows, both modes, against a double-precision product.
+TEST(Kernels, StridedSgemmMatchesNaiveOnOddShapes) {
+  struct Shape { int64_t M, K, N; };
+  for (Shape s : {Shape{1, 3, 5}, Shape{7, 300, 17}, Shape{13, 513, 40}, Shape{151, 257, 33},
+                  Shape{290, 600, 16}}) {
+    for (bool transposed : {false, true}) {
+      const int64_t lda = transposed ? s.M + 3 : s.K + 2, ldb = s.N + 1, ldc = s.N + 5;
+      const auto a = random_floats((transposed ? s.K : s.M) * lda, 31);
+      const auto b = random_floats(s.K * ldb, 32);
+      const auto init = random_floats(s.M * ldc, 33);
+      auto a_at = [&](int64_t m, int64_t k) {
+        return double(transposed ? a[size_t(k * lda + m)] : a[size_t(m * lda + k)]);
+      };
+      for (MatmulMode mode : {MatmulMode::overwrite, MatmulMode::accumulate}) {
+        auto out = init;
+        sgemm_nn(out.data(), ldc, {a.data(), lda, transposed}, {b.data(), ldb}, s.M, s.K, s.N, mode);
+        for (int64_t m = 0; m < s.M; ++m)
+          for (int64_t n = 0; n < ldc; ++n) {
+            const size_t i = size_t(m * ldc + n);
+            if (n >= s.N) {  // between rows: untouched
+              ASSERT_EQ(out[i], init[i]);
+              continue;
+            }
+            double want = mode == MatmulMode::accumulate ? init[i] : 0.0;
+            for (int64_t k = 0; k < s.K; ++k) want += a_at(m, k) * b[size_t(k * ldb + n)];
+            ASSERT_NEAR(out[i], want, 1e-5 * std::sqrt(double(s.K)) * (1 + std::abs(want)))
+                << s.M << "x" << s.K << "x" << s.N << (transposed ? " A^T" : "") << " at " << m
+                << "," << n;
+          }
+      }
+    }
+  }
+}
+
 // Brute-force attention for one query over explicit key/value rows.
 void naive_attention(float* out, const float* q, const float* k, const float* v, int64_t p,
                      int64_t first, int64_t NH, int64_t KVH, int64_t HS, int64_t W) {
