@@ -116,11 +116,11 @@ void check_shape(TrainShape shape) {
 }
 
 // Scratch the kernels size on first use: attention_backward's per-thread block
-// buffers (2 R*S + 2 HS*T) and the loss rows' 3 V, for two threads (the usual
+// buffers (2 R*S + 16 (S + 7) + 2 HS*T) and the loss rows' 3 V, for two threads (the usual
 // here; small beside the activations either way).
 int64_t kernel_scratch_floats(const ArchConfig& c, TrainShape shape) {
   const int64_t R = 32, T = shape.ctx, HS = c.head_dim;
-  return 2 * (2 * R * T + 2 * HS * T + 3 * c.vocab_size);
+  return 2 * (2 * R * T + 16 * (T + 7) + 2 * HS * T + 3 * c.vocab_size);
 }
 
 }  // namespace
