@@ -14,6 +14,10 @@ PyTorch is Debian's python3-torch 1.13 (BLAS_INFO=generic: it calls whatever
 libblas.so.3 the loader finds, by default the system's alternative;
 --torch-blas-dir DIR puts DIR first on LD_LIBRARY_PATH for the PyTorch runs
 only, e.g. the openblas-openmp directory of libopenblas0-openmp).
+PyTorch runs with OMP_WAIT_POLICY=PASSIVE unless --torch-omp-wait-policy
+says otherwise: on a shared machine libgomp's default spinning made its
+2-thread step 5x slower than its 1-thread one (passive: about as fast),
+which would flatter the comparison.
 OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are set to the thread count. The
 results record the BLAS each PyTorch run mapped (torch_train_step.py's
 "blas"), the CPU, and the load average before each round: the machine may
@@ -40,8 +44,10 @@ MODELS = {
 }
 
 
-def run(cmd, threads, library_dir=None):
+def run(cmd, threads, library_dir=None, wait_policy=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads))
+    if wait_policy:
+        env["OMP_WAIT_POLICY"] = wait_policy
     if library_dir:
         env["LD_LIBRARY_PATH"] = library_dir + (":" + env["LD_LIBRARY_PATH"] if env.get("LD_LIBRARY_PATH") else "")
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=ROOT)
@@ -71,6 +77,8 @@ def main():
     ap.add_argument("--ctx", type=int, default=256)
     ap.add_argument("--torch-blas-dir", default=None,
                     help="directory with the libblas.so.3 PyTorch should load (default: the system's)")
+    ap.add_argument("--torch-omp-wait-policy", default="PASSIVE",
+                    help="OMP_WAIT_POLICY for PyTorch ('' leaves libgomp's default, active spinning)")
     ap.add_argument("--output", default=None, help="also write the JSON here")
     args = ap.parse_args()
     bench = os.path.join(args.build, "bench/train/bench_train_speed")
@@ -85,7 +93,7 @@ def main():
                 loads.append(round(os.getloadavg()[0], 2))
                 a = run([bench] + common, threads)
                 b = run(["/usr/bin/python3", os.path.join(HERE, "torch_train_step.py")] + common, threads,
-                        args.torch_blas_dir)
+                        args.torch_blas_dir, args.torch_omp_wait_policy)
                 if a["params"] != b["params"]:
                     sys.exit(f"{name}: flashnas has {a['params']} parameters, PyTorch {b['params']}: not the same model")
                 ours.append(a["median_ms"])
@@ -93,7 +101,8 @@ def main():
                 blas = b["blas"]
             tokens = args.batch * args.ctx
             r = {"model": name, "threads": threads, "tokens_per_step": tokens, "params": a["params"],
-                 "arch": arch, "shape": shape, "pytorch_blas": blas, "load_average_1min": loads,
+                 "arch": arch, "shape": shape, "pytorch_blas": blas,
+                 "pytorch_omp_wait_policy": args.torch_omp_wait_policy or "default", "load_average_1min": loads,
                  "flashnas_ms": statistics.median(ours), "pytorch_ms": statistics.median(theirs),
                  "flashnas_rounds_ms": ours, "pytorch_rounds_ms": theirs}
             r["flashnas_tokens_per_second"] = 1e3 * tokens / r["flashnas_ms"]
