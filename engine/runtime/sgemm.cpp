@@ -49,8 +49,10 @@ constexpr int64_t kKC = 256;  // K block: panel kKC*kNR floats = 16 KiB
 // The product runs in zeroed accumulators and c is added at the end (as BLIS
 // kernels do), its rows prefetched first: in a tall product c is 144 rows of
 // N floats per row block, beyond L2 once N is in the hundreds, and loading it
-// before the k loop stalled each tile on L3 (a third of the speed at N = 768).
-// Each element is then c + (its kc products summed in ascending k).
+// before the k loop stalled each tile on L3 (2048-row products with N = 1024
+// and 2816 ran about 12% faster without, interleaved on the shared Zen 2;
+// more while other jobs filled L3). Each element is then c + (its kc products
+// summed in ascending k).
 template <int MR, bool kTransA>
 void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, float* c,
                  int64_t ldc, bool load_c) {
