@@ -6,9 +6,11 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "engine/runtime/attention.hpp"
 #include "engine/runtime/kernels.hpp"
@@ -395,9 +397,20 @@ TEST(ThreadPoolAffinity, WorkersOfAPinnedCallerUseOtherCpus) {
     ThreadPool pool({2, pin});
     cpu_set_t worker;
     CPU_ZERO(&worker);
-    pool.run([&](int i) {
-      if (i == 1) pthread_getaffinity_np(pthread_self(), sizeof(worker), &worker);
-    });
+    // Index 1 goes to whichever thread claims it first; index 0 waits a little
+    // so the worker can, and the test looks at the thread that ran it.
+    const pthread_t caller = pthread_self();
+    bool on_worker = false;
+    for (int attempt = 0; attempt < 50 && !on_worker; ++attempt) {
+      pool.run([&](int i) {
+        if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (i == 1 && !pthread_equal(pthread_self(), caller)) {
+          pthread_getaffinity_np(pthread_self(), sizeof(worker), &worker);
+          on_worker = true;
+        }
+      });
+    }
+    ASSERT_TRUE(on_worker) << "the worker never ran an index";
     EXPECT_FALSE(CPU_COUNT(&worker) == 1 && CPU_ISSET(first, &worker)) << "pin " << pin;
     if (pin) {
       EXPECT_TRUE(pool.pinned());
