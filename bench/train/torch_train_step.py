@@ -13,8 +13,10 @@ Run with Debian's python3-torch (1.13): /usr/bin/python3, not a pyenv python.
 A benchmark dependency only, never a build or test one.
 """
 import argparse
+import ctypes
 import json
 import math
+import re
 import time
 
 import torch
@@ -97,6 +99,25 @@ class Model(torch.nn.Module):
         return self.rmsnorm(x, self.out_norm) @ out.t()
 
 
+def blas_info():
+    """Which BLAS this process runs: torch's build setting and the libraries it maps."""
+    torch.ones(8, 8) @ torch.ones(8, 8)  # make sure the BLAS is loaded
+    with open("/proc/self/maps") as f:
+        mapped = sorted({line.split()[-1] for line in f if re.search(r"blas|lapack|mkl", line)})
+    build = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
+    info = {"blas_info": build.group(1) if build else "unknown", "mapped": mapped,
+            "parallel_backend": "OpenMP" if "OpenMP" in torch.__config__.parallel_info() else "other"}
+    for path in mapped:  # OpenBLAS says how it was built and which threading it uses
+        if "openblas" in path and "libopenblas" in path.rsplit("/", 1)[-1]:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_config.restype = ctypes.c_char_p
+            info["openblas_config"] = lib.openblas_get_config().decode()
+            info["openblas_parallel"] = {0: "sequential", 1: "pthread", 2: "openmp"}.get(
+                lib.openblas_get_parallel(), "unknown")
+            info["openblas_threads"] = lib.openblas_get_num_threads()
+    return info
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--arch", required=True)
@@ -127,7 +148,7 @@ def main():
             ms.append(1e3 * (time.perf_counter() - t0))
     med = sorted(ms)[len(ms) // 2] if len(ms) % 2 else 0.5 * sum(sorted(ms)[len(ms) // 2 - 1: len(ms) // 2 + 1])
     print(json.dumps({
-        "engine": "pytorch", "version": torch.__version__,
+        "engine": "pytorch", "version": torch.__version__, "blas": blas_info(),
         "params": sum(p.numel() for p in model.parameters()),
         "batch": args.batch, "ctx": args.ctx, "threads": args.threads,
         "step_ms": ms, "median_ms": med,

@@ -50,7 +50,8 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
 //   D     = sum_j P_j dP_j = dout . out  dS_j = P_j (dP_j - D)
 //   dq    = scale sum_j dS_j k_j         dk_j += scale dS_j q
 // P is recomputed from q and k (the forward saves only its output), 32 query rows at a
-// time through the packed GEMM, as FlashAttention-2's backward does (Dao 2023).
+// time through the packed GEMM, as FlashAttention-2's backward does (Dao 2023); head
+// size 8 puts 8 query rows in the lanes of a register instead.
 // Threads take (sequence, kv head) pairs, each writing its own rows of dk and
 // dv, so the results do not depend on the thread count.
 // dq, dout, q, out (B*T, NH*HS); dk, dv, k, v (B*T, KVH*HS). dq, dk, dv are

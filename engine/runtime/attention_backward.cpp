@@ -15,6 +15,11 @@
 // once per task. Blocks of 32 rows waste at most a 32x32 triangle per block on
 // the diagonal (masked keys weigh exactly 0).
 //
+// Head size 8 (stories260K's) takes backward_lanes_hs8 instead: with K = 8
+// or M = 8 the five products above leave most of the micro-kernel idle (the
+// backward took 6x the forward's time), so 8 query rows go in the lanes of a
+// register as in the forward's attend_lanes.
+//
 // Legend: B sequences, T tokens, NH heads, KVH kv heads, HS head size, R block
 // rows, S keys of a block.
 #include <algorithm>
@@ -41,17 +46,22 @@ struct BackwardGeometry {
   int64_t max_keys() const { return std::min(T, W > 0 ? W + kBlockRows - 1 : T); }
 };
 
-// Per-thread scratch, carved from one float span.
+// Per-thread scratch, carved from one float span: the GEMM blocks' P and dP
+// (R, S), the lanes kernel's weights and dS (keys + 7, 8 lanes each), and the
+// task's dk^T, dv^T (HS, T).
 struct TaskScratch {
-  float *p, *dp, *dk_t, *dv_t;
+  float *p, *dp, *lanes_p, *lanes_ds, *dk_t, *dv_t;
+  static int64_t lanes_floats(const BackwardGeometry& g) { return 8 * (g.max_keys() + 7); }
   static int64_t floats(const BackwardGeometry& g) {
-    return 2 * kBlockRows * g.max_keys() + 2 * g.HS * g.T;
+    return 2 * kBlockRows * g.max_keys() + 2 * lanes_floats(g) + 2 * g.HS * g.T;
   }
   TaskScratch(float* base, const BackwardGeometry& g) {
     const int64_t RS = kBlockRows * g.max_keys();
     p = base;
     dp = p + RS;
-    dk_t = dp + RS;
+    lanes_p = dp + RS;
+    lanes_ds = lanes_p + lanes_floats(g);
+    dk_t = lanes_ds + lanes_floats(g);
     dv_t = dk_t + g.HS * g.T;
   }
 };
@@ -96,6 +106,136 @@ void backward_block(const BackwardGeometry& g, TaskScratch& s, float* dq, const 
   sgemm_nn(s.dv_t + j0, g.T, {db, QD, true}, {s.p, S}, HS, R, S, MatmulMode::accumulate);
 }
 
+#ifdef FLASHNAS_AVX2
+constexpr float kLog2e = 1.44269504088896341f;
+
+// Head size 8: query rows t0 .. t0+R-1 (R <= 8) of head h, one per lane;
+// missing lanes repeat the last row with a zero dout, so they add nothing.
+// Over the keys [j0, t0+R-1] the block can see, with x^T the 8 rows
+// transposed (x^T[d]: dimension d of every lane):
+//   s_j   = (scale log2e) q^T . k_j, -inf where lane r may not see key j
+//   P_j   = 2^(s_j - max) / sum_j 2^(s_j - max)        (= softmax of scale q.k)
+//   dS_j  = scale P_j (dout^T . v_j - D),  D = dout^T . out^T
+//   dq^T[d] += dS_j k_j[d]                             (8 lanes at once)
+// in three passes over the keys (scores, weights, then dS and dq), keeping
+// P and dS (S, 8); then, 8 keys at a time with the keys in the lanes (P and
+// dS transposed), dk^T[d] += sum_r dS[r] q[r][d] and dv^T[d] += sum_r P[r]
+// dout[r][d]: 8 FMAs per key each, where a per-key sum over the query lanes
+// cost a horizontal reduction (hsum8) per key. dk^T, dv^T (8, T) accumulate
+// the task's key gradients; dq rows are written. Every lane sees the keys in
+// one order and a hidden key weighs exactly 0, as in the GEMM blocks.
+void backward_lanes_hs8(const BackwardGeometry& g, TaskScratch& scratch, float* dq,
+                        const float* dout, const float* q, const float* k, const float* v,
+                        const float* out, int64_t h, int64_t t0, int64_t R) {
+  float* weights = scratch.lanes_p;  // (S, 8): scores, then 2^(s - max), then P
+  float* ds_lanes = scratch.lanes_ds;  // (S, 8)
+  const int64_t QD = g.q_dim(), KVD = g.kv_dim(), kvh = h / (g.NH / g.KVH);
+  __m256 qt[8], dt[8], ot[8];
+  alignas(32) float lo_f[8], hi_f[8];
+  alignas(32) float q_rows[8][8], dout_rows[8][8];  // [r][d], for the broadcasts
+  for (int64_t r = 0; r < 8; ++r) {
+    const int64_t t = t0 + std::min(r, R - 1);
+    lo_f[r] = static_cast<float>(g.lo(t));  // exact: positions are far below 2^24
+    hi_f[r] = static_cast<float>(t);
+    qt[r] = _mm256_loadu_ps(q + t * QD + h * 8);
+    dt[r] = r < R ? _mm256_loadu_ps(dout + t * QD + h * 8) : _mm256_setzero_ps();
+    ot[r] = _mm256_loadu_ps(out + t * QD + h * 8);
+    _mm256_store_ps(q_rows[r], qt[r]);
+    _mm256_store_ps(dout_rows[r], dt[r]);
+  }
+  simd::transpose8(qt);
+  simd::transpose8(dt);
+  simd::transpose8(ot);
+  __m256 D = _mm256_setzero_ps();
+  __m256 qs[8];  // q^T scaled for the scores
+  const __m256 score_scale = _mm256_set1_ps(g.scale * kLog2e);
+  for (int d = 0; d < 8; ++d) {
+    D = _mm256_fmadd_ps(dt[d], ot[d], D);
+    qs[d] = _mm256_mul_ps(qt[d], score_scale);
+  }
+  const int64_t j0 = g.lo(t0), S = t0 + R - j0;  // keys [j0, t0 + R)
+  // Keys every lane sees need no mask: [lo of the last row, the first row].
+  const int64_t all_lo = g.lo(t0 + R - 1) - j0, all_hi = t0 - j0;
+  const __m256 lo = _mm256_load_ps(lo_f), hi = _mm256_load_ps(hi_f);
+  const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
+  const float* kb = k + j0 * KVD + kvh * 8;  // key and value rows KVD apart
+  const float* vb = v + j0 * KVD + kvh * 8;
+  // dot(x^T, row) over the 8 dimensions, in two chains.
+  auto dot_lanes = [](const __m256 x[8], const float* row) {
+    __m256 a = _mm256_mul_ps(x[0], _mm256_broadcast_ss(row));
+    __m256 b = _mm256_mul_ps(x[1], _mm256_broadcast_ss(row + 1));
+#pragma GCC unroll 3
+    for (int d = 2; d < 8; d += 2) {
+      a = _mm256_fmadd_ps(x[d], _mm256_broadcast_ss(row + d), a);
+      b = _mm256_fmadd_ps(x[d + 1], _mm256_broadcast_ss(row + d + 1), b);
+    }
+    return _mm256_add_ps(a, b);
+  };
+  __m256 mx = minus_inf;
+  for (int64_t j = 0; j < S; ++j) {
+    __m256 s = dot_lanes(qs, kb + j * KVD);
+    if (j < all_lo || j > all_hi) {
+      const __m256 jf = _mm256_set1_ps(static_cast<float>(j0 + j));
+      const __m256 hidden = _mm256_or_ps(_mm256_cmp_ps(jf, lo, _CMP_LT_OQ),
+                                         _mm256_cmp_ps(jf, hi, _CMP_GT_OQ));
+      s = _mm256_blendv_ps(s, minus_inf, hidden);
+    }
+    _mm256_storeu_ps(weights + j * 8, s);
+    mx = _mm256_max_ps(mx, s);
+  }
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    const __m256 e = simd::exp2_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(weights + j * 8), mx));
+    _mm256_storeu_ps(weights + j * 8, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  const __m256 inv = _mm256_div_ps(_mm256_set1_ps(1.0f), sum);
+  const __m256 scale = _mm256_set1_ps(g.scale);
+  __m256 dq_t[8];
+  for (__m256& a : dq_t) a = _mm256_setzero_ps();
+  for (int64_t j = 0; j < S; ++j) {
+    const float* kj = kb + j * KVD;
+    const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(weights + j * 8), inv);
+    const __m256 ds = _mm256_mul_ps(_mm256_mul_ps(p, _mm256_sub_ps(dot_lanes(dt, vb + j * KVD), D)), scale);
+    _mm256_storeu_ps(weights + j * 8, p);
+    _mm256_storeu_ps(ds_lanes + j * 8, ds);
+#pragma GCC unroll 8
+    for (int d = 0; d < 8; ++d) dq_t[d] = _mm256_fmadd_ps(ds, _mm256_broadcast_ss(kj + d), dq_t[d]);
+  }
+  simd::transpose8(dq_t);  // dq_t[r]: row t0 + r
+  for (int64_t r = 0; r < R; ++r) _mm256_storeu_ps(dq + (t0 + r) * QD + h * 8, dq_t[r]);
+  // acc[d] (keys in lanes) = sum_r x[r] (lanes: the 8 keys) * rows[r][d].
+  auto keys_in_lanes = [](__m256 acc[8], const __m256 x[8], const float (*rows)[8]) {
+    for (int d = 0; d < 8; ++d) acc[d] = _mm256_setzero_ps();
+    for (int r = 0; r < 8; ++r) {
+#pragma GCC unroll 8
+      for (int d = 0; d < 8; ++d) acc[d] = _mm256_fmadd_ps(x[r], _mm256_broadcast_ss(&rows[r][d]), acc[d]);
+    }
+  };
+  for (int64_t j = 0; j < S; j += 8) {
+    const int64_t nk = std::min<int64_t>(8, S - j);
+    __m256 x[8], acc[8];
+    float* dst[2] = {scratch.dk_t + j0 + j, scratch.dv_t + j0 + j};  // row d at + d * T
+    for (int which = 0; which < 2; ++which) {
+      const float* src = which == 0 ? ds_lanes : weights;
+      for (int64_t i = 0; i < 8; ++i) x[i] = i < nk ? _mm256_loadu_ps(src + (j + i) * 8) : _mm256_setzero_ps();
+      simd::transpose8(x);  // x[r]: query lane r's values for the 8 keys
+      keys_in_lanes(acc, x, which == 0 ? q_rows : dout_rows);
+      for (int d = 0; d < 8; ++d) {
+        float* row = dst[which] + d * g.T;
+        if (nk == 8) {
+          _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), acc[d]));
+          continue;
+        }
+        alignas(32) float lane[8];
+        _mm256_store_ps(lane, acc[d]);
+        for (int64_t i = 0; i < nk; ++i) row[i] += lane[i];
+      }
+    }
+  }
+}
+#endif
+
 }  // namespace
 
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q,
@@ -120,6 +260,16 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
       std::fill(s.dk_t, s.dk_t + HS * T, 0.0f);
       std::fill(s.dv_t, s.dv_t + HS * T, 0.0f);
       for (int64_t h = kvh * G; h < (kvh + 1) * G; ++h) {
+#ifdef FLASHNAS_AVX2
+        if (HS == 8) {
+          for (int64_t t0 = 0; t0 < T; t0 += 8) {
+            backward_lanes_hs8(g, s, dq + row0 * QD, dout + row0 * QD, q + row0 * QD,
+                               k + row0 * KVD, v + row0 * KVD, out + row0 * QD, h, t0,
+                               std::min<int64_t>(8, T - t0));
+          }
+          continue;
+        }
+#endif
         for (int64_t t0 = 0; t0 < T; t0 += kBlockRows) {
           backward_block(g, s, dq + row0 * QD, dout + row0 * QD, q + row0 * QD, k + row0 * KVD,
                          v + row0 * KVD, out + row0 * QD, h, t0, std::min(T, t0 + kBlockRows));

@@ -43,16 +43,28 @@ constexpr int64_t kKC = 256;  // K block: panel kKC*kNR floats = 16 KiB
 
 // c (MR, 16) (=|+=) a (MR, kc) · panel (kc, 16); a rows lda apart, c rows ldc
 // apart. kTransA: a is stored transposed, element (r, k) at a[k * lda + r]
-// (the weight gradient's dout^T, read without transposing it: the MR values
+// (the weight gradient's dout^T, packed without transposing it: the MR values
 // of one k are adjacent).
+//
+// The product runs in zeroed accumulators and c is added at the end (as BLIS
+// kernels do), its rows prefetched first: in a tall product c is 144 rows of
+// N floats per row block, beyond L2 once N is in the hundreds, and loading it
+// before the k loop stalled each tile on L3 (2048-row products with N = 1024
+// and 2816 ran about 12% faster without, interleaved on the shared Zen 2;
+// more while other jobs filled L3). Each element is then c + (its kc products
+// summed in ascending k).
 template <int MR, bool kTransA>
 void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, float* c,
                  int64_t ldc, bool load_c) {
   __m256 c0[MR], c1[MR];
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
-    c0[r] = load_c ? _mm256_loadu_ps(c + r * ldc) : _mm256_setzero_ps();
-    c1[r] = load_c ? _mm256_loadu_ps(c + r * ldc + 8) : _mm256_setzero_ps();
+    if (load_c) {
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + 15), _MM_HINT_T0);
+    }
+    c0[r] = _mm256_setzero_ps();
+    c1[r] = _mm256_setzero_ps();
   }
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_load_ps(panel + k * kNR);
@@ -66,6 +78,10 @@ void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, fl
   }
 #pragma GCC unroll 6
   for (int r = 0; r < MR; ++r) {
+    if (load_c) {
+      c0[r] = _mm256_add_ps(_mm256_loadu_ps(c + r * ldc), c0[r]);
+      c1[r] = _mm256_add_ps(_mm256_loadu_ps(c + r * ldc + 8), c1[r]);
+    }
     _mm256_storeu_ps(c + r * ldc, c0[r]);
     _mm256_storeu_ps(c + r * ldc + 8, c1[r]);
   }
@@ -123,15 +139,29 @@ void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_
 // A[m0:m0+mc, k0:k0+kc] of an A stored transposed ((K, M), rows lda apart)
 // packed tile by tile: tile i holds rows m0+6i.. as (kc, 6), so the kernel
 // reads it as a transposed A with lda 6 from contiguous memory instead of one
-// cache line (and, for a wide dout, one page) per k.
+// cache line (and, for a wide dout, one page) per k. One masked load and one
+// store of 8 per k: each store runs 2 floats past its 6, into the next k's
+// slot (rewritten next) or, the last, past the tile (the caller's buffer has
+// kPackSlack floats more); the loads read only the rows that exist. (Packing a
+// plain A the same way was tried and measured slower: the kernel streams its
+// six rows well, and packing costs 1/N of the product.)
+constexpr int64_t kPackSlack = 8;
+
+// 6 lanes of an 8-float load (or `rows` < 6) for the masked loads of a
+// transposed A's row of 6.
+inline __m256i lane_mask(int64_t rows) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(rows)),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 void pack_transposed_a(float* dst, const float* a, int64_t lda, int64_t m0, int64_t mc, int64_t k0,
                        int64_t kc) {
   for (int64_t m = 0; m < mc; m += kMR) {
-    const int64_t rows = std::min(kMR, mc - m);
+    const __m256i mask = lane_mask(std::min(kMR, mc - m));
     float* tile = dst + m * kc;
+    const float* src = a + k0 * lda + m0 + m;
     for (int64_t k = 0; k < kc; ++k) {
-      const float* src = a + (k0 + k) * lda + m0 + m;
-      for (int64_t r = 0; r < rows; ++r) tile[k * kMR + r] = src[r];
+      _mm256_storeu_ps(tile + k * kMR, _mm256_maskload_ps(src + k * lda, mask));
     }
   }
 }
@@ -156,7 +186,8 @@ void sgemm_loop(float* out, int64_t ldc, const float* inp, int64_t lda, bool tra
   alignas(32) float panel[kKC * kNR];  // (kKC, 16)
   alignas(32) float edge[kMR * kNR];   // (6, 16) tile of a partial last panel
   const int64_t mc_max = trans_a || M > kMaxUnblockedRows ? kMC : M;
-  alignas(32) float packed_a[kMC * kKC];  // (kMC, kKC) as tiles (kc, 6), when trans_a
+  // (kMC, kKC) as tiles (kc, 6), when trans_a
+  alignas(32) float packed_a[kMC * kKC + kPackSlack];
   for (int64_t k0 = 0; k0 < K; k0 += kKC) {
     const int64_t kc = std::min(kKC, K - k0);
     // The first K block overwrites unless the caller accumulates.

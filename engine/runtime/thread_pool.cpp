@@ -80,7 +80,7 @@ ThreadPool::ThreadPool(ThreadPoolOptions options) : n_threads_(options.threads) 
   for (int c : cpus) CPU_SET(c, &any);
   workers_.reserve(static_cast<size_t>(n_threads_ - 1));
   for (int i = 1; i < n_threads_; ++i) {
-    workers_.emplace_back([this, i] { worker_loop(i); });
+    workers_.emplace_back([this] { worker_loop(); });
     const pthread_t handle = workers_.back().native_handle();
     if (pin) {
       all_pinned = pin_to(handle, cpus[static_cast<size_t>(i)]) && all_pinned;
@@ -106,15 +106,37 @@ void ThreadPool::run_guarded(int thread_index) {
   }
 }
 
+bool ThreadPool::run_next(uint32_t generation) {
+  uint64_t c = claim_.load(std::memory_order_acquire);
+  for (;;) {
+    if (static_cast<uint32_t>(c >> 32) != generation) return false;
+    const int index = static_cast<int>(c & 0xffffffffu);
+    if (index >= n_threads_) return false;
+    // Acquire: invoker_ and fn_ of this region, published before claim_.
+    if (claim_.compare_exchange_weak(c, c + 1, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+      run_guarded(index);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+      return true;
+    }
+  }
+}
+
 void ThreadPool::run_erased(Invoker invoker, void* fn) {
+  // No index of the previous region is still running (it returned only when
+  // pending_ reached 0), so its fields may be overwritten.
   invoker_ = invoker;
   fn_ = fn;
   error_ = nullptr;
   has_error_.store(false, std::memory_order_relaxed);
   pending_.store(n_threads_ - 1, std::memory_order_relaxed);
-  generation_.fetch_add(1, std::memory_order_acq_rel);  // publishes invoker_/fn_
+  const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
+  claim_.store(static_cast<uint64_t>(generation) << 32 | 1u, std::memory_order_release);
+  generation_.store(generation, std::memory_order_release);
   generation_.notify_all();
   run_guarded(0);
+  while (run_next(generation)) {  // indices no worker has taken yet
+  }
   for (int spin = 0; pending_.load(std::memory_order_acquire) != 0; ++spin) {
     if (spin < kSpinIterations) {
       cpu_relax();
@@ -126,7 +148,7 @@ void ThreadPool::run_erased(Invoker invoker, void* fn) {
   if (error_) std::rethrow_exception(error_);
 }
 
-void ThreadPool::worker_loop(int thread_index) {
+void ThreadPool::worker_loop() {
   uint32_t seen = 0;
   for (;;) {
     uint32_t now = generation_.load(std::memory_order_acquire);
@@ -140,8 +162,8 @@ void ThreadPool::worker_loop(int thread_index) {
     }
     seen = now;
     if (stop_.load(std::memory_order_acquire)) return;
-    run_guarded(thread_index);
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    while (run_next(seen)) {  // the region may be over already: then nothing
+    }
   }
 }
 

@@ -6,6 +6,13 @@
 // Workers spin briefly after a region (decode issues thousands of tiny regions
 // per second, and a futex wake costs more than the work), then sleep on an
 // atomic wait so an idle pool costs no CPU.
+//
+// Indices 1 .. size()-1 are claimed, not assigned: whichever thread comes
+// first runs an index, the caller included once its own index 0 is done. On
+// a machine whose cores other jobs share, a worker is often not running when
+// a region starts; the caller then runs its index instead of waiting a
+// scheduler time slice for it. Every index still runs exactly once, so a
+// region's result does not change.
 #pragma once
 
 #include <atomic>
@@ -33,9 +40,11 @@ class ThreadPool {
   // when the platform refused).
   bool pinned() const { return pinned_; }
 
-  // Runs fn(thread_index) for every index in [0, size()) and returns when all
-  // are done; index 0 runs on the calling thread. The first exception thrown by
-  // any index is rethrown here. Not reentrant: call from one thread at a time.
+  // Runs fn(thread_index) for every index in [0, size()) exactly once, at most
+  // size() at a time, and returns when all are done; index 0 runs on the
+  // calling thread, the others on whichever thread claims them first (see
+  // above). The first exception thrown by any index is rethrown here. Not
+  // reentrant: call from one thread at a time.
   template <class F>
   void run(F&& fn) {
     if (n_threads_ == 1) {
@@ -52,8 +61,11 @@ class ThreadPool {
     (*static_cast<F*>(fn))(thread_index);
   }
   void run_erased(Invoker invoker, void* fn);
-  void worker_loop(int thread_index);
+  void worker_loop();
   void run_guarded(int thread_index);
+  // Claims the next unclaimed index of region `generation` (false when there is
+  // none, or that region is over), runs it and counts it done.
+  bool run_next(uint32_t generation);
 
   int n_threads_ = 1;
   bool pinned_ = false;
@@ -61,7 +73,8 @@ class ThreadPool {
   Invoker invoker_ = nullptr;
   void* fn_ = nullptr;
   std::atomic<uint32_t> generation_{0};  // bumped once per region; workers wait on it (32-bit: futex-sized)
-  std::atomic<int> pending_{0};          // workers still running the current region
+  std::atomic<uint64_t> claim_{0};       // (generation << 32) | next index to hand out
+  std::atomic<int> pending_{0};          // indices 1.. of the current region not yet done
   std::atomic<bool> stop_{false};
   std::exception_ptr error_;             // first failure of the current region
   std::atomic<bool> has_error_{false};

@@ -116,11 +116,11 @@ void check_shape(TrainShape shape) {
 }
 
 // Scratch the kernels size on first use: attention_backward's per-thread block
-// buffers (2 R*S + 2 HS*T) and the loss rows' 3 V, for two threads (the usual
+// buffers (2 R*S + 16 (S + 7) + 2 HS*T) and the loss rows' 3 V, for two threads (the usual
 // here; small beside the activations either way).
 int64_t kernel_scratch_floats(const ArchConfig& c, TrainShape shape) {
   const int64_t R = 32, T = shape.ctx, HS = c.head_dim;
-  return 2 * (2 * R * T + 2 * HS * T + 3 * c.vocab_size);
+  return 2 * (2 * R * T + 16 * (T + 7) + 2 * HS * T + 3 * c.vocab_size);
 }
 
 }  // namespace
@@ -192,12 +192,26 @@ void TrainRun::forward(const ModelWeights& w, const int32_t* tokens, ThreadPool*
       matmul_forward(a.v, a.n1, lw.wv, BT, C, KVD, pool);
       const AttentionShape shape{c.n_heads, c.n_kv_heads, c.head_dim,
                                  lc.kind == LayerKind::swa ? lc.window : 0};
-      for (int64_t b = 0; b < B; ++b) {  // every sequence starts at position 0
+      // Every sequence starts at position 0. With at least two sequences per
+      // thread, thread r takes sequences r, r + n, ... whole (one fork-join
+      // for all B instead of one per sequence: on a shared machine each one
+      // can wait a time slice for a descheduled worker); else each sequence
+      // splits its heads across the threads. attention_forward's rows do not
+      // depend on how the work is split, so neither does the result.
+      auto attend = [&](int64_t b, AttentionScratch& scratch, ThreadPool* inner) {
         rope_forward(a.q + b * T * QD, rope_, 0, T, c.n_heads);
         rope_forward(a.k + b * T * KVD, rope_, 0, T, c.n_kv_heads);
         const KvSpan kv{a.k + b * T * KVD, a.v + b * T * KVD, 0, T, KVD, c.head_dim};
-        attention_forward(a.att + b * T * QD, a.q + b * T * QD, kv, 0, T, shape,
-                          attention_scratch_, pool);
+        attention_forward(a.att + b * T * QD, a.q + b * T * QD, kv, 0, T, shape, scratch, inner);
+      };
+      const int n_threads = pool ? pool->size() : 1;
+      if (n_threads > 1 && B >= 2 * n_threads) {
+        sequence_scratch_.resize(static_cast<size_t>(n_threads));
+        pool->run([&](int r) {
+          for (int64_t b = r; b < B; b += n_threads) attend(b, sequence_scratch_[sz(r)], nullptr);
+        });
+      } else {
+        for (int64_t b = 0; b < B; ++b) attend(b, attention_scratch_, pool);
       }
       std::memcpy(a.x_mid, a.x_in, sz(BT * C) * sizeof(float));
       matmul_forward(a.x_mid, a.att, lw.wo, BT, QD, C, pool, MatmulMode::accumulate);

@@ -124,6 +124,7 @@ class TrainRun {
   ActivationGrads grads_;
   RopeTable rope_;
   AttentionScratch attention_scratch_;
+  std::vector<AttentionScratch> sequence_scratch_;  // one per thread when threads take whole sequences
 };
 
 }  // namespace flashnas

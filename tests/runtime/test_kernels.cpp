@@ -6,9 +6,11 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <chrono>
 #include <cmath>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "engine/runtime/attention.hpp"
 #include "engine/runtime/kernels.hpp"
@@ -159,6 +161,43 @@ TEST(Kernels, PackedSgemmMatchesNaiveOnOddShapes) {
           ASSERT_NEAR(packed[i], want, tol) << s.M << "x" << s.K << "x" << s.N << " at " << m << "," << n;
           ASSERT_NEAR(reference[i], want, tol) << s.M << "x" << s.K << "x" << s.N;
         }
+    }
+  }
+}
+
+// The strided product of the backward pass (sgemm_nn), A plain or stored
+// transposed (dout^T of a weight gradient, packed 6 rows at a time), on shapes
+// with several K blocks (K > 256), row blocks (M > 144 when transposed) and
+// tiles of fewer than 6 rows, both modes, against a double-precision product.
+TEST(Kernels, StridedSgemmMatchesNaiveOnOddShapes) {
+  struct Shape { int64_t M, K, N; };
+  for (Shape s : {Shape{1, 3, 5}, Shape{7, 300, 17}, Shape{13, 513, 40}, Shape{151, 257, 33},
+                  Shape{290, 600, 16}}) {
+    for (bool transposed : {false, true}) {
+      const int64_t lda = transposed ? s.M + 3 : s.K + 2, ldb = s.N + 1, ldc = s.N + 5;
+      const auto a = random_floats((transposed ? s.K : s.M) * lda, 31);
+      const auto b = random_floats(s.K * ldb, 32);
+      const auto init = random_floats(s.M * ldc, 33);
+      auto a_at = [&](int64_t m, int64_t k) {
+        return double(transposed ? a[size_t(k * lda + m)] : a[size_t(m * lda + k)]);
+      };
+      for (MatmulMode mode : {MatmulMode::overwrite, MatmulMode::accumulate}) {
+        auto out = init;
+        sgemm_nn(out.data(), ldc, {a.data(), lda, transposed}, {b.data(), ldb}, s.M, s.K, s.N, mode);
+        for (int64_t m = 0; m < s.M; ++m)
+          for (int64_t n = 0; n < ldc; ++n) {
+            const size_t i = size_t(m * ldc + n);
+            if (n >= s.N) {  // between rows: untouched
+              ASSERT_EQ(out[i], init[i]);
+              continue;
+            }
+            double want = mode == MatmulMode::accumulate ? init[i] : 0.0;
+            for (int64_t k = 0; k < s.K; ++k) want += a_at(m, k) * b[size_t(k * ldb + n)];
+            ASSERT_NEAR(out[i], want, 1e-5 * std::sqrt(double(s.K)) * (1 + std::abs(want)))
+                << s.M << "x" << s.K << "x" << s.N << (transposed ? " A^T" : "") << " at " << m
+                << "," << n;
+          }
+      }
     }
   }
 }
@@ -358,9 +397,20 @@ TEST(ThreadPoolAffinity, WorkersOfAPinnedCallerUseOtherCpus) {
     ThreadPool pool({2, pin});
     cpu_set_t worker;
     CPU_ZERO(&worker);
-    pool.run([&](int i) {
-      if (i == 1) pthread_getaffinity_np(pthread_self(), sizeof(worker), &worker);
-    });
+    // Index 1 goes to whichever thread claims it first; index 0 waits a little
+    // so the worker can, and the test looks at the thread that ran it.
+    const pthread_t caller = pthread_self();
+    bool on_worker = false;
+    for (int attempt = 0; attempt < 50 && !on_worker; ++attempt) {
+      pool.run([&](int i) {
+        if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (i == 1 && !pthread_equal(pthread_self(), caller)) {
+          pthread_getaffinity_np(pthread_self(), sizeof(worker), &worker);
+          on_worker = true;
+        }
+      });
+    }
+    ASSERT_TRUE(on_worker) << "the worker never ran an index";
     EXPECT_FALSE(CPU_COUNT(&worker) == 1 && CPU_ISSET(first, &worker)) << "pin " << pin;
     if (pin) {
       EXPECT_TRUE(pool.pinned());
