@@ -38,8 +38,18 @@ void apply_evaluate(JobContext& ctx, const store::Trial& trial, const EvaluateRe
   if (r.params < 1 || r.non_embedding_params < 0 || r.kv_cache_bytes_per_token < 0) {
     throw InvalidInput("parameter and cache counts must not be negative", "result.params");
   }
+  check_finite(r.zero_shot_nll, false, "result.zero_shot_nll");
   store::TrialMetrics m;
   m.eval_nll = r.eval_nll;
+  m.zero_shot_nll = r.zero_shot_nll;
+  if (r.heal) {
+    check_finite(r.heal->healed_nll, false, "result.heal.healed_nll");
+    if (r.eval_nll != r.heal->healed_nll) throw InvalidInput("a healed trial's quality is its healed NLL", "result.eval_nll");
+    m.healed_nll = r.heal->healed_nll;
+    json cost = heal_outcome_to_json(*r.heal);
+    cost.erase("healed_nll");  // a column of its own
+    m.heal = std::move(cost);
+  }
   m.params = r.params;
   m.non_embedding_params = r.non_embedding_params;
   m.flops_per_token = r.flops_per_token;
@@ -166,6 +176,7 @@ void after_task_ended(JobContext& ctx, const store::Task& task) {
 }
 
 SubmitResult submit_sweep(JobContext& ctx, const BoundJob& job) {
+  const std::optional<HealSpec>& heal = std::get<SweepSpec>(job.request.spec).evaluation.heal;
   int32_t ordinal = 0;
   for (const BoundArch& arch : job.candidates) {
     const json arch_json = candidate_arch_to_json(arch.arch());
@@ -175,7 +186,7 @@ SubmitResult submit_sweep(JobContext& ctx, const BoundJob& job) {
     const auto trial = store::trial_insert(ctx.tx, ctx.id(), ordinal, t);
     if (!trial) continue;  // the same architecture twice: one trial (parsing already merges them)
     ++ordinal;
-    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({arch.arch()}), trial->id);
+    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({arch.arch(), heal}), trial->id);
     enqueue(ctx, TaskKind::latency, latency_payload_to_json({arch.arch(), std::nullopt, 0}), trial->id);
   }
   store::event_append(ctx.tx, ctx.id(), "job.created", {{"kind", "sweep"}, {"trials", ordinal}});

@@ -30,6 +30,7 @@ EvaluationSpec read_evaluation(JsonObjectReader& r) {
   e.calib_tokens = r.integer("calib_tokens", false, 2, kMaxTokens).value_or(e.calib_tokens);
   e.eval_tokens = r.integer("eval_tokens", false, 2, kMaxTokens).value_or(e.eval_tokens);
   e.ctx = r.integer("ctx", false, 1, 8192).value_or(e.ctx);
+  e.heal = r.nested("heal", false, read_heal_spec);
   return e;
 }
 
@@ -40,6 +41,7 @@ void write_evaluation(json& j, const EvaluationSpec& e) {
   j["calib_tokens"] = e.calib_tokens;
   j["eval_tokens"] = e.eval_tokens;
   j["ctx"] = e.ctx;
+  if (e.heal) j["heal"] = heal_spec_to_json(*e.heal);
 }
 
 LatencyObjective read_objective(const json& v, const std::string& field, FieldErrors& errors) {
@@ -238,6 +240,33 @@ JobSpec read_spec(store::JobKind kind, JsonObjectReader& r) {
 }
 
 }  // namespace
+
+HealSpec read_heal_spec(JsonObjectReader& r) {
+  HealSpec h;
+  h.train = r.integer("train", true, 1, INT64_MAX).value_or(0);
+  h.train_tokens = r.integer("train_tokens", false, 2, kMaxTokens).value_or(h.train_tokens);
+  h.options = read_heal_options(r);  // the engine's reader: `flashnas heal` accepts the same
+  FieldChecks checks(r.errors(), r.prefix());
+  checks.range("steps", h.options.steps, 1, kMaxHealSteps);
+  checks.require(h.options.memory_limit_bytes <= kMaxHealMemoryBytes, "memory_limit_bytes",
+                 fmt::format("at most {} (16 GiB): a worker heals each of its tasks within this limit, got {}",
+                             kMaxHealMemoryBytes, h.options.memory_limit_bytes));
+  checks.require(h.train_tokens >= h.min_tokens(), "train_tokens",
+                 fmt::format("must hold at least one training window of ctx + 1 = {} tokens", h.min_tokens()),
+                 {"ctx"});
+  return h;
+}
+
+json heal_spec_to_json(const HealSpec& h) {
+  json j = heal_options_to_json(h.options);
+  j["train"] = h.train;
+  j["train_tokens"] = h.train_tokens;
+  return j;
+}
+
+HealSpec heal_spec_from_json(const json& j, const std::string& prefix) {
+  return read_object(j, prefix, "heal", read_heal_spec);
+}
 
 std::string LatencyObjective::name() const {
   if (decode_weight == 0.0) return "prefill_ms";

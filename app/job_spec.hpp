@@ -16,7 +16,9 @@
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
 //   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool"}
-//   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx"
+//   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx", "heal": HEAL
+//   HEAL:          {"train": DATASET_ID, "train_tokens", ... HealOptions ("steps",
+//                   "tokens_per_step" | "batch", "ctx", "lr", "distill", ...)}
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -30,6 +32,7 @@
 #include "engine/latency/latency_options.hpp"
 #include "engine/model/candidate_arch.hpp"
 #include "engine/search/arch_space_options.hpp"
+#include "engine/train/heal.hpp"
 #include "store/states.hpp"
 
 namespace flashnas::app {
@@ -37,6 +40,28 @@ namespace flashnas::app {
 // The largest sweep one request may ask for, and the largest search budget.
 inline constexpr int64_t kMaxSweepCandidates = 256;
 inline constexpr int64_t kMaxSearchBudget = 2000;
+
+// The most a job may ask of one heal: optimiser steps, and the memory limit
+// (a worker holds the heal of each of its evaluate tasks at once).
+inline constexpr int64_t kMaxHealSteps = 100000;
+inline constexpr int64_t kMaxHealMemoryBytes = int64_t{16} << 30;
+
+// Healing each candidate after pruning (continued pretraining, distillation
+// from the backbone when options.distill > 0): the engine's HealOptions, read
+// by its own reader under "heal.", and the training text.
+struct HealSpec {
+  HealOptions options;
+  int64_t train = 0;             // dataset id of the project
+  int64_t train_tokens = 65537;  // the training text cut to this many tokens (BOS included)
+  // Windows of ctx + 1 tokens the cut text holds at most (at least one is needed).
+  int64_t min_tokens() const { return options.ctx + 1; }
+};
+
+// Reads a "heal" object (fields under `prefix`, e.g. "heal" or "payload.heal"),
+// errors recorded in `errors`; and its canonical JSON.
+HealSpec read_heal_spec(JsonObjectReader& r);
+nlohmann::json heal_spec_to_json(const HealSpec& heal);
+HealSpec heal_spec_from_json(const nlohmann::json& j, const std::string& prefix);
 
 // Quality evaluation: the backbone, its calibration and evaluation texts, and
 // the token budgets (defaults as `flashnas evaluate-candidate`, so a trial's
@@ -48,6 +73,7 @@ struct EvaluationSpec {
   int64_t calib_tokens = 8192;  // calibration text cut to this many tokens
   int64_t eval_tokens = 16384;  // evaluation text cut to this many tokens
   int64_t ctx = 256;            // evaluation window
+  std::optional<HealSpec> heal;  // absent: zero-shot quality (pruned, not healed)
   // The fewest tokens a calibration or evaluation text must hold: 8 windows, or
   // the whole budget when that is smaller.
   int64_t min_tokens(int64_t budget) const { return std::min(budget, 8 * ctx + 1); }

@@ -251,7 +251,7 @@ void apply_search_step(JobContext& ctx, const store::Task& task, const SearchSte
     if (!trial) continue;  // already a trial of this job
     ++ordinal;
     ++added;
-    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({p.arch}), trial->id);
+    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({p.arch, spec.evaluation.heal}), trial->id);
     enqueue(ctx, TaskKind::latency, latency_payload_to_json({p.arch, std::nullopt, 0}), trial->id);
   }
   store::event_append(ctx.tx, ctx.id(), "search.step",

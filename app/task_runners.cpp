@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <optional>
 
 #include "app/job_binding.hpp"
 #include "app/job_spec.hpp"
@@ -12,6 +14,9 @@
 #include "engine/latency/study.hpp"
 #include "engine/model/bound_arch.hpp"
 #include "engine/prune/evaluate_candidate.hpp"
+#include "engine/prune/prune_to_arch.hpp"
+#include "engine/runtime/evaluate.hpp"
+#include "engine/train/heal.hpp"
 #include "engine/util/error.hpp"
 #include "engine/util/sha256.hpp"
 #include "store/file_repository.hpp"
@@ -67,11 +72,65 @@ void check_tokens(const std::vector<int32_t>& tokens, const store::StoredFile& t
   }
 }
 
+// A heal stopped because the task's lease is gone (rescued elsewhere, job
+// cancelled) or the worker is shutting down: its result would be dropped.
+class HealStopped : public Error {
+ public:
+  HealStopped() : Error("healing stopped: the task's lease was lost or the worker is stopping") {}
+};
+
+// Heals `student` in place on the heal's training text (distilling from the
+// backbone when heal.options.distill > 0) and measures its eval NLL after.
+HealOutcome heal_candidate(EngineCache& cache, const store::StoredFile& backbone_row, const Model& backbone,
+                           const store::StoredFile& train_row, const HealSpec& heal, Model& student,
+                           const std::vector<int32_t>& eval_tokens, int64_t eval_ctx, RuntimeContext& runtime,
+                           const StopRequested& stop) {
+  const HealOptions& o = heal.options;
+  const bool distill = o.distill > 0.0;
+  // The memory plan decides whether the teacher's logits are kept; the windows
+  // (and the logits when kept) are the worker's, shared by the job's candidates.
+  auto data = cache.heal_data(backbone_row, backbone, train_row, heal.train_tokens, o.ctx, false, runtime,
+                              "spec.heal.train");
+  HealMemory plan;
+  try {
+    plan = plan_heal_memory(backbone.config, student.config, data->windows.count(), o);
+  } catch (const InvalidInput& e) {
+    throw InvalidInput(e.errors().front().message, "spec.heal.memory_limit_bytes");
+  }
+  if (distill && plan.teacher_cached) {
+    data = cache.heal_data(backbone_row, backbone, train_row, heal.train_tokens, o.ctx, true, runtime,
+                           "spec.heal.train");
+  }
+  std::optional<TeacherLogits> own;  // step by step, when the logits are not kept
+  TeacherLogits* teacher = data->logits.get();
+  if (distill && !teacher) teacher = &own.emplace(backbone, data->windows, /*cache=*/false, runtime);
+  const HealResult h = heal_model(distill ? teacher : nullptr, student, data->windows, o, runtime,
+                                  [&](const HealStep&, const HealOptions&) {
+                                    if (stop && stop()) throw HealStopped();
+                                  });
+  EvalOptions eval;
+  eval.ctx = eval_ctx;
+  HealOutcome out;
+  out.healed_nll = evaluate_nll(student.config, student.weights, eval_tokens, eval, &runtime).nll;
+  out.steps = static_cast<int64_t>(h.history.size());
+  out.tokens = h.tokens;
+  out.seconds = h.seconds;
+  out.setup_seconds = h.setup_seconds;
+  out.tokens_per_second = h.tokens_per_second;
+  out.first_loss = h.history.front().loss;
+  out.final_loss = h.history.back().loss;
+  out.memory_bytes = h.memory.total();
+  out.teacher_cached = h.memory.teacher_cached;
+  return out;
+}
+
 }  // namespace
 
-TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads) {
+TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads,
+                        const StopRequested& stop) {
   JobInputs in;
-  store::StoredFile backbone_row, calibration_row, eval_row;
+  store::StoredFile backbone_row, calibration_row, eval_row, train_row;
+  const EvaluatePayload payload = evaluate_payload_from_json(task.payload);
   {
     pqxx::read_transaction tx(db);
     in = load_job(tx, task);
@@ -80,11 +139,12 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
     backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
     calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
     eval_row = load_file(tx, in.job, store::FileKind::dataset, e->eval, "eval");
+    if (payload.heal) train_row = load_file(tx, in.job, store::FileKind::dataset, payload.heal->train, "heal.train");
   }
   const EvaluationSpec& e = *evaluation_spec_of(in.spec);
   const auto backbone = cache.backbone(backbone_row);
   // The architecture crosses a process boundary as JSON: bound again here, once.
-  const BoundArch arch = bind_arch(evaluate_payload_from_json(task.payload).arch, backbone->config, "arch");
+  const BoundArch arch = bind_arch(payload.arch, backbone->config, "arch");
   check_tokens(*cache.tokens(backbone_row, *backbone, calibration_row, e.calib_tokens), calibration_row,
                "calibration", "calib_tokens", e.calib_tokens, e);
   const auto tokens = cache.tokens(backbone_row, *backbone, eval_row, e.eval_tokens);
@@ -94,9 +154,24 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
   CandidateEvalOptions options;
   options.ctx = e.ctx;
   options.threads = threads;
-  const CandidateResult r = evaluate_candidate(*backbone, *stats, arch, *tokens, options, &runtime);
-  return EvaluateResult{r.eval_nll, r.eval_tokens, r.params, r.non_embedding_params, r.flops_per_token,
-                             static_cast<int64_t>(r.kv_cache_bytes_per_token), r.seconds};
+  if (!payload.heal) {
+    const CandidateResult r = evaluate_candidate(*backbone, *stats, arch, *tokens, options, &runtime);
+    return EvaluateResult{r.eval_nll,       r.eval_tokens,     r.params, r.non_embedding_params,
+                          r.flops_per_token, static_cast<int64_t>(r.kv_cache_bytes_per_token), r.seconds,
+                          r.eval_nll,       std::nullopt};
+  }
+  // Prune once, evaluate zero-shot, heal in place, evaluate again.
+  const auto start = std::chrono::steady_clock::now();
+  Model student = prune_to_arch(*backbone, *stats, arch, PruneOptions{});
+  const CandidateResult zero_shot = evaluate_pruned(student, *tokens, options, &runtime);
+  const HealOutcome healed = heal_candidate(cache, backbone_row, *backbone, train_row, *payload.heal, student,
+                                            *tokens, e.ctx, runtime, stop);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return EvaluateResult{healed.healed_nll,        zero_shot.eval_tokens,
+                        zero_shot.params,          zero_shot.non_embedding_params,
+                        zero_shot.flops_per_token, static_cast<int64_t>(zero_shot.kv_cache_bytes_per_token),
+                        seconds,                   zero_shot.eval_nll,
+                        healed};
 }
 
 std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks) {

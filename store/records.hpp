@@ -69,7 +69,10 @@ struct Job {
 };
 
 struct TrialMetrics {
-  std::optional<double> eval_nll;
+  std::optional<double> eval_nll;       // the quality: healed_nll when healed, else zero_shot_nll
+  std::optional<double> zero_shot_nll;  // right after pruning
+  std::optional<double> healed_nll;     // after healing (with `heal`, what it did and cost)
+  std::optional<nlohmann::json> heal;
   std::optional<int64_t> params;
   std::optional<int64_t> non_embedding_params;
   std::optional<double> flops_per_token;

@@ -12,7 +12,7 @@ namespace {
 
 #define TRIAL_COLUMNS                                                                            \
   "id, job_id, ordinal, seq, arch::text AS arch, arch_hash, state::text AS state, source, step, "  \
-  "proposal::text AS proposal, eval_nll, params, "                                                  \
+  "proposal::text AS proposal, eval_nll, zero_shot_nll, healed_nll, heal::text AS heal, params, "   \
   "non_embedding_params, flops_per_token, kv_cache_bytes_per_token, prefill_ms, decode_ms_per_token, " \
   "error, " FLASHNAS_SQL_TS("created_at") ", " FLASHNAS_SQL_TS("updated_at") ", " FLASHNAS_SQL_TS("finished_at")
 // A CTE taking the next trial seq of the job that owns trial $1.
@@ -41,6 +41,8 @@ const Statement kStatements[] = {
      " flops_per_token = coalesce($5, flops_per_token),"
      " kv_cache_bytes_per_token = coalesce($6, kv_cache_bytes_per_token),"
      " prefill_ms = coalesce($7, prefill_ms), decode_ms_per_token = coalesce($8, decode_ms_per_token),"
+     " zero_shot_nll = coalesce($9, zero_shot_nll), healed_nll = coalesce($10, healed_nll),"
+     " heal = coalesce($11::jsonb, heal),"
      " seq = s.next_seq, updated_at = now() FROM s "
      "WHERE id = $1 AND state IN ('pending', 'running') RETURNING id"},
     {"trial_finish",
@@ -71,6 +73,9 @@ Trial read_trial(const pqxx::row& r) {
   t.step = row::opt<int32_t>(r, "step");
   t.proposal = row::opt_json(r, "proposal");
   t.metrics.eval_nll = row::opt<double>(r, "eval_nll");
+  t.metrics.zero_shot_nll = row::opt<double>(r, "zero_shot_nll");
+  t.metrics.healed_nll = row::opt<double>(r, "healed_nll");
+  t.metrics.heal = row::opt_json(r, "heal");
   t.metrics.params = row::opt<int64_t>(r, "params");
   t.metrics.non_embedding_params = row::opt<int64_t>(r, "non_embedding_params");
   t.metrics.flops_per_token = row::opt<double>(r, "flops_per_token");
@@ -126,8 +131,11 @@ std::vector<Trial> trial_list_all(pqxx::transaction_base& tx, int64_t job_id) {
 }
 
 bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const TrialMetrics& m) {
+  FLASHNAS_CHECK(!m.heal || m.heal->is_object(), "a heal record is a JSON object");
+  const std::optional<std::string> heal = m.heal ? std::optional<std::string>(m.heal->dump()) : std::nullopt;
   return !tx.exec_prepared("trial_set_metrics", trial_id, m.eval_nll, m.params, m.non_embedding_params,
-                           m.flops_per_token, m.kv_cache_bytes_per_token, m.prefill_ms, m.decode_ms_per_token)
+                           m.flops_per_token, m.kv_cache_bytes_per_token, m.prefill_ms, m.decode_ms_per_token,
+                           m.zero_shot_nll, m.healed_nll, heal)
               .empty();
 }
 

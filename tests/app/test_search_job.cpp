@@ -6,6 +6,7 @@
 // the frontier is exactly the non-dominated set, the hypervolume history never
 // decreases, a retried step makes no second batch, cancel keeps what was
 // evaluated, a failed step fails the job.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -21,6 +22,7 @@
 #include "engine/model/arch_cost.hpp"
 #include "engine/util/error.hpp"
 #include "store/store.hpp"
+#include "tests/support/field_errors.hpp"
 #include "tests/support/job_fixtures.hpp"
 #include "tests/support/test_db.hpp"
 
@@ -105,9 +107,14 @@ class SearchJobTest : public test::DbConnectionTest {
   app::TaskResult run(const store::Task& t) {
     switch (t.kind) {
       case TaskKind::evaluate: {
-        const CandidateArch a = app::evaluate_payload_from_json(t.payload).arch;
-        app::EvaluateResult r = test::eval_result(fake_nll(a));
-        r.params = cost_parameters(candidate_to_config(test::small_backbone(), a));
+        const app::EvaluatePayload p = app::evaluate_payload_from_json(t.payload);
+        app::EvaluateResult r = test::eval_result(fake_nll(p.arch));
+        r.params = cost_parameters(candidate_to_config(test::small_backbone(), p.arch));
+        if (p.heal) {  // healing takes 0.5 nats off the zero-shot NLL
+          r.zero_shot_nll = r.eval_nll + 0.5;
+          r.heal = app::HealOutcome{r.eval_nll, p.heal->options.steps, p.heal->options.steps * 1024, 1.5, 0.1,
+                                    50000.0, 6.0, 3.0, 1 << 20, true};
+        }
         return r;
       }
       case TaskKind::latency: {
@@ -210,6 +217,73 @@ TEST_F(SearchJobTest, ASearchRunsBothStagesToExactlyItsBudget) {
   ASSERT_EQ(models.size(), 1u + 14 / 3);  // the stage-1 model and a refit every `batch` trial measurements
   EXPECT_EQ(*done.latency_model_id, models.front().id);
   EXPECT_EQ(models.front().base_model_id, models.back().id);
+}
+
+// A heal names a text of the project that holds one training window, and every
+// candidate (for a search: the space's largest) must fit its memory limit; each
+// problem is refused at submission, by field.
+TEST_F(SearchJobTest, AHealIsBoundToTheProjectsTextAndItsMemoryLimit) {
+  const int64_t tiny = in_tx([&](pqxx::work& tx) {
+    return store::file_insert(tx, store::FileKind::dataset,
+                              {project_, "tiny", "text", sha256_hex("tiny"), 100, "datasets/tiny.txt", json::object()})
+        .id;
+  });
+  auto errors_of = [&](const json& heal) {
+    json body = search_body(8, 2, 4);
+    body["heal"] = heal;
+    return test::field_error_map_of([&] { submit(body); });
+  };
+  auto errors = errors_of({{"train", text_ + 1000}});
+  EXPECT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors["heal.train"], fmt::format("no dataset {} in this project", text_ + 1000));
+
+  errors = errors_of({{"train", tiny}});
+  EXPECT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors["heal.train"], fmt::format("dataset {} holds 100 bytes (at most 102 tokens); healing needs at least "
+                                              "one training window of heal.ctx + 1 = 257 tokens", tiny));
+  EXPECT_TRUE(errors_of({{"train", tiny}, {"ctx", 64}}).empty()) << "a window of 65 tokens fits";
+
+  errors = errors_of({{"train", text_}, {"memory_limit_bytes", 1 << 20}});
+  EXPECT_EQ(errors.size(), 1u);
+  const std::string& m = errors["heal.memory_limit_bytes"];
+  EXPECT_NE(m.find("over the limit of 1.0 MiB"), std::string::npos) << m;
+  EXPECT_NE(m.find("(for the space's largest architecture)"), std::string::npos) << m;
+
+  EXPECT_TRUE(errors_of({{"train", text_}, {"steps", 5}}).empty());
+}
+
+// With a heal, every evaluate task carries it; a trial records its zero-shot
+// and healed NLL and the heal's cost, and its quality (what the search models
+// and the frontier ranks) is the healed NLL.
+TEST_F(SearchJobTest, AHealedSearchRanksTrialsByTheirHealedNll) {
+  json body = search_body(8, 2, 4);
+  body["heal"] = {{"train", text_}, {"steps", 7}};
+  const int64_t id = submit(body);
+  drive(id);
+  const store::Job done = job(id);
+  ASSERT_EQ(done.state, JobState::succeeded) << done.error.value_or("");
+  const auto ts = trials(id);
+  ASSERT_EQ(ts.size(), 8u);
+  for (const auto& t : ts) {
+    const auto& m = t.metrics;
+    ASSERT_TRUE(m.healed_nll && m.zero_shot_nll && m.heal) << t.id;
+    EXPECT_DOUBLE_EQ(*m.eval_nll, *m.healed_nll);
+    EXPECT_DOUBLE_EQ(*m.zero_shot_nll, *m.healed_nll + 0.5);
+    EXPECT_EQ(m.heal->at("steps"), 7);
+    EXPECT_EQ(m.heal->at("tokens"), 7 * 1024);
+    EXPECT_DOUBLE_EQ(m.heal->at("seconds").get<double>(), 1.5);
+    EXPECT_FALSE(m.heal->contains("healed_nll")) << "a column of its own";
+  }
+  const auto frontier = in_tx([&](pqxx::work& tx) { return store::frontier_latest(tx, id); });
+  ASSERT_TRUE(frontier.has_value());
+  ASSERT_FALSE(frontier->points.empty());
+  for (const auto& p : frontier->points) {
+    EXPECT_DOUBLE_EQ(p.at("eval_nll").get<double>(), p.at("metrics").at("healed_nll").get<double>());
+  }
+  // The trials as a client reads them.
+  const json first = ts.front();
+  EXPECT_TRUE(first.at("metrics").at("heal").is_object());
+  EXPECT_TRUE(first.at("metrics").at("zero_shot_nll").is_number());
 }
 
 TEST_F(SearchJobTest, ALatencyStudyStoresAModelThatASearchCanStartFrom) {
