@@ -137,6 +137,7 @@ Stage2Spec read_stage2(const json* v, FieldErrors& errors) {
   s.budget = r.integer("budget", false, 1, kMaxSearchBudget).value_or(s.budget);
   s.batch = r.integer("batch", false, 1, 64).value_or(s.batch);
   s.initial = r.integer("initial", false, 1, kMaxSearchBudget).value_or(s.initial);
+  s.eta = r.integer("eta", false, 2, 16).value_or(s.eta);
   r.finish();
   if (s.initial > s.budget) errors.add("stage2.initial", fmt::format("exceeds the budget ({})", s.budget));
   return s;
@@ -198,6 +199,37 @@ SweepSpec read_sweep(JsonObjectReader& r) {
   return s;
 }
 
+// "fidelities": heal steps per rung, increasing; the heal they scale must be
+// given, and its own steps (if given) must be the top rung's.
+void read_fidelities(JsonObjectReader& r, SearchSpec& s) {
+  const auto fidelities = r.integers("fidelities", false, kMaxFidelities);
+  if (!fidelities) return;
+  FieldErrors& errors = r.errors();
+  if (fidelities->size() < 2) {
+    errors.add("fidelities", fmt::format("give 2 to {} heal budgets (steps), increasing", kMaxFidelities));
+    return;
+  }
+  for (size_t i = 0; i < fidelities->size(); ++i) {
+    const int64_t f = (*fidelities)[i];
+    if (f < 0 || f > kMaxHealSteps) {
+      errors.add(fmt::format("fidelities[{}]", i), fmt::format("must be between 0 and {}, got {}", kMaxHealSteps, f));
+    } else if (i > 0 && f <= (*fidelities)[i - 1]) {
+      errors.add(fmt::format("fidelities[{}]", i), "must exceed the one before (rungs heal longer and longer)");
+    }
+  }
+  if (!s.evaluation.heal) {
+    if (!errors.has("heal")) errors.add("fidelities", "needs \"heal\": the fidelities are its steps per rung");
+    return;
+  }
+  const json* heal = r.value("heal", false);
+  if (heal && heal->contains("steps") && s.evaluation.heal->options.steps != fidelities->back()) {
+    errors.add("heal.steps", fmt::format("with fidelities each rung heals for its own steps: leave heal.steps out "
+                                         "or make it the top fidelity ({})", fidelities->back()));
+  }
+  s.fidelities = *fidelities;
+  s.evaluation.heal->options.steps = fidelities->back();
+}
+
 SearchSpec read_search(JsonObjectReader& r) {
   SearchSpec s;
   FieldErrors& errors = r.errors();
@@ -217,6 +249,7 @@ SearchSpec read_search(JsonObjectReader& r) {
   s.constraints = read_constraints(r.array("constraints", false), errors);
   s.reference_point = read_reference(r.object("reference_point", false), errors);
   s.seed = read_seed(r);
+  read_fidelities(r, s);
   return s;
 }
 
@@ -311,7 +344,9 @@ json job_spec_to_json(const JobSpec& spec) {
     j["space"] = search::arch_space_options_to_json(s->space);
     if (s->stage1) j["stage1"] = stage1_to_json(*s->stage1);
     if (s->latency_model) j["latency_model"] = *s->latency_model;
-    j["stage2"] = {{"budget", s->stage2.budget}, {"batch", s->stage2.batch}, {"initial", s->stage2.initial}};
+    j["stage2"] = {{"budget", s->stage2.budget}, {"batch", s->stage2.batch}, {"initial", s->stage2.initial},
+                   {"eta", s->stage2.eta}};
+    if (!s->fidelities.empty()) j["fidelities"] = s->fidelities;
     j["constraints"] = json::array();
     for (const auto& c : s->constraints) {
       j["constraints"].push_back({{"metric", constraint_metric_name(c.metric)}, {"max", c.max}});

@@ -11,7 +11,8 @@
 //   search:        {"kind": "search", "name", "backbone", "calibration", "eval",
 //                   "space": SPACE, "latency": LATENCY, "stage1": STAGE1 | "latency_model": ID,
 //                   "stage2": {"budget", "batch", "initial"}, "constraints": [...],
-//                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS]}
+//                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS],
+//                   ["fidelities": [HEAL STEPS, ...] with "heal" (stage2.eta)]}
 //   latency_study: {"kind": "latency_study", "name", "backbone", "space", "latency": LATENCY,
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
@@ -121,7 +122,11 @@ struct Stage2Spec {
   int64_t budget = 64;
   int64_t batch = 8;
   int64_t initial = 8;  // scrambled Sobol design of the first step
+  int64_t eta = 3;      // with fidelities: the top 1/eta of a rung go on to the next (fidelity_policy.hpp)
 };
+
+// The most rungs of a multi-fidelity search.
+inline constexpr size_t kMaxFidelities = 6;
 
 // The hypervolume reference point: worst acceptable quality (eval NLL) and latency.
 struct ReferencePoint {
@@ -145,6 +150,10 @@ struct SearchSpec {
   std::vector<OutcomeConstraintSpec> constraints;
   std::optional<ReferencePoint> reference_point;  // else inferred at stage 2's start
   uint64_t seed = 0;
+  // Heal steps of each rung, increasing (0: zero-shot); empty: one fidelity,
+  // evaluation.heal's steps. With rungs, evaluation.heal->options.steps is the top one.
+  std::vector<int64_t> fidelities;
+  int32_t rungs() const { return fidelities.empty() ? 1 : static_cast<int32_t>(fidelities.size()); }
 };
 
 struct LatencyStudySpec {

@@ -24,6 +24,7 @@ std::string_view fit_purpose_name(FitPurpose purpose) { return kFitPurposes.at(s
 json evaluate_payload_to_json(const EvaluatePayload& p) {
   json j = {{"arch", candidate_arch_to_json(p.arch)}};
   if (p.heal) j["heal"] = heal_spec_to_json(*p.heal);
+  if (p.rung) j["rung"] = *p.rung;
   return j;
 }
 
@@ -52,8 +53,14 @@ CandidateArch payload_arch(const json& j) {
 }  // namespace
 
 EvaluatePayload evaluate_payload_from_json(const json& j) {
-  EvaluatePayload p{payload_arch(j), std::nullopt};
+  EvaluatePayload p{payload_arch(j), std::nullopt, std::nullopt};
   if (j.contains("heal")) p.heal = heal_spec_from_json(j.at("heal"), "payload.heal");
+  if (j.contains("rung")) {
+    if (!j.at("rung").is_number_integer() || j.at("rung").get<int64_t>() < 0) {
+      throw InvalidInput("must be a rung number", "payload.rung");
+    }
+    p.rung = j.at("rung").get<int32_t>();
+  }
   return p;
 }
 

@@ -3,7 +3,7 @@
 // returns (applied in-process by the job service, stored in tasks.result as its
 // JSON for the record). A handler returns a TaskResult; the job service never
 // parses a worker's JSON.
-//   evaluate           payload {"arch", ["heal"]}        -> EvaluateResult
+//   evaluate           payload {"arch", ["heal"], ["rung"]} -> EvaluateResult
 //   latency            payload {"arch", ["phase", "round"]} -> LatencyResult
 //   search_step        (the task's step)                 -> SearchStepResult
 //   fit_latency_model  payload {"purpose"} (the task's step is the round) -> FitResult
@@ -30,6 +30,7 @@ namespace flashnas::app {
 struct EvaluatePayload {
   CandidateArch arch;
   std::optional<HealSpec> heal;  // absent: zero-shot only
+  std::optional<int32_t> rung;   // multi-fidelity searches: the rung this evaluation is of
 };
 
 // A stage-1 latency task has a phase (design, adaptive or holdout) and a round;

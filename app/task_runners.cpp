@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 
+#include "app/fidelity_policy.hpp"
 #include "app/job_binding.hpp"
 #include "app/job_spec.hpp"
 #include "app/search_policy.hpp"
@@ -222,6 +224,7 @@ std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store:
 TaskResult run_search_step(pqxx::connection& db, const store::Task& task, EngineCache& cache) {
   JobInputs in;
   std::vector<store::Trial> trials;
+  std::vector<store::TrialRung> rungs;
   store::LatencyModelRecord model;
   {
     pqxx::read_transaction tx(db);
@@ -233,6 +236,7 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
     if (!record) throw InvalidInput("the job's latency model is gone", "latency_model");
     model = std::move(*record);
     trials = store::trial_list_all(tx, in.job.id);
+    rungs = store::trial_rung_list(tx, in.job.id);
   }
   const auto& spec = std::get<SearchSpec>(in.spec);
   const ReferencePoint reference{in.job.reference_point->at("eval_nll").get<double>(),
@@ -246,10 +250,22 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
   std::stable_sort(by_completion.begin(), by_completion.end(), [](const store::Trial* a, const store::Trial* b) {
     return a->finished_at.value_or("~") < b->finished_at.value_or("~");  // ISO-8601 UTC: text order is time order
   });
+  // A multi-fidelity search models each trial at its highest rung so far,
+  // shifted to the top fidelity (fidelity_offsets), so the acquisition judges
+  // candidates at the top fidelity.
+  std::map<int64_t, RungHistory> history;
+  for (const store::TrialRung& r : rungs) history[r.trial_id][r.rung] = r.eval_nll;
+  std::vector<RungHistory> histories;
+  for (const auto& [id, h] : history) histories.push_back(h);
+  const std::vector<double> offsets = fidelity_offsets(histories, spec.rungs());
   for (const store::Trial* tp : by_completion) {
     const store::Trial& t = *tp;
     const CandidateArch arch = candidate_arch_from_json(t.arch);
-    if (t.state == store::TrialState::succeeded && t.metrics.eval_nll) {
+    const auto h = history.find(t.id);
+    if (h != history.end()) {
+      const auto& [rung, nll] = *h->second.rbegin();
+      state.completed.push_back({arch, nll + offsets.at(static_cast<size_t>(rung))});
+    } else if (t.state == store::TrialState::succeeded && t.metrics.eval_nll) {
       state.completed.push_back({arch, *t.metrics.eval_nll});
     } else if (t.state == store::TrialState::pending || t.state == store::TrialState::running) {
       state.pending.push_back(arch);

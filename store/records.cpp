@@ -77,6 +77,8 @@ void to_json(nlohmann::json& j, const Trial& v) {
        {"source", v.source},
        {"step", json_or_null(v.step)},
        {"proposal", json_or_null(v.proposal)},
+       {"rung", json_or_null(v.rung)},
+       {"fidelity", json_or_null(v.fidelity)},
        {"metrics", v.metrics},
        {"error", json_or_null(v.error)},
        {"created_at", v.created_at},

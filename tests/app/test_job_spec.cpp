@@ -173,12 +173,12 @@ TEST(JobSpec, AHealIsParsedStoredAndReadBack) {
       << "no heal: zero-shot";
 
   // And in a task's payload, with the architecture.
-  const app::EvaluatePayload p{test::candidate(3), e.heal};
+  const app::EvaluatePayload p{test::candidate(3), e.heal, std::nullopt};
   const app::EvaluatePayload back = app::evaluate_payload_from_json(app::evaluate_payload_to_json(p));
   EXPECT_EQ(back.arch, p.arch);
   ASSERT_TRUE(back.heal.has_value());
   EXPECT_EQ(app::heal_spec_to_json(*back.heal), app::heal_spec_to_json(*e.heal));
-  EXPECT_FALSE(app::evaluate_payload_from_json(app::evaluate_payload_to_json({test::candidate(3), std::nullopt})).heal);
+  EXPECT_FALSE(app::evaluate_payload_from_json(app::evaluate_payload_to_json({test::candidate(3), std::nullopt, std::nullopt})).heal);
 }
 
 TEST(JobSpec, EveryBadHealFieldIsNamed) {
@@ -208,6 +208,41 @@ TEST(JobSpec, EveryBadHealFieldIsNamed) {
 
   body["heal"] = 3;
   EXPECT_EQ(error_fields(body), std::set<std::string>{"heal"});
+}
+
+// "fidelities" are heal steps per rung: increasing, with a heal whose steps
+// become the top rung's (a different heal.steps is refused).
+TEST(JobSpec, FidelitiesNeedAHealAndIncreaseAndSetItsSteps) {
+  json body = search_body();
+  body["heal"] = {{"train", 4}};
+  body["fidelities"] = {0, 50, 200};
+  body["stage2"]["eta"] = 4;
+  const app::JobRequest r = app::parse_job_request(body);
+  const auto& s = std::get<app::SearchSpec>(r.spec);
+  EXPECT_EQ(s.fidelities, (std::vector<int64_t>{0, 50, 200}));
+  EXPECT_EQ(s.rungs(), 3);
+  EXPECT_EQ(s.stage2.eta, 4);
+  EXPECT_EQ(s.evaluation.heal->options.steps, 200);
+  const json stored = app::job_spec_to_json(r.spec);
+  EXPECT_EQ(app::job_spec_to_json(app::job_spec_from_json(store::JobKind::search, stored)), stored);
+
+  auto with = [&](const std::function<void(json&)>& edit) {
+    json j = body;
+    edit(j);
+    return test::field_error_map_of([&] { app::parse_job_request(j); });
+  };
+  EXPECT_EQ(with([](json& j) { j.erase("heal"); }),
+            (std::map<std::string, std::string>{{"fidelities", "needs \"heal\": the fidelities are its steps per rung"}}));
+  EXPECT_EQ(with([](json& j) { j["fidelities"] = {0, 50, 50, 1000000}; }),
+            (std::map<std::string, std::string>{
+                {"fidelities[2]", "must exceed the one before (rungs heal longer and longer)"},
+                {"fidelities[3]", "must be between 0 and 100000, got 1000000"}}));
+  EXPECT_EQ(with([](json& j) { j["fidelities"] = {50}; }).count("fidelities"), 1u);
+  EXPECT_EQ(with([](json& j) { j["heal"]["steps"] = 100; }),
+            (std::map<std::string, std::string>{{"heal.steps", "with fidelities each rung heals for its own steps: "
+                                                               "leave heal.steps out or make it the top fidelity (200)"}}));
+  EXPECT_TRUE(with([](json& j) { j["heal"]["steps"] = 200; }).empty());
+  EXPECT_EQ(with([](json& j) { j["stage2"]["eta"] = 1; }).count("stage2.eta"), 1u);
 }
 
 // One schema, one validator: a bad space is refused with the engine's own

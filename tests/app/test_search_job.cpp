@@ -10,10 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "app/engine_cache.hpp"
+#include "app/fidelity_policy.hpp"
 #include "app/frontier.hpp"
 #include "app/job_binding.hpp"
 #include "app/job_service.hpp"
@@ -110,10 +112,16 @@ class SearchJobTest : public test::DbConnectionTest {
         const app::EvaluatePayload p = app::evaluate_payload_from_json(t.payload);
         app::EvaluateResult r = test::eval_result(fake_nll(p.arch));
         r.params = cost_parameters(candidate_to_config(test::small_backbone(), p.arch));
-        if (p.heal) {  // healing takes 0.5 nats off the zero-shot NLL
+        // Healing (or a multi-fidelity search's rungs) start from a zero-shot NLL 0.5
+        // nats worse, and a heal of 20 steps or more takes all of it off.
+        if (p.heal || p.rung) {
           r.zero_shot_nll = r.eval_nll + 0.5;
-          r.heal = app::HealOutcome{r.eval_nll, p.heal->options.steps, p.heal->options.steps * 1024, 1.5, 0.1,
-                                    50000.0, 6.0, 3.0, 1 << 20, true};
+          r.eval_nll = r.zero_shot_nll;
+        }
+        if (p.heal) {
+          const int64_t steps = p.heal->options.steps;
+          r.eval_nll -= p.rung ? 0.5 * std::min(1.0, static_cast<double>(steps) / 20.0) : 0.5;
+          r.heal = app::HealOutcome{r.eval_nll, steps, steps * 1024, 1.5, 0.1, 50000.0, 6.0, 3.0, 1 << 20, true};
         }
         return r;
       }
@@ -284,6 +292,77 @@ TEST_F(SearchJobTest, AHealedSearchRanksTrialsByTheirHealedNll) {
   const json first = ts.front();
   EXPECT_TRUE(first.at("metrics").at("heal").is_object());
   EXPECT_TRUE(first.at("metrics").at("zero_shot_nll").is_number());
+}
+
+// Fidelities [0, 5, 20] heal steps, eta 3: every trial is evaluated zero-shot
+// first; only the top third of a rung (by non-dominated rank on latency and
+// quality) is healed for the next rung's steps, each promotion once; the
+// frontier holds top-fidelity trials only.
+TEST_F(SearchJobTest, AMultiFidelitySearchPromotesOnlySomeTrialsAndKeepsATopFidelityFrontier) {
+  json body = search_body(15, 3, 6);
+  body["heal"] = {{"train", text_}};
+  body["fidelities"] = {0, 5, 20};
+  const int64_t id = submit(body);
+  EXPECT_EQ(std::get<app::SearchSpec>(app::job_spec_from_json(store::JobKind::search, job(id).spec))
+                .evaluation.heal->options.steps, 20) << "the heal's steps are the top rung's";
+  // Every evaluate task heals for its rung's steps (none at fidelity 0).
+  std::map<int32_t, int> evaluations_by_rung;
+  for (int i = 0; i < 2000 && !store::is_terminal(job(id).state); ++i) {
+    const auto t = claim();
+    if (!t) break;
+    if (t->kind == TaskKind::evaluate) {
+      const app::EvaluatePayload p = app::evaluate_payload_from_json(t->payload);
+      ASSERT_TRUE(p.rung.has_value());
+      ++evaluations_by_rung[*p.rung];
+      EXPECT_EQ(p.heal ? p.heal->options.steps : 0, std::vector<int64_t>({0, 5, 20}).at(static_cast<size_t>(*p.rung)));
+    }
+    ASSERT_TRUE(complete(*t, run(*t))) << "task " << t->id;
+  }
+  const store::Job done = job(id);
+  ASSERT_EQ(done.state, JobState::succeeded) << done.error.value_or("");
+
+  const auto ts = trials(id);
+  ASSERT_EQ(ts.size(), 15u) << "promotions are not new trials";
+  const auto rungs = in_tx([&](pqxx::work& tx) { return store::trial_rung_list(tx, id); });
+  std::map<int32_t, std::vector<app::RungResult>> results;
+  std::map<int64_t, const store::Trial*> by_id;
+  for (const auto& t : ts) by_id[t.id] = &t;
+  for (const auto& r : rungs) {
+    const store::Trial& t = *by_id.at(r.trial_id);
+    results[r.rung].push_back({t.id, r.eval_nll, *t.metrics.prefill_ms});
+    EXPECT_EQ(r.fidelity, std::vector<int>({0, 5, 20}).at(static_cast<size_t>(r.rung)));
+  }
+  EXPECT_EQ(results[0].size(), 15u);
+  EXPECT_EQ(evaluations_by_rung, (std::map<int32_t, int>{{0, 15},
+                                                         {1, static_cast<int>(results[1].size())},
+                                                         {2, static_cast<int>(results[2].size())}}))
+      << "one evaluation per rung result: each promotion ran once";
+  // Only some go on; and at the end every trial in a rung's top third went on.
+  EXPECT_GE(results[1].size(), 15u / 3);
+  EXPECT_LT(results[1].size(), 15u);
+  EXPECT_GE(results[2].size(), results[1].size() / 3);
+  EXPECT_GE(results[2].size(), 1u);
+  EXPECT_LT(results[2].size(), results[1].size());
+  for (int32_t r = 0; r < 2; ++r) {
+    std::set<int64_t> next;
+    for (const auto& x : results[r + 1]) next.insert(x.trial_id);
+    for (const int64_t top : app::asha_top(results[r], 3)) EXPECT_TRUE(next.count(top)) << "rung " << r << " trial " << top;
+  }
+  // Each trial's metrics are its highest rung's.
+  for (const auto& t : ts) {
+    ASSERT_TRUE(t.rung.has_value());
+    EXPECT_EQ(t.state, store::TrialState::succeeded);
+    EXPECT_EQ(*t.fidelity, std::vector<int>({0, 5, 20}).at(static_cast<size_t>(*t.rung)));
+    EXPECT_EQ(t.metrics.healed_nll.has_value(), *t.rung > 0);
+  }
+  // The frontier: top-fidelity trials only.
+  const auto frontier = in_tx([&](pqxx::work& tx) { return store::frontier_latest(tx, id); });
+  ASSERT_TRUE(frontier.has_value());
+  ASSERT_FALSE(frontier->points.empty());
+  for (const auto& p : frontier->points) EXPECT_EQ(by_id.at(p.at("trial_id").get<int64_t>())->rung, 2);
+  // One hypervolume row per settled evaluation.
+  const auto history = in_tx([&](pqxx::work& tx) { return store::hypervolume_list(tx, id); });
+  EXPECT_EQ(history.size(), rungs.size());
 }
 
 TEST_F(SearchJobTest, ALatencyStudyStoresAModelThatASearchCanStartFrom) {
