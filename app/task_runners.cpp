@@ -274,7 +274,10 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
     }
   }
   // Keep `batch` evaluations in flight, within the budget.
-  const int64_t in_flight = static_cast<int64_t>(state.pending.size());
+  // (Promoted trials, modelled at their last rung, are in flight too.)
+  const auto in_flight = static_cast<int64_t>(std::count_if(trials.begin(), trials.end(), [](const store::Trial& t) {
+    return t.state == store::TrialState::pending || t.state == store::TrialState::running;
+  }));
   const int64_t total = static_cast<int64_t>(trials.size());
   const int64_t step = task.step.value_or(1);
   const int64_t q = step == 1 ? std::min(spec.stage2.initial, spec.stage2.budget)
