@@ -48,13 +48,14 @@ class HealTask : public test::DbConnectionTest {
   }
 
   // A one-candidate sweep (4 full layers of stories260K's 5) healed for 20 steps; its evaluate task.
+  // Small token budgets: the suite also runs under the sanitizers.
   store::Task submit_and_claim() {
     const json body = {
         {"kind", "sweep"}, {"name", "heal"}, {"backbone", model_}, {"calibration", train_}, {"eval", valid_},
-        {"eval_tokens", 4097},
+        {"calib_tokens", 2048}, {"eval_tokens", 2049},
         {"candidates", {{{"n_layers", 4}, {"d_model", 64}, {"d_ffn", 172}, {"layer_types", {"full", "full", "full", "full"}}}}},
         {"latency", {{"device_kind", "local-cpu"}, {"prompt_len", 32}, {"decode_tokens", 8}}},
-        {"heal", {{"train", train_}, {"train_tokens", 8193}, {"steps", 20}, {"tokens_per_step", 512}, {"ctx", 64},
+        {"heal", {{"train", train_}, {"train_tokens", 4097}, {"steps", 20}, {"tokens_per_step", 512}, {"ctx", 64},
                   {"lr", 1e-3}, {"warmup_steps", 2}, {"distill", 1.0}}}};
     return in_tx([&](pqxx::work& tx) {
       const app::BoundJob bound = app::bind_job_request(tx, project_, app::parse_job_request(body));
