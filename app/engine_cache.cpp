@@ -14,8 +14,10 @@ namespace flashnas::app {
 
 namespace fs = std::filesystem;
 
-EngineCache::EngineCache(std::string storage_dir, std::string calibration_cache_dir)
-    : storage_dir_(std::move(storage_dir)), calibration_cache_dir_(std::move(calibration_cache_dir)) {}
+EngineCache::EngineCache(std::string storage_dir, std::string calibration_cache_dir, int64_t heal_cache_bytes)
+    : storage_dir_(std::move(storage_dir)),
+      calibration_cache_dir_(std::move(calibration_cache_dir)),
+      heal_cache_bytes_(heal_cache_bytes) {}
 
 std::string EngineCache::path_of(const store::StoredFile& file) const {
   // The schema already refuses absolute paths and "..", but a worker reads files
@@ -67,6 +69,13 @@ std::shared_ptr<const std::vector<int32_t>> EngineCache::tokens(const store::Sto
                                                                 const store::StoredFile& text,
                                                                 int64_t max_tokens) {
   std::lock_guard<std::mutex> lock(mutex_);
+  return tokens_locked(model, backbone, text, max_tokens);
+}
+
+std::shared_ptr<const std::vector<int32_t>> EngineCache::tokens_locked(const store::StoredFile& model,
+                                                                       const Model& backbone,
+                                                                       const store::StoredFile& text,
+                                                                       int64_t max_tokens) {
   const auto key = std::make_tuple(model.id, text.id, max_tokens);
   auto it = tokens_.find(key);
   if (it != tokens_.end()) return it->second;
@@ -74,6 +83,49 @@ std::shared_ptr<const std::vector<int32_t>> EngineCache::tokens(const store::Sto
       tokens_for_text(*backbone.tokenizer, read_text_file(path_of(text), "eval"), max_tokens, "eval"));
   tokens_[key] = out;
   return out;
+}
+
+std::shared_ptr<HealData> EngineCache::heal_data(const store::StoredFile& model, const Model& backbone,
+                                                 const store::StoredFile& text, int64_t max_tokens, int64_t ctx,
+                                                 bool with_logits, RuntimeContext& context,
+                                                 const std::string& field) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto key = std::make_tuple(model.id, text.id, max_tokens, ctx);
+  auto it = heal_data_.find(key);
+  if (it == heal_data_.end()) {
+    const auto tokens = tokens_locked(model, backbone, text, max_tokens);
+    if (static_cast<int64_t>(tokens->size()) < ctx + 1) {
+      throw InvalidInput(fmt::format("dataset {} holds {} tokens; healing needs at least one window of ctx + 1 = {}",
+                                     text.id, tokens->size(), ctx + 1),
+                         field);
+    }
+    it = heal_data_.emplace(key, HealEntry{std::make_shared<HealData>(*tokens, ctx), 0}).first;
+  }
+  HealEntry& entry = it->second;
+  entry.last_use = ++heal_clock_;
+  const int64_t bytes = TeacherLogits::cache_bytes(backbone.config, entry.data->windows.count(), ctx);
+  if (with_logits && !entry.data->logits && bytes <= heal_cache_bytes_) {
+    // Drop the least recently used logits until these fit (heals still using them keep theirs).
+    auto held = [&] {
+      int64_t total = 0;
+      for (const auto& [k, e] : heal_data_) total += e.data->logits ? e.data->logits->bytes() : 0;
+      return total;
+    };
+    while (held() + bytes > heal_cache_bytes_) {
+      auto oldest = heal_data_.end();
+      for (auto e = heal_data_.begin(); e != heal_data_.end(); ++e) {
+        if (e->second.data->logits && (oldest == heal_data_.end() || e->second.last_use < oldest->second.last_use)) {
+          oldest = e;
+        }
+      }
+      heal_data_.erase(oldest);
+    }
+    // A fresh entry: heals already running on the old one keep it as it was.
+    auto data = std::make_shared<HealData>(entry.data->windows.tokens(), ctx);
+    data->logits = std::make_unique<TeacherLogits>(backbone, data->windows, /*cache=*/true, context);
+    entry.data = std::move(data);
+  }
+  return entry.data;
 }
 
 std::shared_ptr<const latency::LatencyModel> EngineCache::latency_model(const store::LatencyModelRecord& record) {

@@ -64,11 +64,13 @@ nlohmann::json profile(const std::vector<const FrontierPoint*>& points) {
 
 std::vector<FrontierPoint> frontier_candidates(const std::vector<store::Trial>& trials,
                                                const LatencyObjective& objective,
-                                               const std::vector<OutcomeConstraintSpec>& constraints) {
+                                               const std::vector<OutcomeConstraintSpec>& constraints,
+                                               int32_t top_rung) {
   std::vector<FrontierPoint> out;
   for (const store::Trial& t : trials) {
     const store::TrialMetrics& m = t.metrics;
     if (t.state != store::TrialState::succeeded || !m.eval_nll || !m.prefill_ms) continue;
+    if (t.rung && *t.rung < top_rung) continue;
     if (objective.decode_weight > 0 && !m.decode_ms_per_token) continue;
     bool feasible = true;
     for (const OutcomeConstraintSpec& c : constraints) {

@@ -24,10 +24,13 @@ struct FrontierPoint {
   double latency = 0.0;  // the job's latency objective, measured
 };
 
-// The trials that count, in the order given.
+// The trials that count, in the order given: succeeded, measured, feasible and,
+// in a multi-fidelity search, evaluated at the top rung (`top_rung`; a trial
+// without a rung counts whatever it is).
 std::vector<FrontierPoint> frontier_candidates(const std::vector<store::Trial>& trials,
                                                const LatencyObjective& objective,
-                                               const std::vector<OutcomeConstraintSpec>& constraints);
+                                               const std::vector<OutcomeConstraintSpec>& constraints,
+                                               int32_t top_rung = 0);
 
 // The non-dominated points, sorted by latency (then NLL). Points equal in both
 // objectives are all kept.

@@ -60,6 +60,59 @@ void check_latency_model(pqxx::transaction_base& tx, int64_t project_id, int64_t
   }
 }
 
+// The largest architecture of a search space (every layer full, the widest
+// sizes): the heaviest candidate a heal of the search can meet.
+CandidateArch largest_in(const search::ArchSpaceOptions& space) {
+  CandidateArch a;
+  a.n_layers = space.n_layers.max;
+  a.d_model = space.d_model.max;
+  a.d_ffn.assign(static_cast<size_t>(a.n_layers), space.d_ffn.max);
+  a.layer_types.assign(static_cast<size_t>(a.n_layers), LayerKind::full);
+  return a;
+}
+
+// The healing text must be the project's and hold one training window; every
+// candidate the job can heal must fit the heal's memory plan (so an over-limit
+// heal is refused now, by field, rather than failing every trial later).
+void check_heal(pqxx::transaction_base& tx, int64_t project_id, const HealSpec& heal, const JobSpec& spec,
+                const BoundJob& bound, bool have_backbone, FieldErrors& errors) {
+  const auto text = store::file_get(tx, store::FileKind::dataset, project_id, heal.train);
+  if (!text) {
+    errors.add("heal.train", fmt::format("no dataset {} in this project", heal.train));
+    return;
+  }
+  const int64_t at_most = text->size_bytes + 2;  // tokens (see check_text_size)
+  if (at_most < heal.min_tokens()) {
+    errors.add("heal.train", fmt::format("dataset {} holds {} bytes (at most {} tokens); healing needs at least one "
+                                         "training window of heal.ctx + 1 = {} tokens",
+                                         text->id, text->size_bytes, at_most, heal.min_tokens()));
+    return;
+  }
+  if (!have_backbone || errors.has("heal")) return;
+  // Windows of the cut text (at most): only whether the teacher's logits are kept depends on it.
+  const int64_t windows = std::max<int64_t>(1, (std::min(heal.train_tokens, at_most) - 1) / heal.options.ctx);
+  std::vector<std::pair<std::string, ArchConfig>> students;
+  if (std::holds_alternative<SweepSpec>(spec)) {
+    for (size_t i = 0; i < bound.candidates.size(); ++i) {
+      students.emplace_back(fmt::format("candidates[{}]", i), bound.candidates[i].config());
+    }
+  } else if (const auto* search = std::get_if<SearchSpec>(&spec)) {
+    try {
+      students.emplace_back("the space's largest architecture", bind_arch(largest_in(search->space), bound.backbone).config());
+    } catch (const InvalidInput&) {
+      return;  // the space exceeds the backbone: reported under space.
+    }
+  }
+  for (const auto& [name, config] : students) {
+    try {
+      plan_heal_memory(bound.backbone, config, windows, heal.options);
+    } catch (const InvalidInput& e) {
+      errors.add("heal.memory_limit_bytes", fmt::format("{} (for {})", e.errors().front().message, name));
+      return;  // one report: the others are alike
+    }
+  }
+}
+
 }  // namespace
 
 ArchConfig recorded_backbone(const nlohmann::json& metadata, const std::string& field) {
@@ -115,6 +168,9 @@ BoundJob bind_job_request(pqxx::transaction_base& tx, int64_t project_id, JobReq
     } else {
       check_space_within(std::get<LatencyStudySpec>(request.spec).space, out.backbone, errors);
     }
+  }
+  if (const EvaluationSpec* e = evaluation_spec_of(request.spec); e && e->heal) {
+    check_heal(tx, project_id, *e->heal, request.spec, out, have_backbone, errors);
   }
   errors.throw_if_any();
   out.request = std::move(request);

@@ -33,19 +33,34 @@ void check_finite(double v, bool positive, const char* field) {
   }
 }
 
-void apply_evaluate(JobContext& ctx, const store::Trial& trial, const EvaluateResult& r) {
+void apply_evaluate(JobContext& ctx, const store::Task& task, const store::Trial& trial, const EvaluateResult& r) {
   check_finite(r.eval_nll, false, "result.eval_nll");
   check_finite(r.flops_per_token, true, "result.flops_per_token");
   if (r.params < 1 || r.non_embedding_params < 0 || r.kv_cache_bytes_per_token < 0) {
     throw InvalidInput("parameter and cache counts must not be negative", "result.params");
   }
+  check_finite(r.zero_shot_nll, false, "result.zero_shot_nll");
   store::TrialMetrics m;
   m.eval_nll = r.eval_nll;
+  m.zero_shot_nll = r.zero_shot_nll;
+  if (r.heal) {
+    check_finite(r.heal->healed_nll, false, "result.heal.healed_nll");
+    if (r.eval_nll != r.heal->healed_nll) throw InvalidInput("a healed trial's quality is its healed NLL", "result.eval_nll");
+    m.healed_nll = r.heal->healed_nll;
+    json cost = heal_outcome_to_json(*r.heal);
+    cost.erase("healed_nll");  // a column of its own
+    m.heal = std::move(cost);
+  }
   m.params = r.params;
   m.non_embedding_params = r.non_embedding_params;
   m.flops_per_token = r.flops_per_token;
   m.kv_cache_bytes_per_token = r.kv_cache_bytes_per_token;
-  store::trial_set_metrics(ctx.tx, trial.id, m);
+  if (!store::trial_set_metrics(ctx.tx, trial.id, m)) return;
+  // A multi-fidelity search keeps every rung's result (promotions rank them).
+  if (const auto rung = evaluate_payload_from_json(task.payload).rung) {
+    FLASHNAS_CHECK(trial.rung == rung && trial.fidelity, "trial {} is not at rung {}", trial.id, *rung);
+    store::trial_rung_insert(ctx.tx, {trial.id, *rung, *trial.fidelity, r.eval_nll});
+  }
 }
 
 void insert_measurement(JobContext& ctx, const store::Task& task, const LatencyResult& r,
@@ -80,17 +95,24 @@ void apply_trial_latency(JobContext& ctx, const store::Task& task, const store::
 }
 
 // The latency objective and constraints a job's frontier is judged by.
-std::pair<LatencyObjective, std::vector<OutcomeConstraintSpec>> frontier_rules(const JobSpec& spec) {
-  if (const auto* s = std::get_if<SearchSpec>(&spec)) return {s->latency.objective, s->constraints};
-  return {latency_spec_of(spec).objective, {}};
+// (and, for a multi-fidelity search, the top rung: only its trials count).
+struct FrontierRules {
+  LatencyObjective objective;
+  std::vector<OutcomeConstraintSpec> constraints;
+  int32_t top_rung = 0;
+};
+FrontierRules frontier_rules(const JobSpec& spec) {
+  if (const auto* s = std::get_if<SearchSpec>(&spec)) return {s->latency.objective, s->constraints, s->rungs() - 1};
+  return {latency_spec_of(spec).objective, {}, 0};
 }
 
 // Stores a new frontier version when its membership changed and, for searches,
 // the hypervolume after this evaluation.
 void update_frontier(JobContext& ctx, const store::Trial& settled) {
   const std::vector<store::Trial> trials = store::trial_list_all(ctx.tx, ctx.id());
-  const auto [objective, constraints] = frontier_rules(ctx.spec);
-  const std::vector<FrontierPoint> front = pareto_frontier(frontier_candidates(trials, objective, constraints));
+  const FrontierRules rules = frontier_rules(ctx.spec);
+  const std::vector<FrontierPoint> front =
+      pareto_frontier(frontier_candidates(trials, rules.objective, rules.constraints, rules.top_rung));
   std::vector<int64_t> ids;
   for (const auto& p : front) ids.push_back(p.trial->id);
   std::sort(ids.begin(), ids.end());
@@ -106,8 +128,16 @@ void update_frontier(JobContext& ctx, const store::Trial& settled) {
     store::event_append(ctx.tx, ctx.id(), "frontier.updated", {{"version", *version}, {"points", front.size()}});
   }
   if (ctx.job.kind != store::JobKind::search || !ctx.job.reference_point) return;
+  // Every settled evaluation: a trial at rung r has settled r + 1 times, or r
+  // while its rung-r evaluation runs (multi-fidelity searches).
   int32_t evaluations = 0;
-  for (const auto& t : trials) evaluations += t.state == TrialState::succeeded || t.state == TrialState::failed;
+  for (const auto& t : trials) {
+    if (t.state == TrialState::succeeded || t.state == TrialState::failed) {
+      evaluations += 1 + t.rung.value_or(0);
+    } else if (t.state == TrialState::pending || t.state == TrialState::running) {
+      evaluations += t.rung.value_or(0);
+    }
+  }
   const ReferencePoint reference{ctx.job.reference_point->at("eval_nll").get<double>(),
                                  ctx.job.reference_point->at("latency").get<double>()};
   store::hypervolume_append(ctx.tx, ctx.id(),
@@ -168,6 +198,7 @@ void after_task_ended(JobContext& ctx, const store::Task& task) {
 }
 
 SubmitResult submit_sweep(JobContext& ctx, const BoundJob& job) {
+  const std::optional<HealSpec>& heal = std::get<SweepSpec>(job.request.spec).evaluation.heal;
   int32_t ordinal = 0;
   for (const BoundArch& arch : job.candidates) {
     const json arch_json = candidate_arch_to_json(arch.arch());
@@ -177,7 +208,7 @@ SubmitResult submit_sweep(JobContext& ctx, const BoundJob& job) {
     const auto trial = store::trial_insert(ctx.tx, ctx.id(), ordinal, t);
     if (!trial) continue;  // the same architecture twice: one trial (parsing already merges them)
     ++ordinal;
-    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({arch.arch()}), trial->id);
+    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({arch.arch(), heal, std::nullopt}), trial->id);
     enqueue(ctx, TaskKind::latency, latency_payload_to_json({arch.arch(), std::nullopt, 0}), trial->id);
   }
   store::event_append(ctx.tx, ctx.id(), "job.created", {{"kind", "sweep"}, {"trials", ordinal}});
@@ -240,7 +271,7 @@ bool complete_task(pqxx::transaction_base& tx, const store::Task& held, const st
   if (const auto* r = std::get_if<EvaluateResult>(&result)) {
     FLASHNAS_CHECK(task->trial_id.has_value(), "evaluate task {} has no trial", task->id);
     const store::Trial trial = trial_of(*ctx, *task);
-    apply_evaluate(*ctx, trial, *r);
+    apply_evaluate(*ctx, *task, trial, *r);
     settle_trial(*ctx, trial.id);
   } else if (const auto* r = std::get_if<LatencyResult>(&result)) {
     if (task->trial_id) {

@@ -30,6 +30,7 @@ EvaluationSpec read_evaluation(JsonObjectReader& r) {
   e.calib_tokens = r.integer("calib_tokens", false, 2, kMaxTokens).value_or(e.calib_tokens);
   e.eval_tokens = r.integer("eval_tokens", false, 2, kMaxTokens).value_or(e.eval_tokens);
   e.ctx = r.integer("ctx", false, 1, 8192).value_or(e.ctx);
+  e.heal = r.nested("heal", false, read_heal_spec);
   return e;
 }
 
@@ -40,6 +41,7 @@ void write_evaluation(json& j, const EvaluationSpec& e) {
   j["calib_tokens"] = e.calib_tokens;
   j["eval_tokens"] = e.eval_tokens;
   j["ctx"] = e.ctx;
+  if (e.heal) j["heal"] = heal_spec_to_json(*e.heal);
 }
 
 LatencyObjective read_objective(const json& v, const std::string& field, FieldErrors& errors) {
@@ -135,6 +137,7 @@ Stage2Spec read_stage2(const json* v, FieldErrors& errors) {
   s.budget = r.integer("budget", false, 1, kMaxSearchBudget).value_or(s.budget);
   s.batch = r.integer("batch", false, 1, 64).value_or(s.batch);
   s.initial = r.integer("initial", false, 1, kMaxSearchBudget).value_or(s.initial);
+  s.eta = r.integer("eta", false, 2, 16).value_or(s.eta);
   r.finish();
   if (s.initial > s.budget) errors.add("stage2.initial", fmt::format("exceeds the budget ({})", s.budget));
   return s;
@@ -196,6 +199,37 @@ SweepSpec read_sweep(JsonObjectReader& r) {
   return s;
 }
 
+// "fidelities": heal steps per rung, increasing; the heal they scale must be
+// given, and its own steps (if given) must be the top rung's.
+void read_fidelities(JsonObjectReader& r, SearchSpec& s) {
+  const auto fidelities = r.integers("fidelities", false, kMaxFidelities);
+  if (!fidelities) return;
+  FieldErrors& errors = r.errors();
+  if (fidelities->size() < 2) {
+    errors.add("fidelities", fmt::format("give 2 to {} heal budgets (steps), increasing", kMaxFidelities));
+    return;
+  }
+  for (size_t i = 0; i < fidelities->size(); ++i) {
+    const int64_t f = (*fidelities)[i];
+    if (f < 0 || f > kMaxHealSteps) {
+      errors.add(fmt::format("fidelities[{}]", i), fmt::format("must be between 0 and {}, got {}", kMaxHealSteps, f));
+    } else if (i > 0 && f <= (*fidelities)[i - 1]) {
+      errors.add(fmt::format("fidelities[{}]", i), "must exceed the one before (rungs heal longer and longer)");
+    }
+  }
+  if (!s.evaluation.heal) {
+    if (!errors.has("heal")) errors.add("fidelities", "needs \"heal\": the fidelities are its steps per rung");
+    return;
+  }
+  const json* heal = r.value("heal", false);
+  if (heal && heal->contains("steps") && s.evaluation.heal->options.steps != fidelities->back()) {
+    errors.add("heal.steps", fmt::format("with fidelities each rung heals for its own steps: leave heal.steps out "
+                                         "or make it the top fidelity ({})", fidelities->back()));
+  }
+  s.fidelities = *fidelities;
+  s.evaluation.heal->options.steps = fidelities->back();
+}
+
 SearchSpec read_search(JsonObjectReader& r) {
   SearchSpec s;
   FieldErrors& errors = r.errors();
@@ -215,6 +249,7 @@ SearchSpec read_search(JsonObjectReader& r) {
   s.constraints = read_constraints(r.array("constraints", false), errors);
   s.reference_point = read_reference(r.object("reference_point", false), errors);
   s.seed = read_seed(r);
+  read_fidelities(r, s);
   return s;
 }
 
@@ -238,6 +273,33 @@ JobSpec read_spec(store::JobKind kind, JsonObjectReader& r) {
 }
 
 }  // namespace
+
+HealSpec read_heal_spec(JsonObjectReader& r) {
+  HealSpec h;
+  h.train = r.integer("train", true, 1, INT64_MAX).value_or(0);
+  h.train_tokens = r.integer("train_tokens", false, 2, kMaxTokens).value_or(h.train_tokens);
+  h.options = read_heal_options(r);  // the engine's reader: `flashnas heal` accepts the same
+  FieldChecks checks(r.errors(), r.prefix());
+  checks.range("steps", h.options.steps, 1, kMaxHealSteps);
+  checks.require(h.options.memory_limit_bytes <= kMaxHealMemoryBytes, "memory_limit_bytes",
+                 fmt::format("at most {} (16 GiB): a worker heals each of its tasks within this limit, got {}",
+                             kMaxHealMemoryBytes, h.options.memory_limit_bytes));
+  checks.require(h.train_tokens >= h.min_tokens(), "train_tokens",
+                 fmt::format("must hold at least one training window of ctx + 1 = {} tokens", h.min_tokens()),
+                 {"ctx"});
+  return h;
+}
+
+json heal_spec_to_json(const HealSpec& h) {
+  json j = heal_options_to_json(h.options);
+  j["train"] = h.train;
+  j["train_tokens"] = h.train_tokens;
+  return j;
+}
+
+HealSpec heal_spec_from_json(const json& j, const std::string& prefix) {
+  return read_object(j, prefix, "heal", read_heal_spec);
+}
 
 std::string LatencyObjective::name() const {
   if (decode_weight == 0.0) return "prefill_ms";
@@ -282,7 +344,9 @@ json job_spec_to_json(const JobSpec& spec) {
     j["space"] = search::arch_space_options_to_json(s->space);
     if (s->stage1) j["stage1"] = stage1_to_json(*s->stage1);
     if (s->latency_model) j["latency_model"] = *s->latency_model;
-    j["stage2"] = {{"budget", s->stage2.budget}, {"batch", s->stage2.batch}, {"initial", s->stage2.initial}};
+    j["stage2"] = {{"budget", s->stage2.budget}, {"batch", s->stage2.batch}, {"initial", s->stage2.initial},
+                   {"eta", s->stage2.eta}};
+    if (!s->fidelities.empty()) j["fidelities"] = s->fidelities;
     j["constraints"] = json::array();
     for (const auto& c : s->constraints) {
       j["constraints"].push_back({{"metric", constraint_metric_name(c.metric)}, {"max", c.max}});

@@ -11,12 +11,15 @@
 //   search:        {"kind": "search", "name", "backbone", "calibration", "eval",
 //                   "space": SPACE, "latency": LATENCY, "stage1": STAGE1 | "latency_model": ID,
 //                   "stage2": {"budget", "batch", "initial"}, "constraints": [...],
-//                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS]}
+//                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS],
+//                   ["fidelities": [HEAL STEPS, ...] with "heal" (stage2.eta)]}
 //   latency_study: {"kind": "latency_study", "name", "backbone", "space", "latency": LATENCY,
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
 //   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool"}
-//   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx"
+//   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx", "heal": HEAL
+//   HEAL:          {"train": DATASET_ID, "train_tokens", ... HealOptions ("steps",
+//                   "tokens_per_step" | "batch", "ctx", "lr", "distill", ...)}
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
@@ -30,6 +33,7 @@
 #include "engine/latency/latency_options.hpp"
 #include "engine/model/candidate_arch.hpp"
 #include "engine/search/arch_space_options.hpp"
+#include "engine/train/heal.hpp"
 #include "store/states.hpp"
 
 namespace flashnas::app {
@@ -37,6 +41,28 @@ namespace flashnas::app {
 // The largest sweep one request may ask for, and the largest search budget.
 inline constexpr int64_t kMaxSweepCandidates = 256;
 inline constexpr int64_t kMaxSearchBudget = 2000;
+
+// The most a job may ask of one heal: optimiser steps, and the memory limit
+// (a worker holds the heal of each of its evaluate tasks at once).
+inline constexpr int64_t kMaxHealSteps = 100000;
+inline constexpr int64_t kMaxHealMemoryBytes = int64_t{16} << 30;
+
+// Healing each candidate after pruning (continued pretraining, distillation
+// from the backbone when options.distill > 0): the engine's HealOptions, read
+// by its own reader under "heal.", and the training text.
+struct HealSpec {
+  HealOptions options;
+  int64_t train = 0;             // dataset id of the project
+  int64_t train_tokens = 65537;  // the training text cut to this many tokens (BOS included)
+  // Windows of ctx + 1 tokens the cut text holds at most (at least one is needed).
+  int64_t min_tokens() const { return options.ctx + 1; }
+};
+
+// Reads a "heal" object (fields under `prefix`, e.g. "heal" or "payload.heal"),
+// errors recorded in `errors`; and its canonical JSON.
+HealSpec read_heal_spec(JsonObjectReader& r);
+nlohmann::json heal_spec_to_json(const HealSpec& heal);
+HealSpec heal_spec_from_json(const nlohmann::json& j, const std::string& prefix);
 
 // Quality evaluation: the backbone, its calibration and evaluation texts, and
 // the token budgets (defaults as `flashnas evaluate-candidate`, so a trial's
@@ -48,6 +74,7 @@ struct EvaluationSpec {
   int64_t calib_tokens = 8192;  // calibration text cut to this many tokens
   int64_t eval_tokens = 16384;  // evaluation text cut to this many tokens
   int64_t ctx = 256;            // evaluation window
+  std::optional<HealSpec> heal;  // absent: zero-shot quality (pruned, not healed)
   // The fewest tokens a calibration or evaluation text must hold: 8 windows, or
   // the whole budget when that is smaller.
   int64_t min_tokens(int64_t budget) const { return std::min(budget, 8 * ctx + 1); }
@@ -95,7 +122,11 @@ struct Stage2Spec {
   int64_t budget = 64;
   int64_t batch = 8;
   int64_t initial = 8;  // scrambled Sobol design of the first step
+  int64_t eta = 3;      // with fidelities: the top 1/eta of a rung go on to the next (fidelity_policy.hpp)
 };
+
+// The most rungs of a multi-fidelity search.
+inline constexpr size_t kMaxFidelities = 6;
 
 // The hypervolume reference point: worst acceptable quality (eval NLL) and latency.
 struct ReferencePoint {
@@ -119,6 +150,10 @@ struct SearchSpec {
   std::vector<OutcomeConstraintSpec> constraints;
   std::optional<ReferencePoint> reference_point;  // else inferred at stage 2's start
   uint64_t seed = 0;
+  // Heal steps of each rung, increasing (0: zero-shot); empty: one fidelity,
+  // evaluation.heal's steps. With rungs, evaluation.heal->options.steps is the top one.
+  std::vector<int64_t> fidelities;
+  int32_t rungs() const { return fidelities.empty() ? 1 : static_cast<int32_t>(fidelities.size()); }
 };
 
 struct LatencyStudySpec {

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <map>
 
+#include "app/fidelity_policy.hpp"
 #include "app/frontier.hpp"
 #include "app/search_policy.hpp"
 #include "app/study_policy.hpp"
@@ -93,7 +95,8 @@ store::LatencyModelRecord model_record(const JobContext& ctx, const FitResult& r
 void finish_search(JobContext& ctx) {
   const auto& spec = std::get<SearchSpec>(ctx.spec);
   const std::vector<store::Trial> trials = store::trial_list_all(ctx.tx, ctx.id());
-  const std::vector<FrontierPoint> all = frontier_candidates(trials, spec.latency.objective, spec.constraints);
+  const std::vector<FrontierPoint> all =
+      frontier_candidates(trials, spec.latency.objective, spec.constraints, spec.rungs() - 1);
   const std::vector<FrontierPoint> front = pareto_frontier(all);
   const auto latest = store::frontier_latest(ctx.tx, ctx.id());
   const auto hv = store::hypervolume_latest(ctx.tx, ctx.id());
@@ -118,6 +121,51 @@ void fail_job(JobContext& ctx, const std::string& error) {
   if (store::job_finish(ctx.tx, ctx.id(), store::JobState::failed, error)) {
     store::trial_cancel_for_job(ctx.tx, ctx.id());
     store::event_append(ctx.tx, ctx.id(), "job.failed", {{"error", error}});
+  }
+}
+
+// What an evaluation of `arch` at `rung` does: heal for the rung's steps (none
+// at fidelity 0). Without fidelities: the job's heal, if any.
+EvaluatePayload rung_payload(const SearchSpec& spec, const CandidateArch& arch, int32_t rung) {
+  if (spec.fidelities.empty()) return {arch, spec.evaluation.heal, std::nullopt};
+  std::optional<HealSpec> heal;
+  const int64_t steps = spec.fidelities.at(static_cast<size_t>(rung));
+  if (steps > 0) {
+    heal = *spec.evaluation.heal;
+    heal->options.steps = steps;
+  }
+  return {arch, heal, rung};
+}
+
+// Asynchronous successive halving (fidelity_policy.hpp): after a trial settled,
+// every trial in the top 1/eta of some rung's results that is still at that rung
+// goes on to the next, healed again from scratch for the next rung's steps.
+// Runs inside the completion's transaction with the job row locked, and a
+// promotion only moves a succeeded trial from rung r to r + 1, so each happens once.
+void promote_trials(JobContext& ctx) {
+  const auto& spec = std::get<SearchSpec>(ctx.spec);
+  if (spec.fidelities.empty() || store::is_terminal(ctx.job.state)) return;
+  const std::vector<store::Trial> trials = store::trial_list_all(ctx.tx, ctx.id());
+  std::map<int64_t, const store::Trial*> by_id;
+  for (const auto& t : trials) by_id[t.id] = &t;
+  std::vector<std::vector<RungResult>> rungs(static_cast<size_t>(spec.rungs()));
+  for (const store::TrialRung& r : store::trial_rung_list(ctx.tx, ctx.id())) {
+    const store::Trial& t = *by_id.at(r.trial_id);
+    const store::TrialMetrics& m = t.metrics;
+    if (!m.prefill_ms || (spec.latency.objective.decode_weight > 0 && !m.decode_ms_per_token)) continue;
+    rungs.at(static_cast<size_t>(r.rung))
+        .push_back({t.id, r.eval_nll, spec.latency.objective.of(*m.prefill_ms, m.decode_ms_per_token.value_or(0.0))});
+  }
+  for (int32_t r = 0; r + 1 < spec.rungs(); ++r) {
+    for (const int64_t id : asha_top(rungs[static_cast<size_t>(r)], spec.stage2.eta)) {
+      const store::Trial& t = *by_id.at(id);
+      if (t.state != store::TrialState::succeeded || t.rung != r) continue;
+      const auto fidelity = static_cast<int32_t>(spec.fidelities.at(static_cast<size_t>(r) + 1));
+      if (!store::trial_promote(ctx.tx, id, r + 1, fidelity)) continue;
+      enqueue(ctx, TaskKind::evaluate,
+              evaluate_payload_to_json(rung_payload(spec, candidate_arch_from_json(t.arch), r + 1)), id);
+      store::event_append(ctx.tx, ctx.id(), "trial.promoted", {{"trial_id", id}, {"rung", r + 1}, {"fidelity", fidelity}});
+    }
   }
 }
 
@@ -246,12 +294,17 @@ void apply_search_step(JobContext& ctx, const store::Task& task, const SearchSte
   for (const Proposal& p : r.proposals) {
     if (ordinal >= spec.stage2.budget) break;
     store::NewTrial t{candidate_arch_to_json(p.arch), candidate_arch_hash(p.arch), p.source, task.step,
-                      json{{"predicted_latency", p.predicted_latency}, {"predicted_latency_sd", p.predicted_latency_sd}}};
+                      json{{"predicted_latency", p.predicted_latency}, {"predicted_latency_sd", p.predicted_latency_sd}},
+                      std::nullopt, std::nullopt};
+    if (!spec.fidelities.empty()) {  // every new trial starts at the lowest rung
+      t.rung = 0;
+      t.fidelity = static_cast<int32_t>(spec.fidelities.front());
+    }
     const auto trial = store::trial_insert(ctx.tx, ctx.id(), ordinal, t);
     if (!trial) continue;  // already a trial of this job
     ++ordinal;
     ++added;
-    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json({p.arch}), trial->id);
+    enqueue(ctx, TaskKind::evaluate, evaluate_payload_to_json(rung_payload(spec, p.arch, 0)), trial->id);
     enqueue(ctx, TaskKind::latency, latency_payload_to_json({p.arch, std::nullopt, 0}), trial->id);
   }
   store::event_append(ctx.tx, ctx.id(), "search.step",
@@ -274,7 +327,10 @@ void after_trial_latency(JobContext& ctx) {
           kFirstRefitStep + static_cast<int32_t>(measured / spec.stage2.batch));
 }
 
-void after_search_trial(JobContext& ctx) { advance_search(ctx); }
+void after_search_trial(JobContext& ctx) {
+  promote_trials(ctx);
+  advance_search(ctx);
+}
 
 void fail_staged_job(JobContext& ctx, const store::Task& task, const std::string& error) {
   const std::string what =

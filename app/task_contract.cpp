@@ -21,7 +21,12 @@ json proposal_to_json(const Proposal& p) {
 
 std::string_view fit_purpose_name(FitPurpose purpose) { return kFitPurposes.at(static_cast<size_t>(purpose)); }
 
-json evaluate_payload_to_json(const EvaluatePayload& p) { return {{"arch", candidate_arch_to_json(p.arch)}}; }
+json evaluate_payload_to_json(const EvaluatePayload& p) {
+  json j = {{"arch", candidate_arch_to_json(p.arch)}};
+  if (p.heal) j["heal"] = heal_spec_to_json(*p.heal);
+  if (p.rung) j["rung"] = *p.rung;
+  return j;
+}
 
 json latency_payload_to_json(const LatencyPayload& p) {
   json j = {{"arch", candidate_arch_to_json(p.arch)}};
@@ -38,14 +43,30 @@ json fit_payload_to_json(const FitPayload& p) {
   return j;
 }
 
-EvaluatePayload evaluate_payload_from_json(const json& j) {
+namespace {
+
+CandidateArch payload_arch(const json& j) {
   if (!j.is_object() || !j.contains("arch")) throw InvalidInput("the task payload has no architecture", "payload.arch");
-  return {candidate_arch_from_json(j.at("arch"), "payload.arch")};
+  return candidate_arch_from_json(j.at("arch"), "payload.arch");
+}
+
+}  // namespace
+
+EvaluatePayload evaluate_payload_from_json(const json& j) {
+  EvaluatePayload p{payload_arch(j), std::nullopt, std::nullopt};
+  if (j.contains("heal")) p.heal = heal_spec_from_json(j.at("heal"), "payload.heal");
+  if (j.contains("rung")) {
+    if (!j.at("rung").is_number_integer() || j.at("rung").get<int64_t>() < 0) {
+      throw InvalidInput("must be a rung number", "payload.rung");
+    }
+    p.rung = j.at("rung").get<int32_t>();
+  }
+  return p;
 }
 
 LatencyPayload latency_payload_from_json(const json& j) {
   LatencyPayload p;
-  p.arch = evaluate_payload_from_json(j).arch;
+  p.arch = payload_arch(j);
   if (j.contains("phase")) {
     p.phase = store::parse_enum_or_throw<store::MeasurementPhase>(j.at("phase").get<std::string>(), "payload.phase");
     p.round = j.value("round", 0);
@@ -69,6 +90,19 @@ ExportPayload export_payload_from_json(const json& j) {
   return {store::parse_enum_or_throw<store::CheckpointFormat>(format, "payload.format")};
 }
 
+json heal_outcome_to_json(const HealOutcome& h) {
+  return {{"healed_nll", h.healed_nll},
+          {"steps", h.steps},
+          {"tokens", h.tokens},
+          {"seconds", h.seconds},
+          {"setup_seconds", h.setup_seconds},
+          {"tokens_per_second", h.tokens_per_second},
+          {"first_loss", h.first_loss},
+          {"final_loss", h.final_loss},
+          {"memory_bytes", h.memory_bytes},
+          {"teacher_cached", h.teacher_cached}};
+}
+
 store::TaskKind task_kind_of(const TaskResult& result) {
   switch (result.index()) {
     case 0: return store::TaskKind::evaluate;
@@ -82,6 +116,8 @@ store::TaskKind task_kind_of(const TaskResult& result) {
 json task_result_to_json(const TaskResult& result) {
   if (const auto* r = std::get_if<EvaluateResult>(&result)) {
     return {{"eval_nll", r->eval_nll},
+            {"zero_shot_nll", r->zero_shot_nll},
+            {"heal", r->heal ? heal_outcome_to_json(*r->heal) : json(nullptr)},
             {"eval_tokens", r->eval_tokens},
             {"params", r->params},
             {"non_embedding_params", r->non_embedding_params},

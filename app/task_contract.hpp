@@ -3,7 +3,7 @@
 // returns (applied in-process by the job service, stored in tasks.result as its
 // JSON for the record). A handler returns a TaskResult; the job service never
 // parses a worker's JSON.
-//   evaluate           payload {"arch"}                  -> EvaluateResult
+//   evaluate           payload {"arch", ["heal"], ["rung"]} -> EvaluateResult
 //   latency            payload {"arch", ["phase", "round"]} -> LatencyResult
 //   search_step        (the task's step)                 -> SearchStepResult
 //   fit_latency_model  payload {"purpose"} (the task's step is the round) -> FitResult
@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include "app/job_spec.hpp"
 #include "engine/model/candidate_arch.hpp"
 #include "store/states.hpp"
 
@@ -25,8 +26,12 @@ namespace flashnas::app {
 
 // ------------------------------------------------------------------ payloads
 
+// The heal travels with the task (the job's "heal"), so that tasks of one job
+// may heal for different budgets.
 struct EvaluatePayload {
   CandidateArch arch;
+  std::optional<HealSpec> heal;  // absent: zero-shot only
+  std::optional<int32_t> rung;   // multi-fidelity searches: the rung this evaluation is of
 };
 
 // A stage-1 latency task has a phase (design, adaptive or holdout) and a round;
@@ -62,14 +67,30 @@ ExportPayload export_payload_from_json(const nlohmann::json& j);
 
 // ------------------------------------------------------------------ results
 
+// What healing one candidate did and cost (HealResult's summary).
+struct HealOutcome {
+  double healed_nll = 0.0;   // eval NLL after healing
+  int64_t steps = 0;
+  int64_t tokens = 0;        // tokens trained on
+  double seconds = 0.0;      // the training loop
+  double setup_seconds = 0.0;  // allocation (and teacher logits when not shared)
+  double tokens_per_second = 0.0;
+  double first_loss = 0.0, final_loss = 0.0;  // training loss of the first and last step
+  int64_t memory_bytes = 0;  // the heal's memory plan
+  bool teacher_cached = false;
+};
+nlohmann::json heal_outcome_to_json(const HealOutcome& h);
+
 struct EvaluateResult {
-  double eval_nll = 0.0;  // mean NLL in nats per predicted token
+  double eval_nll = 0.0;  // the quality: mean NLL in nats per predicted token (healed_nll when healed)
   int64_t eval_tokens = 0;
   int64_t params = 0;
   int64_t non_embedding_params = 0;
   double flops_per_token = 0.0;
   int64_t kv_cache_bytes_per_token = 0;
-  double seconds = 0.0;
+  double seconds = 0.0;        // pruning, evaluation(s) and healing
+  double zero_shot_nll = 0.0;  // right after pruning
+  std::optional<HealOutcome> heal;  // absent: not healed
 };
 
 struct LatencyResult {

@@ -5,8 +5,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <optional>
 
 #include "app/checkpoint_file.hpp"
+#include "app/fidelity_policy.hpp"
 #include "app/job_binding.hpp"
 #include "app/job_spec.hpp"
 #include "app/search_policy.hpp"
@@ -15,11 +18,14 @@
 #include "engine/model/bound_arch.hpp"
 #include "engine/prune/evaluate_candidate.hpp"
 #include "engine/prune/prune_to_arch.hpp"
+#include "engine/runtime/evaluate.hpp"
+#include "engine/train/heal.hpp"
 #include "engine/util/error.hpp"
 #include "engine/util/sha256.hpp"
 #include "store/file_repository.hpp"
 #include "store/job_repository.hpp"
 #include "store/latency_repository.hpp"
+#include "store/task_queue.hpp"
 #include "store/trial_repository.hpp"
 
 namespace flashnas::app {
@@ -70,11 +76,65 @@ void check_tokens(const std::vector<int32_t>& tokens, const store::StoredFile& t
   }
 }
 
+// A heal stopped because the task's lease is gone (rescued elsewhere, job
+// cancelled) or the worker is shutting down: its result would be dropped.
+class HealStopped : public Error {
+ public:
+  HealStopped() : Error("healing stopped: the task's lease was lost or the worker is stopping") {}
+};
+
+// Heals `student` in place on the heal's training text (distilling from the
+// backbone when heal.options.distill > 0) and measures its eval NLL after.
+HealOutcome heal_candidate(EngineCache& cache, const store::StoredFile& backbone_row, const Model& backbone,
+                           const store::StoredFile& train_row, const HealSpec& heal, Model& student,
+                           const std::vector<int32_t>& eval_tokens, int64_t eval_ctx, RuntimeContext& runtime,
+                           const StopRequested& stop) {
+  const HealOptions& o = heal.options;
+  const bool distill = o.distill > 0.0;
+  // The memory plan decides whether the teacher's logits are kept; the windows
+  // (and the logits when kept) are the worker's, shared by the job's candidates.
+  auto data = cache.heal_data(backbone_row, backbone, train_row, heal.train_tokens, o.ctx, false, runtime,
+                              "spec.heal.train");
+  HealMemory plan;
+  try {
+    plan = plan_heal_memory(backbone.config, student.config, data->windows.count(), o);
+  } catch (const InvalidInput& e) {
+    throw InvalidInput(e.errors().front().message, "spec.heal.memory_limit_bytes");
+  }
+  if (distill && plan.teacher_cached) {
+    data = cache.heal_data(backbone_row, backbone, train_row, heal.train_tokens, o.ctx, true, runtime,
+                           "spec.heal.train");
+  }
+  std::optional<TeacherLogits> own;  // step by step, when the logits are not kept
+  TeacherLogits* teacher = data->logits.get();
+  if (distill && !teacher) teacher = &own.emplace(backbone, data->windows, /*cache=*/false, runtime);
+  const HealResult h = heal_model(distill ? teacher : nullptr, student, data->windows, o, runtime,
+                                  [&](const HealStep&, const HealOptions&) {
+                                    if (stop && stop()) throw HealStopped();
+                                  });
+  EvalOptions eval;
+  eval.ctx = eval_ctx;
+  HealOutcome out;
+  out.healed_nll = evaluate_nll(student.config, student.weights, eval_tokens, eval, &runtime).nll;
+  out.steps = static_cast<int64_t>(h.history.size());
+  out.tokens = h.tokens;
+  out.seconds = h.seconds;
+  out.setup_seconds = h.setup_seconds;
+  out.tokens_per_second = h.tokens_per_second;
+  out.first_loss = h.history.front().loss;
+  out.final_loss = h.history.back().loss;
+  out.memory_bytes = h.memory.total();
+  out.teacher_cached = h.memory.teacher_cached;
+  return out;
+}
+
 }  // namespace
 
-TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads) {
+TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads,
+                        const StopRequested& stop) {
   JobInputs in;
-  store::StoredFile backbone_row, calibration_row, eval_row;
+  store::StoredFile backbone_row, calibration_row, eval_row, train_row;
+  const EvaluatePayload payload = evaluate_payload_from_json(task.payload);
   {
     pqxx::read_transaction tx(db);
     in = load_job(tx, task);
@@ -83,11 +143,12 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
     backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
     calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
     eval_row = load_file(tx, in.job, store::FileKind::dataset, e->eval, "eval");
+    if (payload.heal) train_row = load_file(tx, in.job, store::FileKind::dataset, payload.heal->train, "heal.train");
   }
   const EvaluationSpec& e = *evaluation_spec_of(in.spec);
   const auto backbone = cache.backbone(backbone_row);
   // The architecture crosses a process boundary as JSON: bound again here, once.
-  const BoundArch arch = bind_arch(evaluate_payload_from_json(task.payload).arch, backbone->config, "arch");
+  const BoundArch arch = bind_arch(payload.arch, backbone->config, "arch");
   check_tokens(*cache.tokens(backbone_row, *backbone, calibration_row, e.calib_tokens), calibration_row,
                "calibration", "calib_tokens", e.calib_tokens, e);
   const auto tokens = cache.tokens(backbone_row, *backbone, eval_row, e.eval_tokens);
@@ -97,9 +158,24 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
   CandidateEvalOptions options;
   options.ctx = e.ctx;
   options.threads = threads;
-  const CandidateResult r = evaluate_candidate(*backbone, *stats, arch, *tokens, options, &runtime);
-  return EvaluateResult{r.eval_nll, r.eval_tokens, r.params, r.non_embedding_params, r.flops_per_token,
-                             static_cast<int64_t>(r.kv_cache_bytes_per_token), r.seconds};
+  if (!payload.heal) {
+    const CandidateResult r = evaluate_candidate(*backbone, *stats, arch, *tokens, options, &runtime);
+    return EvaluateResult{r.eval_nll,       r.eval_tokens,     r.params, r.non_embedding_params,
+                          r.flops_per_token, static_cast<int64_t>(r.kv_cache_bytes_per_token), r.seconds,
+                          r.eval_nll,       std::nullopt};
+  }
+  // Prune once, evaluate zero-shot, heal in place, evaluate again.
+  const auto start = std::chrono::steady_clock::now();
+  Model student = prune_to_arch(*backbone, *stats, arch, PruneOptions{});
+  const CandidateResult zero_shot = evaluate_pruned(student, *tokens, options, &runtime);
+  const HealOutcome healed = heal_candidate(cache, backbone_row, *backbone, train_row, *payload.heal, student,
+                                            *tokens, e.ctx, runtime, stop);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return EvaluateResult{healed.healed_nll,        zero_shot.eval_tokens,
+                        zero_shot.params,          zero_shot.non_embedding_params,
+                        zero_shot.flops_per_token, static_cast<int64_t>(zero_shot.kv_cache_bytes_per_token),
+                        seconds,                   zero_shot.eval_nll,
+                        healed};
 }
 
 std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks) {
@@ -150,6 +226,7 @@ std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store:
 TaskResult run_search_step(pqxx::connection& db, const store::Task& task, EngineCache& cache) {
   JobInputs in;
   std::vector<store::Trial> trials;
+  std::vector<store::TrialRung> rungs;
   store::LatencyModelRecord model;
   {
     pqxx::read_transaction tx(db);
@@ -161,6 +238,7 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
     if (!record) throw InvalidInput("the job's latency model is gone", "latency_model");
     model = std::move(*record);
     trials = store::trial_list_all(tx, in.job.id);
+    rungs = store::trial_rung_list(tx, in.job.id);
   }
   const auto& spec = std::get<SearchSpec>(in.spec);
   const ReferencePoint reference{in.job.reference_point->at("eval_nll").get<double>(),
@@ -174,10 +252,22 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
   std::stable_sort(by_completion.begin(), by_completion.end(), [](const store::Trial* a, const store::Trial* b) {
     return a->finished_at.value_or("~") < b->finished_at.value_or("~");  // ISO-8601 UTC: text order is time order
   });
+  // A multi-fidelity search models each trial at its highest rung so far,
+  // shifted to the top fidelity (fidelity_offsets), so the acquisition judges
+  // candidates at the top fidelity.
+  std::map<int64_t, RungHistory> history;
+  for (const store::TrialRung& r : rungs) history[r.trial_id][r.rung] = r.eval_nll;
+  std::vector<RungHistory> histories;
+  for (const auto& [id, h] : history) histories.push_back(h);
+  const std::vector<double> offsets = fidelity_offsets(histories, spec.rungs());
   for (const store::Trial* tp : by_completion) {
     const store::Trial& t = *tp;
     const CandidateArch arch = candidate_arch_from_json(t.arch);
-    if (t.state == store::TrialState::succeeded && t.metrics.eval_nll) {
+    const auto h = history.find(t.id);
+    if (h != history.end()) {
+      const auto& [rung, nll] = *h->second.rbegin();
+      state.completed.push_back({arch, nll + offsets.at(static_cast<size_t>(rung))});
+    } else if (t.state == store::TrialState::succeeded && t.metrics.eval_nll) {
       state.completed.push_back({arch, *t.metrics.eval_nll});
     } else if (t.state == store::TrialState::pending || t.state == store::TrialState::running) {
       state.pending.push_back(arch);
@@ -186,7 +276,10 @@ TaskResult run_search_step(pqxx::connection& db, const store::Task& task, Engine
     }
   }
   // Keep `batch` evaluations in flight, within the budget.
-  const int64_t in_flight = static_cast<int64_t>(state.pending.size());
+  // (Promoted trials, modelled at their last rung, are in flight too.)
+  const auto in_flight = static_cast<int64_t>(std::count_if(trials.begin(), trials.end(), [](const store::Trial& t) {
+    return t.state == store::TrialState::pending || t.state == store::TrialState::running;
+  }));
   const int64_t total = static_cast<int64_t>(trials.size());
   const int64_t step = task.step.value_or(1);
   const int64_t q = step == 1 ? std::min(spec.stage2.initial, spec.stage2.budget)
@@ -242,8 +335,9 @@ TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& c
 TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads) {
   const auto start = std::chrono::steady_clock::now();
   JobInputs in;
-  store::StoredFile backbone_row, calibration_row;
+  store::StoredFile backbone_row, calibration_row, eval_row, train_row;
   std::optional<store::Trial> trial;
+  std::optional<EvaluatePayload> evaluated;  // the trial's last evaluation: its heal is the model's
   {
     pqxx::read_transaction tx(db);
     in = load_job(tx, task);
@@ -251,18 +345,33 @@ TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache
     if (!e || !task.trial_id) throw InvalidInput("only a trial of a sweep or search has a model to export", "trial_id");
     backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
     calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
+    eval_row = load_file(tx, in.job, store::FileKind::dataset, e->eval, "eval");
     trial = store::trial_get(tx, *task.trial_id);
     if (!trial) throw InvalidInput("the task's trial is gone", "trial_id");
+    int64_t last = 0;
+    for (const store::Task& t : store::task_list_for_trial(tx, trial->id)) {
+      if (t.kind == store::TaskKind::evaluate && t.state == store::TaskState::succeeded && t.id > last) {
+        last = t.id;
+        evaluated = evaluate_payload_from_json(t.payload);
+      }
+    }
+    if (!evaluated) throw InvalidInput("the trial has no finished evaluation", "trial_id");
+    if (evaluated->heal) train_row = load_file(tx, in.job, store::FileKind::dataset, evaluated->heal->train, "heal.train");
   }
   const EvaluationSpec& e = *evaluation_spec_of(in.spec);
   const ExportPayload payload = export_payload_from_json(task.payload);
   const auto backbone = cache.backbone(backbone_row);
-  const BoundArch arch = bind_arch(candidate_arch_from_json(trial->arch, "arch"), backbone->config, "arch");
+  const BoundArch arch = bind_arch(evaluated->arch, backbone->config, "arch");
   RuntimeContext runtime(RuntimeOptions{threads, false});
-  // The same calibration as the trial's evaluation, so the file holds the model that was scored.
+  // The same calibration and heal as the trial's evaluation (both deterministic),
+  // so the file holds the model that was scored.
   const auto stats = cache.calibration(backbone_row, *backbone, calibration_row, e.calib_tokens, runtime);
-  const Model pruned = prune_to_arch(*backbone, *stats, arch);
-  const CheckpointFile file = write_checkpoint_file(pruned, payload.format, cache.storage_dir());
+  Model model = prune_to_arch(*backbone, *stats, arch);
+  if (evaluated->heal) {
+    const auto tokens = cache.tokens(backbone_row, *backbone, eval_row, e.eval_tokens);
+    heal_candidate(cache, backbone_row, *backbone, train_row, *evaluated->heal, model, *tokens, e.ctx, runtime, {});
+  }
+  const CheckpointFile file = write_checkpoint_file(model, payload.format, cache.storage_dir());
   return ExportResult{payload.format, file.sha256, file.bytes, file.path,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }

@@ -6,7 +6,12 @@
 //  - evaluate: prunes the backbone to the trial's architecture with calibrated
 //    importance and evaluates it (engine/prune/evaluate_candidate.hpp) with the
 //    job's texts and token budgets; the defaults are `flashnas
-//    evaluate-candidate`'s, so a trial's NLL equals what that command prints.
+//    evaluate-candidate`'s, so a zero-shot NLL equals what that command prints.
+//    With a heal in the payload it then heals the pruned model (engine/train/
+//    heal.hpp; distillation from the cached backbone, on windows and teacher
+//    logits the worker keeps per backbone, text and ctx) and evaluates again:
+//    the trial's quality is the healed NLL. A long heal stops when `stop` says
+//    the task's lease is gone.
 //  - latency: measures a batch of one job's architectures on this CPU as device
 //    kind `local-cpu`, interleaved (engine/latency/study.hpp's local measurer;
 //    weights are synthetic since only the shape matters).
@@ -20,6 +25,7 @@
 
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -29,7 +35,11 @@
 
 namespace flashnas::app {
 
-TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads);
+// True when the task should stop early (its result would be dropped).
+using StopRequested = std::function<bool()>;
+
+TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads,
+                        const StopRequested& stop = {});
 // One result per task; the tasks are of one job.
 std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks);
 TaskResult run_search_step(pqxx::connection& db, const store::Task& task, EngineCache& cache);

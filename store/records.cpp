@@ -55,6 +55,9 @@ void to_json(nlohmann::json& j, const Job& v) {
 
 void to_json(nlohmann::json& j, const TrialMetrics& v) {
   j = {{"eval_nll", json_or_null(v.eval_nll)},
+       {"zero_shot_nll", json_or_null(v.zero_shot_nll)},
+       {"healed_nll", json_or_null(v.healed_nll)},
+       {"heal", json_or_null(v.heal)},
        {"params", json_or_null(v.params)},
        {"non_embedding_params", json_or_null(v.non_embedding_params)},
        {"flops_per_token", json_or_null(v.flops_per_token)},
@@ -74,6 +77,8 @@ void to_json(nlohmann::json& j, const Trial& v) {
        {"source", v.source},
        {"step", json_or_null(v.step)},
        {"proposal", json_or_null(v.proposal)},
+       {"rung", json_or_null(v.rung)},
+       {"fidelity", json_or_null(v.fidelity)},
        {"metrics", v.metrics},
        {"error", json_or_null(v.error)},
        {"created_at", v.created_at},

@@ -69,7 +69,10 @@ struct Job {
 };
 
 struct TrialMetrics {
-  std::optional<double> eval_nll;
+  std::optional<double> eval_nll;       // the quality: healed_nll when healed, else zero_shot_nll
+  std::optional<double> zero_shot_nll;  // right after pruning
+  std::optional<double> healed_nll;     // after healing (with `heal`, what it did and cost)
+  std::optional<nlohmann::json> heal;
   std::optional<int64_t> params;
   std::optional<int64_t> non_embedding_params;
   std::optional<double> flops_per_token;
@@ -89,10 +92,20 @@ struct Trial {
   TrialSource source = TrialSource::candidate;
   std::optional<int32_t> step;              // the search step that proposed it
   std::optional<nlohmann::json> proposal;   // what the step predicted for it
+  std::optional<int32_t> rung;              // multi-fidelity searches: the rung of its evaluation
+  std::optional<int32_t> fidelity;          // that rung's heal steps
   TrialMetrics metrics;
   std::optional<std::string> error;
   std::string created_at, updated_at;
   std::optional<std::string> finished_at;
+};
+
+// One rung result of a trial in a multi-fidelity search.
+struct TrialRung {
+  int64_t trial_id = 0;
+  int32_t rung = 0;
+  int32_t fidelity = 0;  // heal steps
+  double eval_nll = 0.0;
 };
 
 struct JobEvent {

@@ -12,7 +12,7 @@ namespace {
 
 #define TRIAL_COLUMNS                                                                            \
   "id, job_id, ordinal, seq, arch::text AS arch, arch_hash, state::text AS state, source, step, "  \
-  "proposal::text AS proposal, eval_nll, params, "                                                  \
+  "proposal::text AS proposal, rung, fidelity, eval_nll, zero_shot_nll, healed_nll, heal::text AS heal, params, "   \
   "non_embedding_params, flops_per_token, kv_cache_bytes_per_token, prefill_ms, decode_ms_per_token, " \
   "error, " FLASHNAS_SQL_TS("created_at") ", " FLASHNAS_SQL_TS("updated_at") ", " FLASHNAS_SQL_TS("finished_at")
 // A CTE taking the next trial seq of the job that owns trial $1.
@@ -24,8 +24,8 @@ const Statement kStatements[] = {
     {"trial_insert",
      "WITH s AS (UPDATE jobs SET last_trial_seq = last_trial_seq + 1 WHERE id = $1"
      " RETURNING last_trial_seq AS next_seq) "
-     "INSERT INTO trials (job_id, ordinal, seq, arch, arch_hash, source, step, proposal) "
-     "SELECT $1, $2, s.next_seq, $3::jsonb, $4, $5, $6, $7::jsonb FROM s "
+     "INSERT INTO trials (job_id, ordinal, seq, arch, arch_hash, source, step, proposal, rung, fidelity) "
+     "SELECT $1, $2, s.next_seq, $3::jsonb, $4, $5, $6, $7::jsonb, $8, $9 FROM s "
      "ON CONFLICT (job_id, arch_hash) DO NOTHING RETURNING " TRIAL_COLUMNS},
     {"trial_get", "SELECT " TRIAL_COLUMNS " FROM trials WHERE id = $1"},
     {"trial_count", "SELECT count(*) FROM trials WHERE job_id = $1"},
@@ -41,6 +41,8 @@ const Statement kStatements[] = {
      " flops_per_token = coalesce($5, flops_per_token),"
      " kv_cache_bytes_per_token = coalesce($6, kv_cache_bytes_per_token),"
      " prefill_ms = coalesce($7, prefill_ms), decode_ms_per_token = coalesce($8, decode_ms_per_token),"
+     " zero_shot_nll = coalesce($9, zero_shot_nll), healed_nll = coalesce($10, healed_nll),"
+     " heal = coalesce($11::jsonb, heal),"
      " seq = s.next_seq, updated_at = now() FROM s "
      "WHERE id = $1 AND state IN ('pending', 'running') RETURNING id"},
     {"trial_finish",
@@ -48,6 +50,16 @@ const Statement kStatements[] = {
      "UPDATE trials SET state = $2::trial_state, error = $3, finished_at = now(), seq = s.next_seq,"
      " updated_at = now() FROM s "
      "WHERE id = $1 AND state IN ('pending', 'running') RETURNING id"},
+    {"trial_rung_insert",
+     "INSERT INTO trial_rungs (trial_id, rung, fidelity, eval_nll) VALUES ($1, $2, $3, $4)"
+     " ON CONFLICT (trial_id, rung) DO NOTHING"},
+    {"trial_rung_list",
+     "SELECT r.trial_id, r.rung, r.fidelity, r.eval_nll FROM trial_rungs r JOIN trials t ON t.id = r.trial_id"
+     " WHERE t.job_id = $1 ORDER BY r.trial_id, r.rung"},
+    {"trial_promote",
+     NEXT_SEQ_OF_TRIAL
+     "UPDATE trials SET state = 'pending', finished_at = NULL, rung = $2, fidelity = $3, seq = s.next_seq,"
+     " updated_at = now() FROM s WHERE id = $1 AND state = 'succeeded' AND rung = $2 - 1 RETURNING id"},
     // Numbers the cancelled trials after every seq taken so far, in ordinal order.
     {"trial_cancel_for_job",
      "WITH c AS (SELECT id AS cancel_id, row_number() OVER (ORDER BY ordinal) AS rn FROM trials"
@@ -70,7 +82,12 @@ Trial read_trial(const pqxx::row& r) {
   t.source = row::enumeration<TrialSource>(r, "source");
   t.step = row::opt<int32_t>(r, "step");
   t.proposal = row::opt_json(r, "proposal");
+  t.rung = row::opt<int32_t>(r, "rung");
+  t.fidelity = row::opt<int32_t>(r, "fidelity");
   t.metrics.eval_nll = row::opt<double>(r, "eval_nll");
+  t.metrics.zero_shot_nll = row::opt<double>(r, "zero_shot_nll");
+  t.metrics.healed_nll = row::opt<double>(r, "healed_nll");
+  t.metrics.heal = row::opt_json(r, "heal");
   t.metrics.params = row::opt<int64_t>(r, "params");
   t.metrics.non_embedding_params = row::opt<int64_t>(r, "non_embedding_params");
   t.metrics.flops_per_token = row::opt<double>(r, "flops_per_token");
@@ -100,7 +117,7 @@ std::optional<Trial> trial_insert(pqxx::transaction_base& tx, int64_t job_id, in
   FLASHNAS_CHECK(!t.proposal || t.proposal->is_object(), "a proposal is a JSON object");
   const std::optional<std::string> proposal = t.proposal ? std::optional<std::string>(t.proposal->dump()) : std::nullopt;
   const auto res = tx.exec_prepared("trial_insert", job_id, ordinal, t.arch.dump(), t.arch_hash,
-                                    std::string(name_of(t.source)), t.step, proposal);
+                                    std::string(name_of(t.source)), t.step, proposal, t.rung, t.fidelity);
   if (res.empty()) return std::nullopt;
   return read_trial(res[0]);
 }
@@ -126,8 +143,11 @@ std::vector<Trial> trial_list_all(pqxx::transaction_base& tx, int64_t job_id) {
 }
 
 bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const TrialMetrics& m) {
+  FLASHNAS_CHECK(!m.heal || m.heal->is_object(), "a heal record is a JSON object");
+  const std::optional<std::string> heal = m.heal ? std::optional<std::string>(m.heal->dump()) : std::nullopt;
   return !tx.exec_prepared("trial_set_metrics", trial_id, m.eval_nll, m.params, m.non_embedding_params,
-                           m.flops_per_token, m.kv_cache_bytes_per_token, m.prefill_ms, m.decode_ms_per_token)
+                           m.flops_per_token, m.kv_cache_bytes_per_token, m.prefill_ms, m.decode_ms_per_token,
+                           m.zero_shot_nll, m.healed_nll, heal)
               .empty();
 }
 
@@ -135,6 +155,23 @@ bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, TrialState state
                   const std::optional<std::string>& error) {
   FLASHNAS_CHECK(is_terminal(state), "trial_finish to the non-final state {}", name_of(state));
   return !tx.exec_prepared("trial_finish", trial_id, std::string(name_of(state)), error).empty();
+}
+
+void trial_rung_insert(pqxx::transaction_base& tx, const TrialRung& r) {
+  tx.exec_prepared("trial_rung_insert", r.trial_id, r.rung, r.fidelity, r.eval_nll);
+}
+
+std::vector<TrialRung> trial_rung_list(pqxx::transaction_base& tx, int64_t job_id) {
+  std::vector<TrialRung> out;
+  for (const auto& r : tx.exec_prepared("trial_rung_list", job_id)) {
+    out.push_back({r["trial_id"].as<int64_t>(), r["rung"].as<int32_t>(), r["fidelity"].as<int32_t>(),
+                   r["eval_nll"].as<double>()});
+  }
+  return out;
+}
+
+bool trial_promote(pqxx::transaction_base& tx, int64_t trial_id, int32_t rung, int32_t fidelity) {
+  return !tx.exec_prepared("trial_promote", trial_id, rung, fidelity).empty();
 }
 
 int64_t trial_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id) {

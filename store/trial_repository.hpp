@@ -19,6 +19,8 @@ struct NewTrial {
   TrialSource source = TrialSource::candidate;
   std::optional<int32_t> step;             // the search step proposing it (design and search trials)
   std::optional<nlohmann::json> proposal;  // what the step predicted for it
+  std::optional<int32_t> rung;             // multi-fidelity searches: rung 0 ...
+  std::optional<int32_t> fidelity;         // ... and its heal steps
 };
 
 // Inserts a pending trial. Nullopt when the job already has this arch_hash.
@@ -39,6 +41,15 @@ bool trial_set_metrics(pqxx::transaction_base& tx, int64_t trial_id, const Trial
 // A non-terminal trial -> succeeded | failed | cancelled. False when already finished.
 bool trial_finish(pqxx::transaction_base& tx, int64_t trial_id, TrialState state,
                   const std::optional<std::string>& error);
+// Records a trial's result at `rung` (once: a repeat changes nothing).
+void trial_rung_insert(pqxx::transaction_base& tx, const TrialRung& result);
+// Every rung result of the job's trials, by trial then rung.
+std::vector<TrialRung> trial_rung_list(pqxx::transaction_base& tx, int64_t job_id);
+// Promotes a succeeded trial from rung - 1 to `rung` (heal steps `fidelity`):
+// back to pending, unfinished. False when it is not a succeeded trial at rung - 1
+// (so a promotion happens once).
+bool trial_promote(pqxx::transaction_base& tx, int64_t trial_id, int32_t rung, int32_t fidelity);
+
 // Cancels every unfinished trial of the job; returns how many.
 int64_t trial_cancel_for_job(pqxx::transaction_base& tx, int64_t job_id);
 

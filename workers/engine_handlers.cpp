@@ -13,12 +13,14 @@ void register_engine_handlers(HandlerRegistry& registry, const EngineHandlerOpti
                                     ? (std::filesystem::path(options.storage_dir) / "cache" / "calibration").string()
                                     : options.calibration_cache_dir;
   std::filesystem::create_directories(cache_dir);
-  auto cache = std::make_shared<app::EngineCache>(options.storage_dir, cache_dir);
+  auto cache = std::make_shared<app::EngineCache>(options.storage_dir, cache_dir, options.heal_cache_bytes);
   const int threads = options.threads;
   using store::TaskKind;
   auto one = [](app::TaskResult r) { return std::vector<app::TaskResult>{std::move(r)}; };
   registry.add(TaskKind::evaluate,
-               [=](TaskContext& ctx) { return one(app::run_evaluate(ctx.db, ctx.task(), *cache, threads)); });
+               [=](TaskContext& ctx) {
+                 return one(app::run_evaluate(ctx.db, ctx.task(), *cache, threads, [&ctx] { return ctx.should_stop(); }));
+               });
   registry.add(TaskKind::latency, [](TaskContext& ctx) { return app::run_latency(ctx.db, ctx.tasks); },
                options.latency_batch);
   registry.add(TaskKind::search_step,

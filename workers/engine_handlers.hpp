@@ -3,6 +3,7 @@
 // latency tasks of one job are taken in batches and measured interleaved.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "workers/task_handler.hpp"
@@ -14,6 +15,7 @@ struct EngineHandlerOptions {
   std::string calibration_cache_dir;  // default <storage>/cache/calibration
   int threads = 1;                    // engine threads per task
   int latency_batch = 8;              // latency tasks of one job measured together
+  int64_t heal_cache_bytes = int64_t{1} << 30;  // teacher logits kept for heals (EngineCache)
 };
 
 // Registers every kind above, sharing one engine cache.

@@ -55,6 +55,7 @@ int run(int argc, char** argv) {
       {"threads", true, "engine threads per task (default 1)"},
       {"latency-batch", true, "latency tasks of one job measured together, interleaved (default 8)"},
       {"calibration-cache", true, "calibration artifacts directory (default <storage>/cache/calibration)"},
+      {"heal-cache-mb", true, "the backbone's logits on healing texts kept for distillation, at most (default 1024)"},
       {"log-format", true, "text | json: one JSON object per line (default text)"},
       {"log-level", true, "trace | debug | info | warn | error (default warn; info logs every task)"},
       {"verbose", false, "log every task (same as --log-level info)"},
@@ -89,6 +90,7 @@ int run(int argc, char** argv) {
   engine.calibration_cache_dir = flags.get("calibration-cache").value_or("");
   engine.threads = static_cast<int>(flags.integer("threads", 1, 1, 256));
   engine.latency_batch = static_cast<int>(flags.integer("latency-batch", 8, 1, 256));
+  engine.heal_cache_bytes = flags.integer("heal-cache-mb", 1024, 0, int64_t{1} << 24) << 20;
   flashnas::worker::register_engine_handlers(handlers, engine);
 
   sigset_t signals;

@@ -263,7 +263,7 @@ json bench_problem(const std::string& url, const Problem& p, const Options& o, i
       const CandidateArch& a = archs[static_cast<size_t>(i)];
       const store::NewTrial t{candidate_arch_to_json(a), candidate_arch_hash(a),
                               i < 8 ? store::TrialSource::design : store::TrialSource::search,
-                              static_cast<int32_t>(i < 8 ? 1 : i - 6), std::nullopt};
+                              static_cast<int32_t>(i < 8 ? 1 : i - 6), std::nullopt, std::nullopt, std::nullopt};
       const auto trial = store::trial_insert(tx, job_id, static_cast<int32_t>(i), t);
       FLASHNAS_CHECK(trial.has_value(), "trial {} not inserted", i);
       if (i >= o.observations) continue;  // pending: in flight

@@ -12,18 +12,12 @@
 
 namespace flashnas {
 
-CandidateResult evaluate_candidate(const Model& backbone, const CalibrationStats& stats,
-                                   const BoundArch& arch,
-                                   const std::vector<int32_t>& eval_tokens,
-                                   const CandidateEvalOptions& options, RuntimeContext* context) {
+CandidateResult evaluate_pruned(const Model& candidate, const std::vector<int32_t>& eval_tokens,
+                                const CandidateEvalOptions& options, RuntimeContext* context) {
   if (options.ctx < 1) {
     throw InvalidInput(fmt::format("ctx must be positive, got {}", options.ctx), "ctx");
   }
   const auto start = std::chrono::steady_clock::now();
-  PruneOptions prune;
-  prune.random_importance_seed = options.random_importance_seed;
-  const Model candidate = prune_to_arch(backbone, stats, arch, prune);
-
   EvalOptions eval;
   eval.ctx = options.ctx;
   eval.threads = options.threads;
@@ -37,6 +31,22 @@ CandidateResult evaluate_candidate(const Model& backbone, const CalibrationStats
   out.non_embedding_params = cost_non_embedding_parameters(candidate.config);
   out.flops_per_token = flops_per_token(candidate.config, options.ctx);
   out.kv_cache_bytes_per_token = kv_cache_bytes_per_token(candidate.config, options.ctx);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+CandidateResult evaluate_candidate(const Model& backbone, const CalibrationStats& stats,
+                                   const BoundArch& arch,
+                                   const std::vector<int32_t>& eval_tokens,
+                                   const CandidateEvalOptions& options, RuntimeContext* context) {
+  if (options.ctx < 1) {
+    throw InvalidInput(fmt::format("ctx must be positive, got {}", options.ctx), "ctx");
+  }
+  const auto start = std::chrono::steady_clock::now();
+  PruneOptions prune;
+  prune.random_importance_seed = options.random_importance_seed;
+  const Model candidate = prune_to_arch(backbone, stats, arch, prune);
+  CandidateResult out = evaluate_pruned(candidate, eval_tokens, options, context);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

@@ -43,6 +43,12 @@ CandidateResult evaluate_candidate(const Model& backbone, const CalibrationStats
                                    const CandidateEvalOptions& options,
                                    RuntimeContext* context = nullptr);
 
+// The same figures for a candidate already pruned (the service prunes once,
+// evaluates zero-shot, heals, evaluates again). seconds: the evaluation only.
+CandidateResult evaluate_pruned(const Model& candidate, const std::vector<int32_t>& eval_tokens,
+                                const CandidateEvalOptions& options,
+                                RuntimeContext* context = nullptr);
+
 // {"eval_nll","eval_ppl","eval_tokens","params","non_embedding_params",
 //  "flops_per_token","kv_cache_bytes_per_token","seconds"}
 nlohmann::json candidate_result_to_json(const CandidateResult& result);

@@ -97,14 +97,9 @@ void HealOptions::validate() const {
   errors.throw_if_any();
 }
 
-HealOptions heal_options_from_json(const nlohmann::json& j, const std::string& prefix) {
+HealOptions read_heal_options(JsonObjectReader& r) {
   HealOptions o;
-  FieldErrors errors;
-  JsonObjectReader r(j, prefix, errors);
-  if (!r.is_object()) {
-    errors.add(prefix.empty() ? "options" : prefix, "must be a JSON object");
-    errors.throw_if_any();
-  }
+  FieldErrors& errors = r.errors();
   o.steps = r.integer("steps", false, 1, kMaxSteps).value_or(o.steps);
   o.ctx = r.integer("ctx", false, 1, kMaxCtx).value_or(o.ctx);
   const auto batch = r.integer("batch", false, 1, kMaxBatch);
@@ -135,13 +130,15 @@ HealOptions heal_options_from_json(const nlohmann::json& j, const std::string& p
   o.memory_limit_bytes =
       r.integer("memory_limit_bytes", false, 1, INT64_MAX).value_or(o.memory_limit_bytes);
   o.cache_teacher_logits = r.boolean("cache_teacher_logits", false).value_or(o.cache_teacher_logits);
-  r.finish();
   if (o.batch % o.accumulation != 0) {
     errors.add(r.field_name("accumulation"),
                fmt::format("must divide batch ({}), got {}", o.batch, o.accumulation));
   }
-  errors.throw_if_any();
   return o;
+}
+
+HealOptions heal_options_from_json(const nlohmann::json& j, const std::string& prefix) {
+  return read_object(j, prefix, "options", read_heal_options);
 }
 
 nlohmann::json heal_options_to_json(const HealOptions& o) {

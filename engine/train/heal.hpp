@@ -19,6 +19,7 @@
 #include "engine/model/model.hpp"
 #include "engine/runtime/runtime_context.hpp"
 #include "engine/train/train_data.hpp"
+#include "engine/util/json_reader_fwd.hpp"
 
 namespace flashnas {
 
@@ -54,6 +55,10 @@ struct HealOptions {
 // thrown together as one InvalidInput. Also accepts "tokens_per_step" instead
 // of "batch" (it must then be a multiple of ctx).
 HealOptions heal_options_from_json(const nlohmann::json& j, const std::string& prefix = "");
+// The same from `r`'s object, errors recorded in r.errors() (for a caller whose
+// object holds more fields, e.g. a job's "heal"); the caller reports unknown
+// fields with finish().
+HealOptions read_heal_options(JsonObjectReader& r);
 nlohmann::json heal_options_to_json(const HealOptions& options);
 
 // What a heal holds while it runs, in bytes.

@@ -10,6 +10,7 @@
 #include "app/frontier.hpp"
 #include "app/job_spec.hpp"
 #include "app/study_policy.hpp"
+#include "app/task_contract.hpp"
 #include "engine/latency/model_shape.hpp"
 #include "engine/search/pareto.hpp"
 #include "engine/util/error.hpp"
@@ -147,6 +148,101 @@ TEST(JobSpec, BadLatencyAndSpaceFieldsAreAllReportedWithTheJobs) {
   EXPECT_EQ(errors["space.layer_kinds[1]"], "unknown layer kind 'mamba' (expected full, swa or skip)");
   EXPECT_EQ(errors["space.rules.min_full_layers"], "must be >= 0, got -1");
   EXPECT_TRUE(errors.count("stage2.batch"));
+}
+
+// "heal" is read by the engine's HealOptions reader under "heal." (so a job
+// accepts exactly what `flashnas heal` accepts), with the training text and the
+// service's own limits; the stored form reads back to the same spec.
+TEST(JobSpec, AHealIsParsedStoredAndReadBack) {
+  json body = search_body();
+  body["heal"] = {{"train", 4}, {"steps", 30}, {"tokens_per_step", 1024}, {"ctx", 128}, {"lr", 2e-3}, {"distill", 1.0}};
+  const app::JobRequest r = app::parse_job_request(body);
+  const auto& e = std::get<app::SearchSpec>(r.spec).evaluation;
+  ASSERT_TRUE(e.heal.has_value());
+  EXPECT_EQ(e.heal->train, 4);
+  EXPECT_EQ(e.heal->options.steps, 30);
+  EXPECT_EQ(e.heal->options.batch, 8);  // tokens_per_step / ctx
+  EXPECT_EQ(e.heal->options.tokens_per_step(), 1024);
+  EXPECT_DOUBLE_EQ(e.heal->options.lr, 2e-3);
+  EXPECT_DOUBLE_EQ(e.heal->options.distill, 1.0);
+  EXPECT_EQ(e.heal->options.warmup_steps, HealOptions{}.warmup_steps) << "unset fields keep the engine's defaults";
+  const json stored = app::job_spec_to_json(r.spec);
+  EXPECT_EQ(stored.at("heal").at("train"), 4);
+  EXPECT_EQ(app::job_spec_to_json(app::job_spec_from_json(store::JobKind::search, stored)), stored);
+  EXPECT_FALSE(std::get<app::SearchSpec>(app::parse_job_request(search_body()).spec).evaluation.heal)
+      << "no heal: zero-shot";
+
+  // And in a task's payload, with the architecture.
+  const app::EvaluatePayload p{test::candidate(3), e.heal, std::nullopt};
+  const app::EvaluatePayload back = app::evaluate_payload_from_json(app::evaluate_payload_to_json(p));
+  EXPECT_EQ(back.arch, p.arch);
+  ASSERT_TRUE(back.heal.has_value());
+  EXPECT_EQ(app::heal_spec_to_json(*back.heal), app::heal_spec_to_json(*e.heal));
+  EXPECT_FALSE(app::evaluate_payload_from_json(app::evaluate_payload_to_json({test::candidate(3), std::nullopt, std::nullopt})).heal);
+}
+
+TEST(JobSpec, EveryBadHealFieldIsNamed) {
+  json body = search_body();
+  body["heal"] = {{"steps", 0},
+                  {"tokens_per_step", 1000},  // not a multiple of ctx 256
+                  {"lr", "fast"},
+                  {"distill", 2.0},
+                  {"colour", 1},
+                  {"memory_limit_bytes", int64_t{1} << 40}};
+  auto errors = test::field_error_map_of([&] { app::parse_job_request(body); });
+  EXPECT_EQ(errors.size(), 7u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors["heal.train"], "required");
+  EXPECT_TRUE(errors.count("heal.steps"));
+  EXPECT_EQ(errors["heal.tokens_per_step"], "must be a multiple of ctx (256), got 1000");
+  EXPECT_EQ(errors["heal.lr"], "expected a number, got a string");
+  EXPECT_TRUE(errors.count("heal.distill"));
+  EXPECT_EQ(errors["heal.colour"].rfind("unknown field", 0), 0u) << errors["heal.colour"];
+  EXPECT_EQ(errors["heal.memory_limit_bytes"].rfind("at most 17179869184 (16 GiB)", 0), 0u)
+      << errors["heal.memory_limit_bytes"];
+
+  body["heal"] = {{"train", 4}, {"steps", 1000000}, {"ctx", 64}, {"train_tokens", 64}};
+  errors = test::field_error_map_of([&] { app::parse_job_request(body); });
+  EXPECT_EQ(errors.size(), 2u) << ::testing::PrintToString(errors);
+  EXPECT_EQ(errors["heal.steps"], "must be between 1 and 100000, got 1000000");
+  EXPECT_EQ(errors["heal.train_tokens"], "must hold at least one training window of ctx + 1 = 65 tokens");
+
+  body["heal"] = 3;
+  EXPECT_EQ(error_fields(body), std::set<std::string>{"heal"});
+}
+
+// "fidelities" are heal steps per rung: increasing, with a heal whose steps
+// become the top rung's (a different heal.steps is refused).
+TEST(JobSpec, FidelitiesNeedAHealAndIncreaseAndSetItsSteps) {
+  json body = search_body();
+  body["heal"] = {{"train", 4}};
+  body["fidelities"] = {0, 50, 200};
+  body["stage2"]["eta"] = 4;
+  const app::JobRequest r = app::parse_job_request(body);
+  const auto& s = std::get<app::SearchSpec>(r.spec);
+  EXPECT_EQ(s.fidelities, (std::vector<int64_t>{0, 50, 200}));
+  EXPECT_EQ(s.rungs(), 3);
+  EXPECT_EQ(s.stage2.eta, 4);
+  EXPECT_EQ(s.evaluation.heal->options.steps, 200);
+  const json stored = app::job_spec_to_json(r.spec);
+  EXPECT_EQ(app::job_spec_to_json(app::job_spec_from_json(store::JobKind::search, stored)), stored);
+
+  auto with = [&](const std::function<void(json&)>& edit) {
+    json j = body;
+    edit(j);
+    return test::field_error_map_of([&] { app::parse_job_request(j); });
+  };
+  EXPECT_EQ(with([](json& j) { j.erase("heal"); }),
+            (std::map<std::string, std::string>{{"fidelities", "needs \"heal\": the fidelities are its steps per rung"}}));
+  EXPECT_EQ(with([](json& j) { j["fidelities"] = {0, 50, 50, 1000000}; }),
+            (std::map<std::string, std::string>{
+                {"fidelities[2]", "must exceed the one before (rungs heal longer and longer)"},
+                {"fidelities[3]", "must be between 0 and 100000, got 1000000"}}));
+  EXPECT_EQ(with([](json& j) { j["fidelities"] = {50}; }).count("fidelities"), 1u);
+  EXPECT_EQ(with([](json& j) { j["heal"]["steps"] = 100; }),
+            (std::map<std::string, std::string>{{"heal.steps", "with fidelities each rung heals for its own steps: "
+                                                               "leave heal.steps out or make it the top fidelity (200)"}}));
+  EXPECT_TRUE(with([](json& j) { j["heal"]["steps"] = 200; }).empty());
+  EXPECT_EQ(with([](json& j) { j["stage2"]["eta"] = 1; }).count("stage2.eta"), 1u);
 }
 
 // One schema, one validator: a bad space is refused with the engine's own

@@ -6,13 +6,16 @@
 // the frontier is exactly the non-dominated set, the hypervolume history never
 // decreases, a retried step makes no second batch, cancel keeps what was
 // evaluated, a failed step fails the job.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <thread>
 
 #include "app/engine_cache.hpp"
+#include "app/fidelity_policy.hpp"
 #include "app/frontier.hpp"
 #include "app/job_binding.hpp"
 #include "app/job_service.hpp"
@@ -21,6 +24,7 @@
 #include "engine/model/arch_cost.hpp"
 #include "engine/util/error.hpp"
 #include "store/store.hpp"
+#include "tests/support/field_errors.hpp"
 #include "tests/support/job_fixtures.hpp"
 #include "tests/support/test_db.hpp"
 
@@ -105,9 +109,20 @@ class SearchJobTest : public test::DbConnectionTest {
   app::TaskResult run(const store::Task& t) {
     switch (t.kind) {
       case TaskKind::evaluate: {
-        const CandidateArch a = app::evaluate_payload_from_json(t.payload).arch;
-        app::EvaluateResult r = test::eval_result(fake_nll(a));
-        r.params = cost_parameters(candidate_to_config(test::small_backbone(), a));
+        const app::EvaluatePayload p = app::evaluate_payload_from_json(t.payload);
+        app::EvaluateResult r = test::eval_result(fake_nll(p.arch));
+        r.params = cost_parameters(candidate_to_config(test::small_backbone(), p.arch));
+        // Healing (or a multi-fidelity search's rungs) start from a zero-shot NLL 0.5
+        // nats worse, and a heal of 20 steps or more takes all of it off.
+        if (p.heal || p.rung) {
+          r.zero_shot_nll = r.eval_nll + 0.5;
+          r.eval_nll = r.zero_shot_nll;
+        }
+        if (p.heal) {
+          const int64_t steps = p.heal->options.steps;
+          r.eval_nll -= p.rung ? 0.5 * std::min(1.0, static_cast<double>(steps) / 20.0) : 0.5;
+          r.heal = app::HealOutcome{r.eval_nll, steps, steps * 1024, 1.5, 0.1, 50000.0, 6.0, 3.0, 1 << 20, true};
+        }
         return r;
       }
       case TaskKind::latency: {
@@ -210,6 +225,144 @@ TEST_F(SearchJobTest, ASearchRunsBothStagesToExactlyItsBudget) {
   ASSERT_EQ(models.size(), 1u + 14 / 3);  // the stage-1 model and a refit every `batch` trial measurements
   EXPECT_EQ(*done.latency_model_id, models.front().id);
   EXPECT_EQ(models.front().base_model_id, models.back().id);
+}
+
+// A heal names a text of the project that holds one training window, and every
+// candidate (for a search: the space's largest) must fit its memory limit; each
+// problem is refused at submission, by field.
+TEST_F(SearchJobTest, AHealIsBoundToTheProjectsTextAndItsMemoryLimit) {
+  const int64_t tiny = in_tx([&](pqxx::work& tx) {
+    return store::file_insert(tx, store::FileKind::dataset,
+                              {project_, "tiny", "text", sha256_hex("tiny"), 100, "datasets/tiny.txt", json::object()})
+        .id;
+  });
+  auto errors_of = [&](const json& heal) {
+    json body = search_body(8, 2, 4);
+    body["heal"] = heal;
+    return test::field_error_map_of([&] { submit(body); });
+  };
+  auto errors = errors_of({{"train", text_ + 1000}});
+  EXPECT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors["heal.train"], fmt::format("no dataset {} in this project", text_ + 1000));
+
+  errors = errors_of({{"train", tiny}});
+  EXPECT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors["heal.train"], fmt::format("dataset {} holds 100 bytes (at most 102 tokens); healing needs at least "
+                                              "one training window of heal.ctx + 1 = 257 tokens", tiny));
+  EXPECT_TRUE(errors_of({{"train", tiny}, {"ctx", 64}}).empty()) << "a window of 65 tokens fits";
+
+  errors = errors_of({{"train", text_}, {"memory_limit_bytes", 1 << 20}});
+  EXPECT_EQ(errors.size(), 1u);
+  const std::string& m = errors["heal.memory_limit_bytes"];
+  EXPECT_NE(m.find("over the limit of 1.0 MiB"), std::string::npos) << m;
+  EXPECT_NE(m.find("(for the space's largest architecture)"), std::string::npos) << m;
+
+  EXPECT_TRUE(errors_of({{"train", text_}, {"steps", 5}}).empty());
+}
+
+// With a heal, every evaluate task carries it; a trial records its zero-shot
+// and healed NLL and the heal's cost, and its quality (what the search models
+// and the frontier ranks) is the healed NLL.
+TEST_F(SearchJobTest, AHealedSearchRanksTrialsByTheirHealedNll) {
+  json body = search_body(8, 2, 4);
+  body["heal"] = {{"train", text_}, {"steps", 7}};
+  const int64_t id = submit(body);
+  drive(id);
+  const store::Job done = job(id);
+  ASSERT_EQ(done.state, JobState::succeeded) << done.error.value_or("");
+  const auto ts = trials(id);
+  ASSERT_EQ(ts.size(), 8u);
+  for (const auto& t : ts) {
+    const auto& m = t.metrics;
+    ASSERT_TRUE(m.healed_nll && m.zero_shot_nll && m.heal) << t.id;
+    EXPECT_DOUBLE_EQ(*m.eval_nll, *m.healed_nll);
+    EXPECT_DOUBLE_EQ(*m.zero_shot_nll, *m.healed_nll + 0.5);
+    EXPECT_EQ(m.heal->at("steps"), 7);
+    EXPECT_EQ(m.heal->at("tokens"), 7 * 1024);
+    EXPECT_DOUBLE_EQ(m.heal->at("seconds").get<double>(), 1.5);
+    EXPECT_FALSE(m.heal->contains("healed_nll")) << "a column of its own";
+  }
+  const auto frontier = in_tx([&](pqxx::work& tx) { return store::frontier_latest(tx, id); });
+  ASSERT_TRUE(frontier.has_value());
+  ASSERT_FALSE(frontier->points.empty());
+  for (const auto& p : frontier->points) {
+    EXPECT_DOUBLE_EQ(p.at("eval_nll").get<double>(), p.at("metrics").at("healed_nll").get<double>());
+  }
+  // The trials as a client reads them.
+  const json first = ts.front();
+  EXPECT_TRUE(first.at("metrics").at("heal").is_object());
+  EXPECT_TRUE(first.at("metrics").at("zero_shot_nll").is_number());
+}
+
+// Fidelities [0, 5, 20] heal steps, eta 3: every trial is evaluated zero-shot
+// first; only the top third of a rung (by non-dominated rank on latency and
+// quality) is healed for the next rung's steps, each promotion once; the
+// frontier holds top-fidelity trials only.
+TEST_F(SearchJobTest, AMultiFidelitySearchPromotesOnlySomeTrialsAndKeepsATopFidelityFrontier) {
+  json body = search_body(15, 3, 6);
+  body["heal"] = {{"train", text_}};
+  body["fidelities"] = {0, 5, 20};
+  const int64_t id = submit(body);
+  EXPECT_EQ(std::get<app::SearchSpec>(app::job_spec_from_json(store::JobKind::search, job(id).spec))
+                .evaluation.heal->options.steps, 20) << "the heal's steps are the top rung's";
+  // Every evaluate task heals for its rung's steps (none at fidelity 0).
+  std::map<int32_t, int> evaluations_by_rung;
+  for (int i = 0; i < 2000 && !store::is_terminal(job(id).state); ++i) {
+    const auto t = claim();
+    if (!t) break;
+    if (t->kind == TaskKind::evaluate) {
+      const app::EvaluatePayload p = app::evaluate_payload_from_json(t->payload);
+      ASSERT_TRUE(p.rung.has_value());
+      ++evaluations_by_rung[*p.rung];
+      EXPECT_EQ(p.heal ? p.heal->options.steps : 0, std::vector<int64_t>({0, 5, 20}).at(static_cast<size_t>(*p.rung)));
+    }
+    ASSERT_TRUE(complete(*t, run(*t))) << "task " << t->id;
+  }
+  const store::Job done = job(id);
+  ASSERT_EQ(done.state, JobState::succeeded) << done.error.value_or("");
+
+  const auto ts = trials(id);
+  ASSERT_EQ(ts.size(), 15u) << "promotions are not new trials";
+  const auto rungs = in_tx([&](pqxx::work& tx) { return store::trial_rung_list(tx, id); });
+  std::map<int32_t, std::vector<app::RungResult>> results;
+  std::map<int64_t, const store::Trial*> by_id;
+  for (const auto& t : ts) by_id[t.id] = &t;
+  for (const auto& r : rungs) {
+    const store::Trial& t = *by_id.at(r.trial_id);
+    results[r.rung].push_back({t.id, r.eval_nll, *t.metrics.prefill_ms});
+    EXPECT_EQ(r.fidelity, std::vector<int>({0, 5, 20}).at(static_cast<size_t>(r.rung)));
+  }
+  EXPECT_EQ(results[0].size(), 15u);
+  EXPECT_EQ(evaluations_by_rung, (std::map<int32_t, int>{{0, 15},
+                                                         {1, static_cast<int>(results[1].size())},
+                                                         {2, static_cast<int>(results[2].size())}}))
+      << "one evaluation per rung result: each promotion ran once";
+  // Only some go on; and at the end every trial in a rung's top third went on.
+  EXPECT_GE(results[1].size(), 15u / 3);
+  EXPECT_LT(results[1].size(), 15u);
+  EXPECT_GE(results[2].size(), results[1].size() / 3);
+  EXPECT_GE(results[2].size(), 1u);
+  EXPECT_LT(results[2].size(), results[1].size());
+  for (int32_t r = 0; r < 2; ++r) {
+    std::set<int64_t> next;
+    for (const auto& x : results[r + 1]) next.insert(x.trial_id);
+    for (const int64_t top : app::asha_top(results[r], 3)) EXPECT_TRUE(next.count(top)) << "rung " << r << " trial " << top;
+  }
+  // Each trial's metrics are its highest rung's.
+  for (const auto& t : ts) {
+    ASSERT_TRUE(t.rung.has_value());
+    EXPECT_EQ(t.state, store::TrialState::succeeded);
+    EXPECT_EQ(*t.fidelity, std::vector<int>({0, 5, 20}).at(static_cast<size_t>(*t.rung)));
+    EXPECT_EQ(t.metrics.healed_nll.has_value(), *t.rung > 0);
+  }
+  // The frontier: top-fidelity trials only.
+  const auto frontier = in_tx([&](pqxx::work& tx) { return store::frontier_latest(tx, id); });
+  ASSERT_TRUE(frontier.has_value());
+  ASSERT_FALSE(frontier->points.empty());
+  for (const auto& p : frontier->points) EXPECT_EQ(by_id.at(p.at("trial_id").get<int64_t>())->rung, 2);
+  // One hypervolume row per settled evaluation.
+  const auto history = in_tx([&](pqxx::work& tx) { return store::hypervolume_list(tx, id); });
+  EXPECT_EQ(history.size(), rungs.size());
 }
 
 TEST_F(SearchJobTest, ALatencyStudyStoresAModelThatASearchCanStartFrom) {

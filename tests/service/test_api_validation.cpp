@@ -53,6 +53,9 @@ TEST_F(ApiValidation, AuthenticationAndScopes) {
 TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
   const std::string key = make_key("alpha", {"read", "submit"});
   const auto ids = upload_assets(key);
+  const auto tiny = send("POST", "/v1/datasets?name=tiny", key, "Once upon a time.", "text/plain");
+  ASSERT_EQ(tiny.status, 201) << tiny.body;
+  const int64_t tiny_id = tiny.json().at("id");
   const nlohmann::json good = sweep_body(ids);
   const auto before = table_contents();
 
@@ -91,6 +94,15 @@ TEST_F(ApiValidation, MalformedJobBodiesChangeNothing) {
       {"other kind", with([](auto& j) { j["kind"] = "train"; }), 400, {"kind"}},
       {"a search's fields missing", with([](auto& j) { j["kind"] = "search"; }), 400, {"space", "stage1", "candidates"}},
       {"several at once", with([](auto& j) { j["name"] = nullptr; j["eval"] = 1.5; }), 400, {"name", "eval"}},
+      {"heal without a text", with([](auto& j) { j["heal"] = {{"steps", 10}}; }), 400, {"heal.train"}},
+      {"heal on an unknown dataset", with([&](auto& j) { j["heal"] = {{"train", ids[2] + 100}}; }), 400, {"heal.train"}},
+      {"heal on a text shorter than a window", with([&](auto& j) { j["heal"] = {{"train", tiny_id}}; }), 400,
+       {"heal.train"}},
+      {"heal over its memory limit",
+       with([&](auto& j) { j["heal"] = {{"train", ids[1]}, {"memory_limit_bytes", 1 << 20}}; }), 400,
+       {"heal.memory_limit_bytes"}},
+      {"bad heal options", with([&](auto& j) { j["heal"] = {{"train", ids[1]}, {"steps", 0}, {"distill", "yes"}}; }),
+       400, {"heal.steps", "heal.distill"}},
   };
   for (const auto& c : cases) {
     const auto r = send("POST", "/v1/jobs", key, c.body);

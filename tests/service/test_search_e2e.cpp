@@ -7,6 +7,9 @@
 //    set of the job's trials, the hypervolume history never decreases, no two
 //    trials share an architecture; the latency model is served with its report
 //    and predicts.
+//  - A search with fidelities (zero-shot, then 10 and 30 heal steps) promotes
+//    only some trials, heals each promoted one once per rung, and ends with a
+//    frontier of top-fidelity trials, quality their healed NLL.
 //  - Faults: a worker SIGKILLed in the middle of a search step and another in the
 //    middle of an evaluation, the server restarted and PostgreSQL restarted, all
 //    mid-job: the job still finishes with exactly `budget` stage-2 evaluations,
@@ -18,6 +21,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -316,6 +320,60 @@ TEST_F(SearchE2E, CrashesAndRestartsMidJobLoseAndDuplicateNothing) {
       << "the killed workers' tasks ran again";
   const json history = get("/v1/jobs/" + job + "/hypervolume").at("items");
   EXPECT_EQ(history.size(), static_cast<size_t>(kBudget));
+}
+
+TEST_F(SearchE2E, ASearchWithFidelitiesHealsOnlyThePromotedTrials) {
+  json body = search_body();
+  body["heal"] = {{"train", body.at("calibration")}, {"train_tokens", 8193}, {"tokens_per_step", 512}, {"ctx", 64},
+                  {"lr", 1e-3}, {"warmup_steps", 2}, {"distill", 1.0}};
+  body["fidelities"] = {0, 10, 30};
+  const int64_t id = submit(body);
+  const json job = wait_for_job(id, 600s);
+  ASSERT_EQ(job.at("state"), "succeeded") << job.dump();
+
+  const json trials = get("/v1/jobs/" + std::to_string(id) + "/trials").at("items");
+  ASSERT_EQ(trials.size(), static_cast<size_t>(kBudget)) << "promotions are not new trials";
+  std::map<int64_t, json> by_id;
+  int at_rung[3] = {0, 0, 0};
+  for (const auto& t : trials) {
+    ASSERT_EQ(t.at("state"), "succeeded") << t.dump();
+    by_id[t.at("id").get<int64_t>()] = t;
+    ++at_rung[t.at("rung").get<int>()];
+    EXPECT_EQ(t.at("fidelity"), std::vector<int>({0, 10, 30}).at(t.at("rung").get<size_t>()));
+  }
+  const int promoted = at_rung[1] + at_rung[2];
+  EXPECT_GE(promoted, kBudget / 3);
+  EXPECT_LT(promoted, kBudget) << "only some trials go on";
+  EXPECT_GE(at_rung[2], 1);
+  // One evaluation per rung result: every promotion ran once, healed for its rung's steps.
+  const std::string job_id = std::to_string(id);
+  EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE kind = 'evaluate' AND job_id = " + job_id),
+            scalar("SELECT count(*) FROM trial_rungs r JOIN trials t ON t.id = r.trial_id WHERE t.job_id = " + job_id));
+  EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE kind = 'evaluate' AND job_id = " + job_id), kBudget + promoted +
+                                                                                                   at_rung[2]);
+  EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE kind = 'evaluate' AND job_id = " + job_id +
+                   " AND payload->'heal'->>'steps' = '30'"), at_rung[2]);
+
+  const json frontier = get("/v1/jobs/" + std::to_string(id) + "/frontier");
+  ASSERT_FALSE(frontier.at("points").empty());
+  for (const auto& p : frontier.at("points")) {
+    const json& t = by_id.at(p.at("trial_id").get<int64_t>());
+    EXPECT_EQ(t.at("rung"), 2) << "the frontier holds top-fidelity trials only";
+    const json& m = t.at("metrics");
+    EXPECT_DOUBLE_EQ(p.at("eval_nll").get<double>(), m.at("healed_nll").get<double>());
+    EXPECT_EQ(m.at("heal").at("steps"), 30);
+  }
+  // Healing helps the promoted trials on the whole (a candidate close to the
+  // backbone may lose a little: it already matches the distillation target).
+  double zero_shot = 0, healed = 0;
+  for (const auto& [tid, t] : by_id) {
+    if (t.at("rung") == 0) continue;
+    zero_shot += t.at("metrics").at("zero_shot_nll").get<double>();
+    healed += t.at("metrics").at("healed_nll").get<double>();
+  }
+  EXPECT_LT(healed, zero_shot);
+  std::printf("fidelities [0, 10, 30], eta 3, budget %d: %d trials at rung 0, %d at 1, %d at 2; %zu frontier points\n",
+              kBudget, at_rung[0], at_rung[1], at_rung[2], frontier.at("points").size());
 }
 
 }  // namespace

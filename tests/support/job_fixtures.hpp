@@ -50,7 +50,7 @@ inline app::BoundJob sweep_job(const std::vector<int>& layer_counts, const std::
 }
 
 inline app::EvaluateResult eval_result(double nll = 2.5) {
-  return app::EvaluateResult{nll, 4096, 1000, 800, 2000.0, 64, 0.1};
+  return app::EvaluateResult{nll, 4096, 1000, 800, 2000.0, 64, 0.1, nll, std::nullopt};
 }
 
 inline app::LatencyResult latency_result(double prefill_ms = 3.0, double decode_ms = 0.5) {
