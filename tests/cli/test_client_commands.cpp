@@ -309,6 +309,34 @@ TEST_F(ClientDownloads, AGgufIsExportedOnRequestAndServedWithRangeAndETag) {
   EXPECT_EQ(send("GET", path, key_, "", "", {{"If-None-Match", etag}}).status, 304);
 }
 
+TEST_F(ClientDownloads, AHealedTrialsCheckpointIsItsHealedModel) {
+  json body = sweep_body(assets_, 1);
+  body["name"] = "healed";
+  body["eval_tokens"] = 4096;
+  body["candidates"][0]["n_layers"] = 3;
+  body["candidates"][0]["layer_types"] = {"full", "swa", "full"};
+  body["candidates"][0]["sliding_window"] = 16;
+  body["candidates"][0]["d_ffn"] = {96, 96, 96};
+  body["heal"] = {{"train", assets_[1]}, {"steps", 6}, {"batch", 2}, {"ctx", 64}, {"distill", 1.0}};
+  const int64_t job = submit(body);
+  run_tasks(store::TaskKind::evaluate);
+  for (const auto& t : claim(store::TaskKind::latency)) {
+    pool_->transact([&](pqxx::transaction_base& tx) {
+      app::complete_task(tx, t, *t.lease_token, test::latency_result(1.0), store::QueueOptions{});
+    });
+  }
+  run_tasks(store::TaskKind::export_checkpoint);
+  const json trial = get("/v1/jobs/" + std::to_string(job) + "/trials", key_).json().at("items").at(0);
+  ASSERT_EQ(trial.at("state"), "succeeded") << trial.dump();
+  const double healed = trial.at("metrics").at("eval_nll").get<double>();
+  ASSERT_LT(healed, trial.at("metrics").at("zero_shot_nll").get<double>() - 0.01) << trial.dump();
+  const std::filesystem::path out = storage_ / "download-healed";
+  const CommandRun r = run("download", with_server({std::to_string(job), "--trial",
+                                                    std::to_string(trial.at("id").get<int64_t>()), "--out", out.string()}));
+  ASSERT_EQ(r.code, cli::exit_ok) << r.err;
+  EXPECT_NEAR(nll_of(out.string()), healed, 1e-5);
+}
+
 TEST_F(ClientDownloads, OnlyTheProjectsSucceededTrialsHaveCheckpoints) {
   const std::string id = std::to_string(trials().at(0).at("id").get<int64_t>());
   const std::string other = make_key("beta", {"read"});
