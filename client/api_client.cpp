@@ -38,6 +38,14 @@ class Backoff {
   std::chrono::milliseconds pause_{250};
 };
 
+// The error of an answered request that failed: 4xx refused, 5xx the server's.
+ClientError answer_error(const std::string& method, const std::string& path, int status, const std::string& body) {
+  const nlohmann::json problem = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  return ClientError(status < 500 ? ClientErrorKind::refused : ClientErrorKind::server_error, status,
+                     fmt::format("{} {}: {}", method, path,
+                                 describe_problem(status, problem.is_discarded() ? nlohmann::json() : problem)));
+}
+
 }  // namespace
 
 std::string describe_problem(int status, const nlohmann::json& problem) {
@@ -112,11 +120,7 @@ ApiClient::Download ApiClient::download(const std::string& path, const std::stri
         });
     if (write_failed) throw std::runtime_error("cannot write " + file);
     if (res && !is_unanswered(res->status)) {
-      if (res->status >= 300) {
-        const nlohmann::json problem = nlohmann::json::parse(text, nullptr, false);
-        throw ClientError(res->status < 500 ? ClientErrorKind::refused : ClientErrorKind::server_error, res->status,
-                          fmt::format("GET {}: {}", path, describe_problem(res->status, problem.is_discarded() ? nlohmann::json() : problem)));
-      }
+      if (res->status >= 300) throw answer_error("GET", path, res->status, text);
       if (res->status == 200) {
         d.etag = res->get_header_value("ETag");
         if (d.etag.size() >= 2 && d.etag.front() == '"') d.etag = d.etag.substr(1, d.etag.size() - 2);
@@ -159,10 +163,7 @@ Response ApiClient::send(const std::string& method, const std::string& path, con
         }
         return {res->status, std::move(parsed)};
       }
-      const ClientErrorKind kind = res->status < 500 ? ClientErrorKind::refused : ClientErrorKind::server_error;
-      throw ClientError(kind, res->status,
-                        fmt::format("{} {}: {}", method, path,
-                                    describe_problem(res->status, parsed.is_discarded() ? nlohmann::json() : parsed)));
+      throw answer_error(method, path, res->status, res->body);
     }
     if (!retry || !backoff.wait()) throw ClientError(ClientErrorKind::unreachable, res ? res->status : 0, failure);
   }
