@@ -84,11 +84,10 @@ class HealStopped : public Error {
 };
 
 // Heals `student` in place on the heal's training text (distilling from the
-// backbone when heal.options.distill > 0) and measures its eval NLL after.
-HealOutcome heal_candidate(EngineCache& cache, const store::StoredFile& backbone_row, const Model& backbone,
-                           const store::StoredFile& train_row, const HealSpec& heal, Model& student,
-                           const std::vector<int32_t>& eval_tokens, int64_t eval_ctx, RuntimeContext& runtime,
-                           const StopRequested& stop) {
+// backbone when heal.options.distill > 0).
+HealResult heal_candidate(EngineCache& cache, const store::StoredFile& backbone_row, const Model& backbone,
+                          const store::StoredFile& train_row, const HealSpec& heal, Model& student,
+                          RuntimeContext& runtime, const StopRequested& stop) {
   const HealOptions& o = heal.options;
   const bool distill = o.distill > 0.0;
   // The memory plan decides whether the teacher's logits are kept; the windows
@@ -108,14 +107,19 @@ HealOutcome heal_candidate(EngineCache& cache, const store::StoredFile& backbone
   std::optional<TeacherLogits> own;  // step by step, when the logits are not kept
   TeacherLogits* teacher = data->logits.get();
   if (distill && !teacher) teacher = &own.emplace(backbone, data->windows, /*cache=*/false, runtime);
-  const HealResult h = heal_model(distill ? teacher : nullptr, student, data->windows, o, runtime,
-                                  [&](const HealStep&, const HealOptions&) {
-                                    if (stop && stop()) throw HealStopped();
-                                  });
+  return heal_model(distill ? teacher : nullptr, student, data->windows, o, runtime,
+                    [&](const HealStep&, const HealOptions&) {
+                      if (stop && stop()) throw HealStopped();
+                    });
+}
+
+// What a trial records of its heal: the healed model's eval NLL and the heal's cost.
+HealOutcome heal_outcome(const HealResult& h, const Model& healed, const std::vector<int32_t>& eval_tokens,
+                         int64_t eval_ctx, RuntimeContext& runtime) {
   EvalOptions eval;
   eval.ctx = eval_ctx;
   HealOutcome out;
-  out.healed_nll = evaluate_nll(student.config, student.weights, eval_tokens, eval, &runtime).nll;
+  out.healed_nll = evaluate_nll(healed.config, healed.weights, eval_tokens, eval, &runtime).nll;
   out.steps = static_cast<int64_t>(h.history.size());
   out.tokens = h.tokens;
   out.seconds = h.seconds;
@@ -168,8 +172,8 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
   const auto start = std::chrono::steady_clock::now();
   Model student = prune_to_arch(*backbone, *stats, arch, PruneOptions{});
   const CandidateResult zero_shot = evaluate_pruned(student, *tokens, options, &runtime);
-  const HealOutcome healed = heal_candidate(cache, backbone_row, *backbone, train_row, *payload.heal, student,
-                                            *tokens, e.ctx, runtime, stop);
+  const HealResult heal = heal_candidate(cache, backbone_row, *backbone, train_row, *payload.heal, student, runtime, stop);
+  const HealOutcome healed = heal_outcome(heal, student, *tokens, e.ctx, runtime);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return EvaluateResult{healed.healed_nll,        zero_shot.eval_tokens,
                         zero_shot.params,          zero_shot.non_embedding_params,
@@ -335,7 +339,7 @@ TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& c
 TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads) {
   const auto start = std::chrono::steady_clock::now();
   JobInputs in;
-  store::StoredFile backbone_row, calibration_row, eval_row, train_row;
+  store::StoredFile backbone_row, calibration_row, train_row;
   std::optional<store::Trial> trial;
   std::optional<EvaluatePayload> evaluated;  // the trial's last evaluation: its heal is the model's
   {
@@ -345,7 +349,6 @@ TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache
     if (!e || !task.trial_id) throw InvalidInput("only a trial of a sweep or search has a model to export", "trial_id");
     backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
     calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
-    eval_row = load_file(tx, in.job, store::FileKind::dataset, e->eval, "eval");
     trial = store::trial_get(tx, *task.trial_id);
     if (!trial) throw InvalidInput("the task's trial is gone", "trial_id");
     int64_t last = 0;
@@ -367,10 +370,7 @@ TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache
   // so the file holds the model that was scored.
   const auto stats = cache.calibration(backbone_row, *backbone, calibration_row, e.calib_tokens, runtime);
   Model model = prune_to_arch(*backbone, *stats, arch);
-  if (evaluated->heal) {
-    const auto tokens = cache.tokens(backbone_row, *backbone, eval_row, e.eval_tokens);
-    heal_candidate(cache, backbone_row, *backbone, train_row, *evaluated->heal, model, *tokens, e.ctx, runtime, {});
-  }
+  if (evaluated->heal) heal_candidate(cache, backbone_row, *backbone, train_row, *evaluated->heal, model, runtime, {});
   const CheckpointFile file = write_checkpoint_file(model, payload.format, cache.storage_dir());
   return ExportResult{payload.format, file.sha256, file.bytes, file.path,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};

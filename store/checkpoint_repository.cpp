@@ -22,9 +22,6 @@ const Statement kStatements[] = {
      "  ON CONFLICT (trial_id, (payload ->> 'format')) WHERE kind = 'export' AND state IN ('available', 'running') "
      "  DO NOTHING RETURNING id) "
      "SELECT id, pg_notify('flashnas_tasks', 'export') FROM added"},
-    {"export_in_flight",
-     "SELECT 1 FROM tasks WHERE kind = 'export' AND trial_id = $1 AND payload ->> 'format' = $2 "
-     "AND state IN ('available', 'running')"},
 };
 
 Checkpoint read_checkpoint(const pqxx::row& r) {
@@ -61,10 +58,6 @@ Checkpoint checkpoint_insert(pqxx::transaction_base& tx, const Checkpoint& c) {
 bool export_enqueue(pqxx::transaction_base& tx, int64_t job_id, int64_t trial_id, CheckpointFormat format,
                     int priority) {
   return !tx.exec_prepared("export_enqueue", job_id, trial_id, std::string(name_of(format)), priority).empty();
-}
-
-bool export_in_flight(pqxx::transaction_base& tx, int64_t trial_id, CheckpointFormat format) {
-  return !tx.exec_prepared("export_in_flight", trial_id, std::string(name_of(format))).empty();
 }
 
 }  // namespace flashnas::store

@@ -21,7 +21,4 @@ Checkpoint checkpoint_insert(pqxx::transaction_base& tx, const Checkpoint& check
 bool export_enqueue(pqxx::transaction_base& tx, int64_t job_id, int64_t trial_id, CheckpointFormat format,
                     int priority);
 
-// Whether an export of the trial and format is waiting or running.
-bool export_in_flight(pqxx::transaction_base& tx, int64_t trial_id, CheckpointFormat format);
-
 }  // namespace flashnas::store
