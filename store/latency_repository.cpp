@@ -1,4 +1,4 @@
-// Devices, latency measurements and latency models: SQL (see latency_repository.hpp).
+// Latency measurements and latency models: SQL (see latency_repository.hpp).
 #include "store/latency_repository.hpp"
 
 #include "engine/util/error.hpp"
@@ -8,34 +8,31 @@
 namespace flashnas::store {
 namespace {
 
-#define DEVICE_COLUMNS                                                                       \
-  "id, kind, name, info::text AS info, " FLASHNAS_SQL_TS("created_at") ", " FLASHNAS_SQL_TS("last_seen_at") \
-  ", " FLASHNAS_SQL_TS("revoked_at")
 #define MEASUREMENT_COLUMNS                                                                       \
   "id, device_kind, device_id, arch::text AS arch, arch_hash, prompt_len, decode_tokens, prefill_ms, " \
   "decode_ms_per_token, prefill_spread, decode_spread, samples::text AS samples, "                \
-  "environment::text AS environment, job_id, trial_id, phase, round, " FLASHNAS_SQL_TS("created_at")
+  "environment::text AS environment, job_id, trial_id, phase, round, source, " FLASHNAS_SQL_TS("created_at")
 #define LATENCY_MODEL_SUMMARY_COLUMNS                                                               \
   "id, project_id, device_kind, job_id, prompt_len, coalesce(shape, '{}')::text AS shape, "        \
   "coalesce(n_points, 0) AS n_points, base_model_id, accuracy::text AS accuracy, " FLASHNAS_SQL_TS("created_at")
 #define LATENCY_MODEL_COLUMNS LATENCY_MODEL_SUMMARY_COLUMNS ", model::text AS model"
 
 const Statement kStatements[] = {
-    {"device_upsert",
-     "INSERT INTO devices (kind, name, info, last_seen_at) VALUES ($1, $2, $3::jsonb, now()) "
-     "ON CONFLICT (kind, name) DO UPDATE SET info = EXCLUDED.info, last_seen_at = now() "
-     "RETURNING " DEVICE_COLUMNS},
     {"measurement_insert",
      "INSERT INTO latency_measurements (device_kind, device_id, arch, arch_hash, prompt_len, decode_tokens,"
      " prefill_ms, decode_ms_per_token, prefill_spread, decode_spread, samples, environment, job_id, trial_id,"
-     " phase, round) "
-     "VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14, $15, $16) "
+     " phase, round, source) "
+     "VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11::jsonb, $12::jsonb, $13, $14, $15, $16, $17) "
      "RETURNING " MEASUREMENT_COLUMNS},
     {"measurement_count_for_job",
      "SELECT count(*) FROM latency_measurements WHERE job_id = $1 AND phase = $2"},
     {"measurement_find",
      "SELECT " MEASUREMENT_COLUMNS " FROM latency_measurements WHERE device_kind = $1 AND arch_hash = $2 "
      "ORDER BY id DESC"},
+    {"measurement_list_imported",
+     "SELECT " MEASUREMENT_COLUMNS " FROM latency_measurements WHERE source = 'imported' AND job_id IS NULL"
+     " AND device_kind = $2"
+     " AND prompt_len = $3 AND device_id IN (SELECT id FROM devices WHERE project_id = $1) ORDER BY id"},
     {"measurement_list_for_job",
      "SELECT " MEASUREMENT_COLUMNS " FROM latency_measurements WHERE job_id = $1 ORDER BY id"},
     {"latency_model_insert",
@@ -51,18 +48,6 @@ const Statement kStatements[] = {
      "SELECT " LATENCY_MODEL_SUMMARY_COLUMNS " FROM latency_models WHERE project_id = $1"
      " AND ($2::text IS NULL OR device_kind = $2) AND ($3::bigint IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"},
 };
-
-Device read_device(const pqxx::row& r) {
-  Device d;
-  d.id = r["id"].as<int64_t>();
-  d.kind = row::str(r, "kind");
-  d.name = row::str(r, "name");
-  d.info = row::json(r, "info");
-  d.created_at = row::str(r, "created_at");
-  d.last_seen_at = row::opt<std::string>(r, "last_seen_at");
-  d.revoked_at = row::opt<std::string>(r, "revoked_at");
-  return d;
-}
 
 LatencyMeasurement read_measurement(const pqxx::row& r) {
   LatencyMeasurement m;
@@ -83,6 +68,7 @@ LatencyMeasurement read_measurement(const pqxx::row& r) {
   m.trial_id = row::opt<int64_t>(r, "trial_id");
   m.phase = row::opt_enumeration<MeasurementPhase>(r, "phase");
   m.round = row::opt<int32_t>(r, "round");
+  m.imported = row::str(r, "source") == "imported";
   m.created_at = row::str(r, "created_at");
   return m;
 }
@@ -122,12 +108,6 @@ void check_object(const nlohmann::json& j, const char* field) {
 
 std::span<const Statement> latency_statements() { return kStatements; }
 
-Device device_upsert(pqxx::transaction_base& tx, const std::string& kind, const std::string& name,
-                     const nlohmann::json& info) {
-  check_object(info, "info");
-  return read_device(tx.exec_prepared1("device_upsert", kind, name, info.dump()));
-}
-
 LatencyMeasurement measurement_insert(pqxx::transaction_base& tx, const LatencyMeasurement& m) {
   check_object(m.arch, "arch");
   check_object(m.samples, "samples");
@@ -136,12 +116,18 @@ LatencyMeasurement measurement_insert(pqxx::transaction_base& tx, const LatencyM
       "measurement_insert", m.device_kind, m.device_id, m.arch.dump(), m.arch_hash, m.prompt_len,
       m.decode_tokens, m.prefill_ms, m.decode_ms_per_token, m.prefill_spread, m.decode_spread,
       m.samples.dump(), m.environment.dump(), m.job_id, m.trial_id,
-      m.phase ? std::optional<std::string>(name_of(*m.phase)) : std::nullopt, m.round));
+      m.phase ? std::optional<std::string>(name_of(*m.phase)) : std::nullopt, m.round,
+      m.imported ? "imported" : "measured"));
 }
 
 std::vector<LatencyMeasurement> measurement_find(pqxx::transaction_base& tx, const std::string& device_kind,
                                                  const std::string& arch_hash) {
   return read_measurements(tx.exec_prepared("measurement_find", device_kind, arch_hash));
+}
+
+std::vector<LatencyMeasurement> measurement_list_imported(pqxx::transaction_base& tx, int64_t project_id,
+                                                          const std::string& device_kind, int32_t prompt_len) {
+  return read_measurements(tx.exec_prepared("measurement_list_imported", project_id, device_kind, prompt_len));
 }
 
 std::vector<LatencyMeasurement> measurement_list_for_job(pqxx::transaction_base& tx, int64_t job_id) {

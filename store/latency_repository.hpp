@@ -1,4 +1,4 @@
-// Devices, latency measurements and latency models: SQL for the latency data
+// Latency measurements and latency models: SQL for the latency data
 // that outlives a single job. Not the measuring or fitting (engine/latency/).
 #pragma once
 
@@ -12,15 +12,16 @@
 
 namespace flashnas::store {
 
-// Creates or updates (info, last_seen_at) the device with this kind and name.
-Device device_upsert(pqxx::transaction_base& tx, const std::string& kind, const std::string& name,
-                     const nlohmann::json& info);
 
 // Inserts a measurement (id and created_at of the argument are ignored); returns it stored.
 LatencyMeasurement measurement_insert(pqxx::transaction_base& tx, const LatencyMeasurement& m);
 // Measurements of one architecture on one device kind, newest first.
 std::vector<LatencyMeasurement> measurement_find(pqxx::transaction_base& tx, const std::string& device_kind,
                                                  const std::string& arch_hash);
+// What users imported for the project's devices of `device_kind` at that prompt
+// length (not the copies studies made of them), in the order they were stored.
+std::vector<LatencyMeasurement> measurement_list_imported(pqxx::transaction_base& tx, int64_t project_id,
+                                                          const std::string& device_kind, int32_t prompt_len);
 // A job's measurements in the order they were stored.
 std::vector<LatencyMeasurement> measurement_list_for_job(pqxx::transaction_base& tx, int64_t job_id);
 // The number of a job's measurements taken in `phase`.

@@ -110,7 +110,8 @@ void to_json(nlohmann::json& j, const Task& v) {
        {"created_at", v.created_at},
        {"updated_at", v.updated_at},
        {"started_at", json_or_null(v.started_at)},
-       {"finished_at", json_or_null(v.finished_at)}};
+       {"finished_at", json_or_null(v.finished_at)},
+       {"device_kind", json_or_null(v.device_kind)}};
 }
 
 void to_json(nlohmann::json& j, const LatencyMeasurement& v) {
@@ -131,6 +132,7 @@ void to_json(nlohmann::json& j, const LatencyMeasurement& v) {
        {"trial_id", json_or_null(v.trial_id)},
        {"phase", v.phase ? nlohmann::json(*v.phase) : nlohmann::json(nullptr)},
        {"round", json_or_null(v.round)},
+       {"source", v.imported ? "imported" : "measured"},
        {"created_at", v.created_at}};
 }
 
@@ -161,6 +163,7 @@ void to_json(nlohmann::json& j, const Frontier& v) {
 void to_json(nlohmann::json& j, const Device& v) {
   j = {{"id", v.id},     {"kind", v.kind},
        {"name", v.name}, {"info", v.info},
+       {"token_prefix", json_or_null(v.token_prefix)},
        {"created_at", v.created_at}, {"last_seen_at", json_or_null(v.last_seen_at)},
        {"revoked_at", json_or_null(v.revoked_at)}};
 }

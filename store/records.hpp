@@ -131,6 +131,7 @@ struct Task {
   std::optional<nlohmann::json> result;
   std::string created_at, updated_at;
   std::optional<std::string> started_at, finished_at;
+  std::optional<std::string> device_kind;  // a device agent's latency task
 };
 
 struct LatencyMeasurement {
@@ -149,6 +150,7 @@ struct LatencyMeasurement {
   std::optional<int64_t> job_id, trial_id;
   std::optional<MeasurementPhase> phase;  // stage-1 design / adaptive / holdout, or a trial's
   std::optional<int32_t> round;
+  bool imported = false;  // posted by a user (POST /v1/devices/{id}/measurements), not measured by flashnas
   std::string created_at;
 };
 
@@ -195,8 +197,10 @@ struct Checkpoint {
 
 struct Device {
   int64_t id = 0;
+  std::optional<int64_t> project_id;  // registered devices; nullopt: reported by a worker
   std::string kind;
   std::string name;
+  std::optional<std::string> token_prefix;
   nlohmann::json info = nlohmann::json::object();
   std::string created_at;
   std::optional<std::string> last_seen_at, revoked_at;

@@ -6,7 +6,7 @@ namespace flashnas::store {
 void prepare_statements(pqxx::connection_base& conn) {
   for (auto list : {project_statements(), file_statements(), job_statements(), trial_statements(),
                     event_statements(), task_statements(), latency_statements(),
-                    frontier_statements(), checkpoint_statements()}) {
+                    frontier_statements(), checkpoint_statements(), device_statements()}) {
     for (const Statement& s : list) conn.prepare(s.name, s.sql);
   }
 }

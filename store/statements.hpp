@@ -23,6 +23,7 @@ std::span<const Statement> task_statements();
 std::span<const Statement> latency_statements();
 std::span<const Statement> frontier_statements();
 std::span<const Statement> checkpoint_statements();
+std::span<const Statement> device_statements();
 
 void prepare_statements(pqxx::connection_base& conn);
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "store/database.hpp"
+#include "store/device_repository.hpp"
 #include "store/event_repository.hpp"
 #include "store/file_repository.hpp"
 #include "store/job_repository.hpp"

@@ -19,14 +19,15 @@ namespace {
   FLASHNAS_SQL_TS("lease_expires_at") ", worker_id, " FLASHNAS_SQL_TS("run_after") ", "        \
   "last_error, result::text AS result, " FLASHNAS_SQL_TS("created_at") ", "                   \
   FLASHNAS_SQL_TS("updated_at") ", " FLASHNAS_SQL_TS("started_at") ", "                       \
-  FLASHNAS_SQL_TS("finished_at")
+  FLASHNAS_SQL_TS("finished_at") ", device_kind"
 
 // The back-off before retry number `attempts` (1-based): base * 2^(attempts-1), capped.
 #define BACKOFF(base, cap) "make_interval(secs => least(" base " * power(2, greatest(attempts - 1, 0)), " cap "))"
 
 // The claim itself, shared by task_claim and task_claim_and_start: CTEs
 // `picked` (up to $4 available tasks of the kinds $1, of job $5 when not null,
-// locked, skipping locked rows) and `claimed` (those tasks leased to worker $2
+// locked, skipping locked rows; with $6 null only tasks any worker measures, else
+// only tasks of device kind $6 whose job is in project $7) and `claimed` (those tasks leased to worker $2
 // for $3 seconds).
 // ANY(ARRAY(...)) keeps generic plans on key lookups (UPDATE ... FROM made
 // prepared statements scan every task).
@@ -35,6 +36,8 @@ namespace {
   "  SELECT id AS picked_id FROM tasks"                                                     \
   "  WHERE state = 'available' AND run_after <= now() AND kind = ANY($1::task_kind[])"      \
   "    AND ($5::bigint IS NULL OR job_id = $5)"                                              \
+  "    AND ($6::text IS NULL AND device_kind IS NULL"                                         \
+  "         OR device_kind = $6 AND job_id IN (SELECT id FROM jobs WHERE project_id = $7))"   \
   "  ORDER BY priority DESC, id LIMIT $4"                                                   \
   "  FOR UPDATE SKIP LOCKED), "                                                             \
   "claimed AS ("                                                                            \
@@ -45,8 +48,8 @@ namespace {
 
 const Statement kStatements[] = {
     {"task_enqueue",
-     "WITH t AS (INSERT INTO tasks (kind, job_id, trial_id, payload, priority, max_attempts, step) "
-     "VALUES ($1::task_kind, $2, $3, $4::jsonb, $5, $6, $7) "
+     "WITH t AS (INSERT INTO tasks (kind, job_id, trial_id, payload, priority, max_attempts, step, device_kind) "
+     "VALUES ($1::task_kind, $2, $3, $4::jsonb, $5, $6, $7, $8) "
      "ON CONFLICT (job_id, kind, step) WHERE step IS NOT NULL DO NOTHING RETURNING id, kind) "
      "SELECT t.id, pg_notify('flashnas_tasks', t.kind::text) FROM t"},
     {"task_claim",
@@ -162,6 +165,7 @@ Task read_task(const pqxx::row& r) {
   t.updated_at = row::str(r, "updated_at");
   t.started_at = row::opt<std::string>(r, "started_at");
   t.finished_at = row::opt<std::string>(r, "finished_at");
+  t.device_kind = row::opt<std::string>(r, "device_kind");
   return t;
 }
 
@@ -200,20 +204,28 @@ std::optional<int64_t> task_enqueue(pqxx::transaction_base& tx, const NewTask& t
                  task.max_attempts);
   FLASHNAS_CHECK(!task.step || task.job_id, "a task with a step belongs to a job");
   const auto r = tx.exec_prepared("task_enqueue", std::string(name_of(task.kind)), task.job_id, task.trial_id,
-                                  task.payload.dump(), task.priority, task.max_attempts, task.step);
+                                  task.payload.dump(), task.priority, task.max_attempts, task.step,
+                                  task.device_kind);
   if (r.empty()) return std::nullopt;
   return r[0][0].as<int64_t>();
 }
 
 namespace {
-// Both claim statements take ($1 kinds, $2 worker, $3 lease seconds, $4 limit, $5 job or null).
+// Both claim statements take ($1 kinds, $2 worker, $3 lease seconds, $4 limit, $5 job or null,
+// $6 device kind or null, $7 its project).
 std::vector<Task> claim_with(const char* statement, pqxx::transaction_base& tx, const ClaimRequest& c) {
   check_lease_seconds(c.lease_seconds);
   if (c.kinds.empty() || c.limit < 1) return {};
   std::vector<std::string> kinds;
   for (TaskKind k : c.kinds) kinds.emplace_back(name_of(k));
+  std::optional<std::string> device_kind;
+  std::optional<int64_t> device_project;
+  if (c.device) {
+    device_kind = c.device->kind;
+    device_project = c.device->project_id;
+  }
   return read_tasks(tx.exec_prepared(statement, row::text_array(kinds), c.worker_id, c.lease_seconds, c.limit,
-                                     c.job_id));
+                                     c.job_id, device_kind, device_project));
 }
 }  // namespace
 

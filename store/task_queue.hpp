@@ -34,11 +34,19 @@ struct NewTask {
   int priority = 0;      // higher first
   int max_attempts = 3;
   std::optional<int32_t> step;  // at most one task per (job, kind, step)
+  // A latency task for a device agent of this kind; nullopt: any worker's own CPU.
+  std::optional<std::string> device_kind;
 };
 
 // Inserts an available task and NOTIFYs kTaskChannel (delivered at commit).
 // Returns its id, or nullopt when the job already has a task of this kind and step.
 std::optional<int64_t> task_enqueue(pqxx::transaction_base& tx, const NewTask& task);
+
+// An agent claims only latency tasks of its device kind in its own project.
+struct DeviceClaim {
+  int64_t project_id = 0;
+  std::string kind;
+};
 
 struct ClaimRequest {
   std::vector<TaskKind> kinds;
@@ -46,6 +54,7 @@ struct ClaimRequest {
   double lease_seconds = 60;
   int limit = 1;
   std::optional<int64_t> job_id;  // only tasks of this job (a batch of one job's latency tasks)
+  std::optional<DeviceClaim> device = std::nullopt;  // nullopt: a worker, which never takes device tasks
 };
 
 // Claims up to `limit` available tasks of `kinds` (priority, then age), skipping
