@@ -1,7 +1,6 @@
 // `flashnas admin`: operator commands that act on the database directly, never
 // through the API: create an API key (printed once, alone on stdout), and register
 // a model or dataset file from an allow-listed directory into the storage area.
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -10,6 +9,7 @@
 #include <iterator>
 #include <sstream>
 
+#include "app/secret_token.hpp"
 #include "cli/commands.hpp"
 #include "common/flags.hpp"
 #include "engine/util/error.hpp"
@@ -36,15 +36,6 @@ std::optional<std::string> flag_or_env(const Flags& flags, const std::string& fl
   return std::nullopt;
 }
 
-// A key: "fnk_" + 40 hex digits (160 random bits from OpenSSL's CSPRNG).
-std::string new_api_key() {
-  unsigned char bytes[20];
-  if (RAND_bytes(bytes, sizeof bytes) != 1) throw Error("OpenSSL could not generate random bytes");
-  std::string key = "fnk_";
-  for (unsigned char b : bytes) key += fmt::format("{:02x}", b);
-  return key;
-}
-
 std::vector<std::string> split_scopes(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream ss(text);
@@ -67,11 +58,11 @@ int create_key(const Args& args) {
       throw InvalidInput(fmt::format("unknown scope '{}' (read, submit, admin)", s), "--scopes");
     }
   }
-  const std::string key = new_api_key();
+  const std::string key = app::new_secret_token("fnk_");
   store::ConnectionPool pool(store::database_url(flags.get("database")), {.size = 1});
   pool.transact([&](pqxx::transaction_base& tx) {
     const auto p = store::project_ensure(tx, project);
-    store::api_key_create(tx, {p.id, sha256_hex(key), key.substr(0, 12), scopes,
+    store::api_key_create(tx, {p.id, sha256_hex(key), app::token_prefix_of(key), scopes,
                                flags.get("label").value_or("")});
   });
   // The key alone on stdout (scripts capture it); it cannot be shown again.
