@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/util/json_reader.hpp"
+#include "app/imported_study.hpp"
+#include "store/device_repository.hpp"
 #include "store/file_repository.hpp"
 #include "store/latency_repository.hpp"
 
@@ -113,6 +115,36 @@ void check_heal(pqxx::transaction_base& tx, int64_t project_id, const HealSpec& 
   }
 }
 
+// A device kind other than the workers' CPU needs a registered device of the
+// kind (its agents measure; imports belong to it); a stage 1 from imports
+// needs enough of them.
+void check_device(pqxx::transaction_base& tx, int64_t project_id, const JobSpec& spec, const BoundJob& bound,
+                  bool have_backbone, FieldErrors& errors) {
+  const LatencySpec& latency = latency_spec_of(spec);
+  if (latency.device_kind != kLocalDeviceKind && !store::device_kind_registered(tx, project_id, latency.device_kind)) {
+    errors.add("latency.device_kind", fmt::format("no device of kind {} is registered in this project "
+                                                  "(POST /v1/devices)", latency.device_kind));
+    return;
+  }
+  const Stage1Spec* stage1 = nullptr;
+  if (const auto* s = std::get_if<SearchSpec>(&spec); s && s->stage1) stage1 = &*s->stage1;
+  if (const auto* s = std::get_if<LatencyStudySpec>(&spec)) stage1 = &s->stage1;
+  if (!stage1 || stage1->source != Stage1Source::imported) return;
+  if (latency.device_kind == kLocalDeviceKind) {
+    errors.add("stage1.source", "imported measurements belong to a registered device: name its device_kind");
+    return;
+  }
+  if (!have_backbone) return;
+  const auto usable = static_cast<int64_t>(usable_imported(tx, project_id, latency, bound.shape).size());
+  if (usable < min_imported(*stage1)) {
+    errors.add("stage1.source",
+               fmt::format("{} imported measurements of device kind {} at prompt_len {} fit this backbone's shape; "
+                           "the study needs at least {} (twice its holdout of {})",
+                           usable, latency.device_kind, latency.options.prompt_len, min_imported(*stage1),
+                           stage1->holdout));
+  }
+}
+
 }  // namespace
 
 ArchConfig recorded_backbone(const nlohmann::json& metadata, const std::string& field) {
@@ -169,6 +201,7 @@ BoundJob bind_job_request(pqxx::transaction_base& tx, int64_t project_id, JobReq
       check_space_within(std::get<LatencyStudySpec>(request.spec).space, out.backbone, errors);
     }
   }
+  check_device(tx, project_id, request.spec, out, have_backbone, errors);
   if (const EvaluationSpec* e = evaluation_spec_of(request.spec); e && e->heal) {
     check_heal(tx, project_id, *e->heal, request.spec, out, have_backbone, errors);
   }

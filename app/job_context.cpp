@@ -46,6 +46,9 @@ bool enqueue(JobContext& ctx, store::TaskKind kind, const nlohmann::json& payloa
   task.payload = payload;
   task.max_attempts = ctx.queue.default_max_attempts;
   task.step = step;
+  if (kind == store::TaskKind::latency && latency_spec_of(ctx.spec).device_kind != kLocalDeviceKind) {
+    task.device_kind = latency_spec_of(ctx.spec).device_kind;  // for the kind's device agents only
+  }
   return store::task_enqueue(ctx.tx, task).has_value();
 }
 

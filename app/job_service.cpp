@@ -69,6 +69,7 @@ void insert_measurement(JobContext& ctx, const store::Task& task, const LatencyR
   check_finite(r.decode_ms_per_token, true, "result.decode_ms_per_token");
   store::LatencyMeasurement lm;
   lm.device_kind = r.device_kind;
+  lm.device_id = r.device_id;
   lm.arch = r.arch;
   lm.arch_hash = r.arch_hash;
   lm.prompt_len = static_cast<int32_t>(r.prompt_len);

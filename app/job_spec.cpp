@@ -67,17 +67,21 @@ json objective_to_json(const LatencyObjective& o) {
   return {{"prefill_ms", o.prefill_weight}, {"decode_ms_per_token", o.decode_weight}};
 }
 
+}  // namespace
+
+bool is_device_kind_name(const std::string& kind) {
+  static const std::regex kDeviceKind("^[a-z0-9][a-z0-9_.-]{0,63}$");
+  return std::regex_match(kind, kDeviceKind);
+}
+
+namespace {
+
 // The job's "latency" object: where and what to measure, and the LatencyOptions.
 LatencySpec read_latency_fields(JsonObjectReader& l) {
   LatencySpec spec;
   if (const auto device = l.string("device_kind", true, 64)) {
-    static const std::regex kDeviceKind("^[a-z0-9][a-z0-9_.-]{0,63}$");
-    if (!std::regex_match(*device, kDeviceKind)) {
+    if (!is_device_kind_name(*device)) {
       l.errors().add(l.field_name("device_kind"), "must be lowercase letters, digits, '_', '.', '-'");
-    } else if (*device != "local-cpu") {
-      l.errors().add(l.field_name("device_kind"),
-                     "must be \"local-cpu\": this service measures on its workers' CPU "
-                     "(device agents for other kinds are not available yet)");
     } else {
       spec.device_kind = *device;
     }
@@ -119,6 +123,13 @@ Stage1Spec read_stage1(const json& v, FieldErrors& errors) {
   s.initial = r.integer("initial", false, 2, 100000).value_or(s.initial);
   s.batch = r.integer("batch", false, 1, 10000).value_or(s.batch);
   s.pool = r.integer("pool", false, 1, 1000000).value_or(s.pool);
+  if (const auto source = r.string("source", false, 16)) {
+    if (*source == "imported") {
+      s.source = Stage1Source::imported;
+    } else if (*source != "measured") {
+      r.errors().add("stage1.source", "must be \"measured\" or \"imported\"");
+    }
+  }
   r.finish();
   if (s.initial > s.samples) errors.add("stage1.initial", fmt::format("exceeds samples ({})", s.samples));
   return s;
@@ -127,6 +138,7 @@ Stage1Spec read_stage1(const json& v, FieldErrors& errors) {
 json stage1_to_json(const Stage1Spec& s) {
   json j = {{"samples", s.samples}, {"holdout", s.holdout}, {"repeats", s.repeats}, {"batch", s.batch}, {"pool", s.pool}};
   if (s.initial >= 0) j["initial"] = s.initial;  // absent: half the samples
+  if (s.source == Stage1Source::imported) j["source"] = "imported";
   return j;
 }
 

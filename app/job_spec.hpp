@@ -16,7 +16,8 @@
 //   latency_study: {"kind": "latency_study", "name", "backbone", "space", "latency": LATENCY,
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
-//   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool"}
+//                  (a device_kind other than local-cpu needs a registered device of that kind)
+//   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool", "source"}
 //   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx", "heal": HEAL
 //   HEAL:          {"train": DATASET_ID, "train_tokens", ... HealOptions ("steps",
 //                   "tokens_per_step" | "batch", "ctx", "lr", "distill", ...)}
@@ -92,8 +93,14 @@ struct LatencyObjective {
   bool operator==(const LatencyObjective&) const = default;
 };
 
+// The device kind workers measure on their own CPU; other kinds are measured by
+// device agents (device_tasks.hpp).
+inline constexpr const char* kLocalDeviceKind = "local-cpu";
+// 1 to 64 of lowercase letters, digits, '_', '.', '-', starting with a letter or digit.
+bool is_device_kind_name(const std::string& kind);
+
 struct LatencySpec {
-  std::string device_kind = "local-cpu";
+  std::string device_kind = kLocalDeviceKind;
   latency::LatencyOptions options;  // prompt_len, decode_tokens, repeats, threads, weights, ...
   LatencyObjective objective;
 };
@@ -106,8 +113,15 @@ struct OutcomeConstraintSpec {
   double max = 0.0;
 };
 
+// Where stage 1's measurements come from: measured now (by workers for
+// local-cpu, by device agents for other kinds), or imported earlier for the
+// project's devices of the kind (POST /v1/devices/{id}/measurements), which the
+// study only fits: `holdout` of them, spread evenly, score the model.
+enum class Stage1Source : uint8_t { measured, imported };
+
 // Stage 1: the latency study. Stage-1 measurements take `repeats` runs each.
 struct Stage1Spec {
+  Stage1Source source = Stage1Source::measured;
   int64_t samples = 100;  // training measurements (Sobol design + adaptive rounds)
   int64_t holdout = 20;   // held-out measurements for the accuracy report
   int64_t initial = -1;   // Sobol design size; -1: half the samples

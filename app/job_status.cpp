@@ -1,19 +1,40 @@
 // The status of a job for clients (see job_status.hpp).
 #include "app/job_status.hpp"
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "app/job_spec.hpp"
 #include "engine/util/json_reader.hpp"
+#include "store/device_repository.hpp"
 #include "store/frontier_repository.hpp"
 #include "store/latency_repository.hpp"
+#include "store/task_queue.hpp"
 
 namespace flashnas::app {
+namespace {
+
+std::optional<std::string> waiting_for_agent(pqxx::transaction_base& tx, const store::Job& job, const JobSpec& spec) {
+  const std::string& kind = latency_spec_of(spec).device_kind;
+  if (store::is_terminal(job.state) || kind == kLocalDeviceKind) return std::nullopt;
+  int64_t queued = 0;
+  for (const auto& t : store::task_tally(tx, job.id)) {
+    if (t.kind == store::TaskKind::latency && t.state == store::TaskState::available) queued += t.count;
+  }
+  if (queued == 0 || store::device_kind_live(tx, job.project_id, kind, kAgentLiveSeconds)) return std::nullopt;
+  return fmt::format("waiting for a device agent of kind {}: {} latency tasks queued, and no agent of the kind "
+                     "has called in the last {:.0f} s",
+                     kind, queued, kAgentLiveSeconds);
+}
+
+}  // namespace
+
 JobStatus job_status(pqxx::transaction_base& tx, const store::Job& job) {
   JobStatus s;
   if (const auto latest = store::frontier_latest(tx, job.id)) s.frontier_version = latest->version;
-  if (job.kind == store::JobKind::sweep) return s;
   const JobSpec spec = job_spec_from_json(job.kind, job.spec);
+  s.waiting = waiting_for_agent(tx, job, spec);
+  if (job.kind == store::JobKind::sweep) return s;
   const auto* search = std::get_if<SearchSpec>(&spec);
   const Stage1Spec* stage1 = search ? (search->stage1 ? &*search->stage1 : nullptr)
                                     : &std::get<LatencyStudySpec>(spec).stage1;
@@ -43,6 +64,7 @@ nlohmann::json job_json(const store::Job& job, const JobStatus& status) {
   p["budget"] = json_or_null(status.budget);
   j["hypervolume"] = json_or_null(status.hypervolume);
   j["frontier_version"] = json_or_null(status.frontier_version);
+  j["waiting"] = json_or_null(status.waiting);
   return j;
 }
 

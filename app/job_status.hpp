@@ -1,13 +1,15 @@
 // What GET /v1/jobs/{id} shows beyond the job row: for a search or latency
 // study, stage 1's measured and planned latencies, stage 2's evaluations
 // against the budget, and the latest hypervolume and frontier version. Reads
-// only; the JSON shape of a job for clients is job_json().
+// only; the JSON shape of a job for clients is job_json(). A job whose latency
+// tasks wait for a device kind with no live agent says so ("waiting").
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>
 #include <pqxx/pqxx>
 
 #include <optional>
+#include <string>
 
 #include "store/records.hpp"
 
@@ -18,7 +20,13 @@ struct JobStatus {
   std::optional<int64_t> evaluated, budget;                // search (stage 2)
   std::optional<double> hypervolume;
   std::optional<int32_t> frontier_version;
+  // Why the job is not moving, when it is waiting on something outside it: its
+  // latency tasks are for a device kind no agent has served lately.
+  std::optional<std::string> waiting;
 };
+
+// An agent that called within this long serves its device kind.
+inline constexpr double kAgentLiveSeconds = 60;
 
 JobStatus job_status(pqxx::transaction_base& tx, const store::Job& job);
 

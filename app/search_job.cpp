@@ -8,6 +8,7 @@
 
 #include "app/fidelity_policy.hpp"
 #include "app/frontier.hpp"
+#include "app/imported_study.hpp"
 #include "app/search_policy.hpp"
 #include "app/study_policy.hpp"
 #include "engine/latency/latency_model.hpp"
@@ -222,6 +223,10 @@ void start_staged_job(JobContext& ctx, const BoundJob& job) {
     start_searching(ctx, job.shape.vocab_size,
                     default_reference_latency(search::ArchSpace(search->space), job.shape, model,
                                               latency.options.prompt_len, latency.objective));
+    return;
+  }
+  if (stage1_of(ctx).source == Stage1Source::imported) {
+    start_imported_stage1(ctx, job.shape);
     return;
   }
   const search::ArchSpaceOptions& space =

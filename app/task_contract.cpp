@@ -131,7 +131,7 @@ json task_result_to_json(const TaskResult& result) {
             {"decode_ms_per_token", r->decode_ms_per_token}, {"prefill_spread", r->prefill_spread},
             {"decode_spread", r->decode_spread},   {"arch", r->arch},
             {"arch_hash", r->arch_hash},           {"samples", r->samples},
-            {"environment", r->environment}};
+            {"environment", r->environment},       {"device_id", r->device_id ? json(*r->device_id) : json(nullptr)}};
   }
   if (const auto* r = std::get_if<SearchStepResult>(&result)) {
     json proposals = json::array();

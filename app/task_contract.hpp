@@ -103,6 +103,7 @@ struct LatencyResult {
   std::string arch_hash;                              // sha256 of that JSON
   nlohmann::json samples = nlohmann::json::object();  // every timed run
   nlohmann::json environment = nlohmann::json::object();
+  std::optional<int64_t> device_id;  // the registered device whose agent measured it
 };
 
 // One architecture a search step proposes, with what the latency model predicts.

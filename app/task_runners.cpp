@@ -182,47 +182,52 @@ TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCac
                         healed};
 }
 
-std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks) {
-  JobInputs in;
-  latency::ModelShape shape;
-  {
-    pqxx::read_transaction tx(db);
-    in = load_job(tx, tasks.front());
-    shape = backbone_shape(tx, in);
-  }
-  const LatencySpec& spec = latency_spec_of(in.spec);
-  if (spec.device_kind != "local-cpu") {
-    throw InvalidInput("this worker measures device kind local-cpu, not " + spec.device_kind, "spec.latency.device_kind");
-  }
-  latency::LatencyOptions options = spec.options;
-  std::vector<ArchConfig> configs;
+LatencyBatch latency_batch(pqxx::transaction_base& tx, std::span<const store::Task> tasks) {
+  FLASHNAS_CHECK(!tasks.empty(), "an empty latency batch");
+  const JobInputs in = load_job(tx, tasks.front());
+  const latency::ModelShape shape = backbone_shape(tx, in);
+  LatencyBatch batch;
+  batch.device_kind = latency_spec_of(in.spec).device_kind;
+  batch.options = latency_spec_of(in.spec).options;
   for (const store::Task& t : tasks) {
     FLASHNAS_CHECK(t.job_id == tasks.front().job_id, "a latency batch mixes jobs");
     const LatencyPayload payload = latency_payload_from_json(t.payload);
     // Stage-1 measurements take the study's repeats; every task of a batch is of one job and phase kind.
     if (payload.phase) {
       const auto* search = std::get_if<SearchSpec>(&in.spec);
-      options.repeats = search ? search->stage1->repeats : std::get<LatencyStudySpec>(in.spec).stage1.repeats;
+      batch.options.repeats = search ? search->stage1->repeats : std::get<LatencyStudySpec>(in.spec).stage1.repeats;
     }
-    configs.push_back(latency::shape_to_config(shape, payload.arch));
+    batch.configs.push_back(latency::shape_to_config(shape, payload.arch));
+  }
+  return batch;
+}
+
+LatencyResult latency_result(const LatencyBatch& batch, const ArchConfig& config,
+                             const protocol::DeviceMeasurement& m) {
+  const json arch = arch_config_to_json(config);
+  return LatencyResult{batch.device_kind,   batch.options.prompt_len, batch.options.decode_tokens,
+                       m.ttft_ms,           m.decode_ms_per_token,    m.prefill_spread,
+                       m.decode_spread,     arch,                     sha256_hex(arch.dump()),
+                       m.samples,           m.environment,            std::nullopt};
+}
+
+std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks) {
+  LatencyBatch batch;
+  {
+    pqxx::read_transaction tx(db);
+    batch = latency_batch(tx, tasks);
+  }
+  if (batch.device_kind != kLocalDeviceKind) {
+    throw InvalidInput("this worker measures device kind local-cpu, not " + batch.device_kind,
+                       "spec.latency.device_kind");
   }
   // Only the shape matters for latency: random weights of each candidate's shape
   // time the same as pruned ones and need no calibration. The batch's runs are
   // interleaved, so the machine's drift affects every architecture alike.
-  const auto measured = latency::local_measurer(options)(configs);
+  const auto measured = latency::local_measurer(batch.options)(batch.configs);
   std::vector<TaskResult> out;
-  for (size_t i = 0; i < configs.size(); ++i) {
-    const latency::MeasuredLatency& m = measured.at(i);
-    const json arch = arch_config_to_json(configs[i]);
-    auto relative = [&](const char* target) {
-      const json& s = m.detail.at(target);
-      const double median = s.at("median").get<double>();
-      return median > 0 ? s.at("mad").get<double>() / median : 0.0;
-    };
-    out.push_back(LatencyResult{spec.device_kind, options.prompt_len, options.decode_tokens, m.ttft_ms,
-                                     m.decode_ms_per_token, relative("ttft_ms"), relative("decode_ms_per_token"),
-                                     arch, sha256_hex(arch.dump()), m.detail,
-                                     m.detail.value("environment", json::object())});
+  for (size_t i = 0; i < batch.configs.size(); ++i) {
+    out.push_back(latency_result(batch, batch.configs[i], protocol::measurement_of(measured.at(i))));
   }
   return out;
 }

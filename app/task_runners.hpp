@@ -31,6 +31,7 @@
 
 #include "app/engine_cache.hpp"
 #include "app/task_contract.hpp"
+#include "protocol/device_protocol.hpp"
 #include "store/records.hpp"
 
 namespace flashnas::app {
@@ -40,6 +41,20 @@ using StopRequested = std::function<bool()>;
 
 TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads,
                         const StopRequested& stop = {});
+// What a batch of one job's latency tasks asks to measure: the full shape of
+// each task's architecture (the backbone's heads and vocabulary with the
+// candidate's sizes) and the job's options (stage-1 tasks take its repeats).
+// Workers measure it here; device agents get it over HTTP (device_tasks.hpp).
+struct LatencyBatch {
+  std::string device_kind;
+  latency::LatencyOptions options;
+  std::vector<ArchConfig> configs;  // one per task, in order
+};
+LatencyBatch latency_batch(pqxx::transaction_base& tx, std::span<const store::Task> tasks);
+// The result of one architecture of `batch`, measured as `m` (here or by an agent).
+LatencyResult latency_result(const LatencyBatch& batch, const ArchConfig& config,
+                             const protocol::DeviceMeasurement& m);
+
 // One result per task; the tasks are of one job.
 std::vector<TaskResult> run_latency(pqxx::connection& db, std::span<const store::Task> tasks);
 TaskResult run_search_step(pqxx::connection& db, const store::Task& task, EngineCache& cache);

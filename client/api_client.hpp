@@ -62,7 +62,7 @@ class ApiClient {
   // request is idempotent by nature (cancelling), or it carries an
   // Idempotency-Key (the server answers a repeat with the first request's result).
   struct PostOptions {
-    std::string idempotency_key;
+    std::string idempotency_key = {};
     bool idempotent = false;
   };
   Response post(const std::string& path, const nlohmann::json& body, const PostOptions& post_options);
