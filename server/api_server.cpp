@@ -40,6 +40,7 @@ ApiServer::ApiServer(ServerOptions options, store::ConnectionPool& pool)
   add_model_routes();
   add_dataset_routes();
   add_job_routes();
+  add_device_routes();
   add_latency_model_routes();
   router_->install_fallbacks();
 }

@@ -28,7 +28,8 @@ struct ServerOptions {
   int64_t json_body_limit = 1 << 20;      // 1 MiB: job specs and other JSON bodies
   int64_t upload_body_limit = 512 << 20;  // model uploads (held in memory while validated)
   int64_t dataset_body_limit = 64 << 20;  // dataset text uploads
-  int auth_cache_seconds = 10;            // a revoked key keeps working at most this long
+  int auth_cache_seconds = 10;            // a key revoked elsewhere keeps working at most this long
+  double agent_lease_seconds = 60;        // a device agent's claim or heartbeat holds its task this long
 };
 
 class Services;  // services.hpp
@@ -58,6 +59,7 @@ class ApiServer {
   void add_dataset_routes();
   void add_job_routes();
   void add_latency_model_routes();
+  void add_device_routes();
 
   ServerOptions options_;
   store::ConnectionPool& pool_;

@@ -30,4 +30,9 @@ std::optional<Principal> KeyCache::authenticate(const std::string& key) {
   return principal;
 }
 
+void KeyCache::clear() {
+  std::lock_guard lock(mutex_);
+  entries_.clear();
+}
+
 }  // namespace flashnas::server

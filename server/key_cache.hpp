@@ -1,6 +1,7 @@
 // KeyCache: API key authentication with a short-lived in-memory cache, so a hot
 // endpoint does not pay a database round trip per request for the key lookup.
-// The price: a revoked key keeps working for at most `ttl` on this process.
+// The price: a key revoked elsewhere keeps working for at most `ttl` on this
+// process (revocations through this process clear the cache).
 // Not key creation (cli/cmd_admin.cpp) nor the SQL (store/).
 #pragma once
 
@@ -25,6 +26,9 @@ class KeyCache {
   // sha256 of the presented key, then the cache, then `lookup`. Unknown keys are
   // cached too (negatively) so a client retrying a bad key cannot flood the database.
   std::optional<Principal> authenticate(const std::string& key);
+
+  // Forgets every cached answer: a revocation made here takes effect at once.
+  void clear();
 
  private:
   struct Entry {

@@ -25,6 +25,7 @@ const std::vector<flashnas::FlagSpec> kFlags = {
     {"threads", true, "HTTP worker threads = concurrently served connections (default 16)"},
     {"max-upload-mb", true, "largest model upload in MiB (default 512)"},
     {"max-dataset-mb", true, "largest dataset upload in MiB (default 64)"},
+    {"agent-lease-seconds", true, "how long a device agent's claim or heartbeat holds its task (default 60)"},
     {"log-format", true, "text | json (default text)"},
     {"log-level", true, "trace | debug | info | warn | error (default info)"},
     {"help", false, "show this help"},
@@ -53,6 +54,7 @@ int run(int argc, char** argv) {
   options.threads = static_cast<int>(flags.integer("threads", options.threads, 1, 1024));
   options.upload_body_limit = flags.integer("max-upload-mb", 512, 1, 1 << 16) << 20;
   options.dataset_body_limit = flags.integer("max-dataset-mb", 64, 1, 1 << 16) << 20;
+  options.agent_lease_seconds = flags.number("agent-lease-seconds", 60, 1, 86400);
 
   const std::string url = flashnas::store::database_url(flags.get("database"));
   // One connection per HTTP thread, plus one for /metrics and /readyz under load.

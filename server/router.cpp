@@ -219,7 +219,10 @@ Principal Router::authenticate(const httplib::Request& req, Scope scope) const {
   const auto principal = authenticate_(header.substr(kBearer.size()));
   if (!principal) throw unauthorized("unknown or revoked API key");
   if (!principal->has(scope)) {
-    const char* name = scope == Scope::read ? "read" : scope == Scope::submit ? "submit" : "admin";
+    const char* name = scope == Scope::read     ? "read"
+                       : scope == Scope::submit ? "submit"
+                       : scope == Scope::admin  ? "admin"
+                                                : "device";
     throw forbidden(fmt::format("this key lacks the '{}' scope", name));
   }
   return *principal;

@@ -15,16 +15,20 @@
 #include <vector>
 
 #include "server/http_metrics.hpp"
+#include "store/records.hpp"
 
 namespace flashnas::server {
 
-enum class Scope : uint8_t { none = 0, read = 1, submit = 2, admin = 4 };
+// device: a device token's only scope, the device protocol (/v1/agent).
+enum class Scope : uint8_t { none = 0, read = 1, submit = 2, admin = 4, device = 8 };
 
-// Who is calling: the key's project and scopes (a bit set of Scope values).
+// Who is calling: the key's project and scopes (a bit set of Scope values), or
+// the registered device a device token belongs to.
 struct Principal {
   int64_t project_id = 0;
   int64_t key_id = 0;
   uint8_t scopes = 0;
+  std::optional<store::Device> device;
   bool has(Scope s) const { return (scopes & static_cast<uint8_t>(s)) != 0; }
 };
 

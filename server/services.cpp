@@ -5,6 +5,7 @@
 
 #include "server/http_metrics.hpp"
 #include "store/database.hpp"
+#include "store/device_repository.hpp"
 #include "store/project_repository.hpp"
 #include "store/task_queue.hpp"
 #include "store/task_stats_repository.hpp"
@@ -12,7 +13,7 @@
 namespace flashnas::server {
 
 Principal principal_of(const store::ApiKey& key) {
-  Principal p{key.project_id, key.id, 0};
+  Principal p{key.project_id, key.id, 0, std::nullopt};
   for (const auto& s : key.scopes) {
     if (s == "read") p.scopes |= static_cast<uint8_t>(Scope::read);
     if (s == "submit") p.scopes |= static_cast<uint8_t>(Scope::submit);
@@ -21,18 +22,24 @@ Principal principal_of(const store::ApiKey& key) {
   return p;
 }
 
+Principal principal_of(const store::Device& device) {
+  return Principal{*device.project_id, device.id, static_cast<uint8_t>(Scope::device), device};
+}
+
 Services::Services(store::ConnectionPool& pool, const ServerOptions& options)
     : keys(
           [&pool](const std::string& hash) -> std::optional<Principal> {
-            // A write (last_used_at, at most once a minute): a real transaction.
-            const auto key = pool.transact(
-                [&](pqxx::transaction_base& tx) { return store::api_key_authenticate(tx, hash); });
-            if (!key) return std::nullopt;
-            return principal_of(*key);
+            // A write (last_used_at / last_seen_at, throttled): a real transaction.
+            return pool.transact([&](pqxx::transaction_base& tx) -> std::optional<Principal> {
+              if (const auto key = store::api_key_authenticate(tx, hash)) return principal_of(*key);
+              if (const auto device = store::device_authenticate(tx, hash)) return principal_of(*device);
+              return std::nullopt;
+            });
           },
           std::chrono::seconds(options.auth_cache_seconds)),
       files(pool, app::FileStorage(options.storage_dir)),
       jobs(pool, store::QueueOptions{}),
+      devices(pool, store::QueueOptions{}, options.agent_lease_seconds),
       pool_(pool) {}
 
 store::SchemaStatus Services::schema_status() {

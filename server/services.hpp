@@ -8,6 +8,7 @@
 
 #include "server/api_server.hpp"
 #include "app/file_catalog.hpp"
+#include "server/device_api.hpp"
 #include "server/job_api.hpp"
 #include "server/key_cache.hpp"
 #include "store/migrate.hpp"
@@ -21,6 +22,7 @@ class Services {
   KeyCache keys;
   app::FileCatalog files;
   JobApi jobs;
+  DeviceApi devices;
 
   // Throws when the database cannot be reached or the migrations folder is missing.
   store::SchemaStatus schema_status();
@@ -32,7 +34,8 @@ class Services {
   store::ConnectionPool& pool_;
 };
 
-// The principal for a stored key (scopes as a bit set).
+// The principal for a stored key (scopes as a bit set), or a registered device.
 Principal principal_of(const store::ApiKey& key);
+Principal principal_of(const store::Device& device);
 
 }  // namespace flashnas::server
