@@ -24,6 +24,7 @@ std::vector<FlagSpec> prune_flags() {
   spec.insert(spec.end(), {
       {"out", true, "output directory"},
       {"format", true, "safetensors (default) or gguf"},
+      {"dtype", true, "f32 (default), f16, bf16 or (gguf only) q8_0: encoding of the matrices"},
       {"help", false, "show this help"},
   });
   return spec;
@@ -37,6 +38,10 @@ int run_prune(const Args& args) {
   if (print_help_if_asked(flags, spec, "flashnas prune --model M --arch A.json --calib FILE --out DIR")) return 0;
   const std::string out_dir = flags.require("out");
   const ModelFormat format = parse_model_format(flags.get("format").value_or("safetensors"), "--format");
+  const TensorType dtype = parse_tensor_type(flags.get("dtype").value_or("f32"), "--dtype");
+  if (dtype == TensorType::q8_0 && format != ModelFormat::gguf) {
+    throw InvalidInput("--dtype: q8_0 needs --format gguf", "--dtype");
+  }
 
   const CandidateInputs in = load_candidate_inputs(flags);
   const PrunePlan plan = plan_from_stats(in.backbone.config, in.stats, *in.arch, in.prune);
@@ -46,7 +51,7 @@ int run_prune(const Args& args) {
   const std::string model_out = format == ModelFormat::gguf
                                     ? (std::filesystem::path(out_dir) / "model.gguf").string()
                                     : out_dir;
-  save_model(pruned, model_out, format);
+  save_model(pruned, model_out, format, {.type = dtype});
 
   nlohmann::json report = {
       {"arch", candidate_arch_to_json(in.arch->arch())},

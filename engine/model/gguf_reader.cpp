@@ -1,9 +1,10 @@
-// GGUF (llama architecture) -> Model: config from metadata, tensors checked
+// GGUF (llama or deci architecture) -> Model: config from metadata, tensors checked
 // against the config's exact shapes and dequantised into one F32 block.
 #include "engine/model/gguf_reader.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstring>
 #include <set>
 
@@ -43,13 +44,14 @@ bool same_bytes(const GgufTensorInfo& a, const GgufTensorInfo& b) {
          std::memcmp(a.data.data(), b.data.data(), a.data.size()) == 0;
 }
 
-void read_layer_kinds(const GgufFile& f, ArchConfig& c) {
+// Returns whether the file names the kinds (flashnas.layer_types).
+bool read_layer_kinds(const GgufFile& f, ArchConfig& c) {
   const int64_t L = c.n_layers();
   const auto windows = f.get_int_per_layer("flashnas.sliding_window", L, 0, int64_t{1} << 40);
   const GgufValue* types = f.find("flashnas.layer_types");
   if (!types) {
     if (windows) refuse(f, "flashnas.sliding_window", "flashnas.sliding_window without layer types");
-    return;
+    return false;
   }
   if (!types->is_array() || types->elem_type != GgufValueType::string ||
       types->array_size != L) {
@@ -64,6 +66,73 @@ void read_layer_kinds(const GgufFile& f, ArchConfig& c) {
     c.layers[i].kind = spec.kind;
     c.layers[i].window = spec.window;
   }
+  return true;
+}
+
+// deci's per-layer head counts: 0 heads make an attention-free layer
+// (flashnas's skip); heads > 0 with 0 KV heads is DeciLM's "linear attention",
+// which flashnas only writes as the placeholder of a skipped layer 0
+// (gguf_writer.cpp) and otherwise cannot run. flashnas has one head count for
+// all attention layers.
+void read_deci_heads(const GgufFile& f, ArchConfig& c, bool kinds_given) {
+  const int64_t L = c.n_layers();
+  const auto heads = f.get_int_per_layer("deci.attention.head_count", L, 0, 4096);
+  if (!heads) refuse(f, "deci.attention.head_count", "deci.attention.head_count is missing");
+  const std::vector<int64_t> kv =
+      f.get_int_per_layer("deci.attention.head_count_kv", L, 0, 4096).value_or(*heads);
+  for (int64_t l = 0; l < L; ++l) {
+    const auto i = static_cast<size_t>(l);
+    LayerConfig& layer = c.layers[i];
+    const bool placeholder = l == 0 && kinds_given && layer.kind == LayerKind::skip;
+    if (kv[i] == 0 && (*heads)[i] > 0 && !placeholder) {
+      refuse(f, "deci.attention.head_count_kv",
+             fmt::format("layer {}: linear attention (head_count {}, head_count_kv 0) is not "
+                         "supported", l, (*heads)[i]));
+    }
+    if (!kinds_given && kv[i] == 0) layer.kind = LayerKind::skip;
+    if ((layer.kind == LayerKind::skip) != (kv[i] == 0)) {
+      refuse(f, "deci.attention.head_count_kv",
+             fmt::format("layer {} is {} in flashnas.layer_types but has {} KV heads", l,
+                         layer_kind_name(layer.kind), kv[i]));
+    }
+    if (layer.kind == LayerKind::skip) continue;
+    if (c.n_heads == 0) {
+      c.n_heads = (*heads)[i];
+      c.n_kv_heads = kv[i];
+    } else if ((*heads)[i] != c.n_heads || kv[i] != c.n_kv_heads) {
+      refuse(f, "deci.attention.head_count",
+             fmt::format("layer {} has {}/{} heads/KV heads, layer 0's attention has {}/{}: "
+                         "per-layer head counts are not supported", l, (*heads)[i], kv[i],
+                         c.n_heads, c.n_kv_heads));
+    }
+  }
+  if (c.n_heads == 0) {
+    // No attention layer: the head counts do not change what the model
+    // computes; keep layer 0's (the placeholder's) for the head size.
+    c.n_heads = (*heads)[0];
+    c.n_kv_heads = c.n_heads;
+    if (c.n_heads == 0) {
+      refuse(f, "deci.attention.head_count", "layer 0 has no heads, so the file has no head size");
+    }
+  }
+}
+
+// A deci file's skipped layer 0 carries an attention norm and an all-zero
+// attention output (gguf_writer.cpp says why). They add nothing, so they are
+// not loaded; a non-zero output would be a layer flashnas cannot run.
+void check_layer0_placeholder(const GgufFile& f, const ArchConfig& c, std::set<std::string>& used) {
+  if (c.layers[0].kind != LayerKind::skip) return;
+  const std::string norm = gguf_tensor_name(TensorId::attn_norm, 0);
+  const std::string out = gguf_tensor_name(TensorId::wo, 0);
+  const GgufTensorInfo* t = f.find_tensor(out);
+  if (!t) return;
+  std::vector<float> values(static_cast<size_t>(t->numel));
+  decode_tensor(values, t->type, t->data);
+  if (std::any_of(values.begin(), values.end(), [](float v) { return v != 0.0f; })) {
+    refuse(f, out, fmt::format("{} of the skipped layer 0 must be all zeros", out));
+  }
+  used.insert(out);
+  used.insert(norm);
 }
 
 }  // namespace
@@ -71,43 +140,48 @@ void read_layer_kinds(const GgufFile& f, ArchConfig& c) {
 ArchConfig gguf_arch_config(const GgufFile& f) {
   const auto arch = f.get_string("general.architecture");
   if (!arch) refuse(f, "general.architecture", "general.architecture is missing");
-  if (*arch != "llama") {
+  if (*arch != "llama" && *arch != "deci") {
     refuse(f, "general.architecture",
-           fmt::format("architecture '{}' is not supported (supported: llama)", *arch));
+           fmt::format("architecture '{}' is not supported (supported: llama, deci)", *arch));
   }
+  const bool deci = *arch == "deci";
+  const auto key = [&](const char* k) { return *arch + "." + k; };
   ArchConfig c;
-  const int64_t L = f.require_int("llama.block_count", 1, 4096);
-  c.d_model = f.require_int("llama.embedding_length", 1, kMaxDim);
-  c.n_heads = f.require_int("llama.attention.head_count", 1, 4096);
-  c.n_kv_heads = f.get_int("llama.attention.head_count_kv", 1, 4096).value_or(c.n_heads);
-  if (c.d_model % c.n_heads != 0 && !f.find("llama.attention.key_length")) {
-    refuse(f, "llama.attention.key_length",
-           "llama.attention.key_length is required when head_count does not divide embedding_length");
-  }
-  c.head_dim = f.get_int("llama.attention.key_length", 1, 4096).value_or(c.d_model / c.n_heads);
-  if (auto v = f.get_int("llama.attention.value_length", 1, 4096); v && *v != c.head_dim) {
-    refuse(f, "llama.attention.value_length", "value_length must equal key_length");
-  }
-  if (auto r = f.get_int("llama.rope.dimension_count", 1, 4096); r && *r != c.head_dim) {
-    refuse(f, "llama.rope.dimension_count",
-           fmt::format("partial RoPE ({} of {} dims) is not supported", *r, c.head_dim));
-  }
-  c.norm_eps = static_cast<float>(f.get_number("llama.attention.layer_norm_rms_epsilon").value_or(1e-5));
-  c.rope_theta = static_cast<float>(f.get_number("llama.rope.freq_base").value_or(10000.0));
-  c.rope_layout = RopeLayout::interleaved;
-  c.context_length = f.get_int("llama.context_length", 1, int64_t{1} << 40).value_or(2048);
-
-  const auto ffn = f.get_int_per_layer("llama.feed_forward_length", L, 1, kMaxDim);
-  if (!ffn) refuse(f, "llama.feed_forward_length", "llama.feed_forward_length is missing");
+  const int64_t L = f.require_int(key("block_count"), 1, 4096);
+  c.d_model = f.require_int(key("embedding_length"), 1, kMaxDim);
+  const auto ffn = f.get_int_per_layer(key("feed_forward_length"), L, 1, kMaxDim);
+  if (!ffn) refuse(f, key("feed_forward_length"), key("feed_forward_length") + " is missing");
   c.layers.resize(static_cast<size_t>(L));
   for (int64_t l = 0; l < L; ++l) c.layers[static_cast<size_t>(l)].d_ffn = (*ffn)[static_cast<size_t>(l)];
-  read_layer_kinds(f, c);
+  const bool kinds_given = read_layer_kinds(f, c);
+  if (deci) {
+    read_deci_heads(f, c, kinds_given);
+  } else {
+    c.n_heads = f.require_int(key("attention.head_count"), 1, 4096);
+    c.n_kv_heads = f.get_int(key("attention.head_count_kv"), 1, 4096).value_or(c.n_heads);
+  }
+  if (c.d_model % c.n_heads != 0 && !f.find(key("attention.key_length"))) {
+    refuse(f, key("attention.key_length"),
+           key("attention.key_length") + " is required when head_count does not divide embedding_length");
+  }
+  c.head_dim = f.get_int(key("attention.key_length"), 1, 4096).value_or(c.d_model / c.n_heads);
+  if (auto v = f.get_int(key("attention.value_length"), 1, 4096); v && *v != c.head_dim) {
+    refuse(f, key("attention.value_length"), "value_length must equal key_length");
+  }
+  if (auto r = f.get_int(key("rope.dimension_count"), 1, 4096); r && *r != c.head_dim) {
+    refuse(f, key("rope.dimension_count"),
+           fmt::format("partial RoPE ({} of {} dims) is not supported", *r, c.head_dim));
+  }
+  c.norm_eps = static_cast<float>(f.get_number(key("attention.layer_norm_rms_epsilon")).value_or(1e-5));
+  c.rope_theta = static_cast<float>(f.get_number(key("rope.freq_base")).value_or(10000.0));
+  c.rope_layout = RopeLayout::interleaved;
+  c.context_length = f.get_int(key("context_length"), 1, int64_t{1} << 40).value_or(2048);
 
   const GgufValue* tokens = f.find("tokenizer.ggml.tokens");
   const GgufTensorInfo* embd = f.find_tensor(gguf_tensor_name(TensorId::tok_embd, -1));
   if (tokens && tokens->is_array()) {
     c.vocab_size = tokens->array_size;
-  } else if (auto v = f.get_int("llama.vocab_size", 1, 1 << 24)) {
+  } else if (auto v = f.get_int(key("vocab_size"), 1, 1 << 24)) {
     c.vocab_size = *v;
   } else if (embd && embd->dims.size() == 2) {
     c.vocab_size = embd->dims[1];
@@ -197,6 +271,7 @@ Model load_gguf_bytes(std::span<const uint8_t> bytes, const std::string& what) {
     used.insert(t->name);
   }
   if (model.config.tied_embeddings) used.insert(gguf_tensor_name(TensorId::output, -1));
+  check_layer0_placeholder(f, model.config, used);
   for (const GgufTensorInfo& t : f.tensors) {
     if (!used.count(t.name)) spdlog::warn("{}: ignoring tensor {} (not part of the model)", what, t.name);
   }

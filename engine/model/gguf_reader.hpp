@@ -1,7 +1,11 @@
-// Loading a Llama-architecture GGUF checkpoint (v2/v3; F32, F16, BF16, Q8_0
-// tensors dequantised to F32) into a Model, including flashnas's own metadata
-// for pruned models (flashnas.layer_types, flashnas.sliding_window, per-layer
-// llama.feed_forward_length). Not the generic GGUF parsing (gguf_file.hpp).
+// Loading a GGUF checkpoint of llama.cpp's `llama` or `deci` architecture
+// (v2/v3; F32, F16, BF16, Q8_0 tensors dequantised to F32) into a Model,
+// including what gguf_writer.hpp writes for pruned models: flashnas.layer_types
+// and flashnas.sliding_window, per-layer feed_forward_length, deci's per-layer
+// head counts (0 = a skipped-attention layer) and the placeholder attention of
+// a skipped layer 0. deci files of other origins load when every attention
+// layer has the same head counts (no "linear attention" layers).
+// Not the generic GGUF parsing (gguf_file.hpp).
 //
 // Tied embeddings: a file without output.weight is tied; so is one whose
 // output.weight is bit-identical to token_embd.weight (stories260K stores such

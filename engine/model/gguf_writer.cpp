@@ -1,6 +1,7 @@
 // GGUF v3 serialisation of a Model (see gguf_writer.hpp).
 #include "engine/model/gguf_writer.hpp"
 
+#include <algorithm>
 #include <vector>
 
 #include "engine/model/gguf_file.hpp"
@@ -91,37 +92,70 @@ std::string to_sentencepiece(const std::string& piece) {
   return out;
 }
 
-void write_config(MetadataBuilder& m, const ArchConfig& c, const std::string& name) {
-  m.string("general.architecture", "llama");
+// llama.cpp's `llama` architecture has one FFN width and attention in every
+// layer; its `deci` architecture (DeciLM / Nemotron-NAS) takes per-layer FFN
+// widths and head counts, where 0 heads make a layer attention-free. Uniform
+// all-attention candidates stay `llama` (the wider-supported form, and the
+// files stay as they were); swa layers count as attention there: llama.cpp
+// runs them as full attention (flashnas.* metadata keeps the window).
+bool needs_deci(const ArchConfig& c) {
+  for (const LayerConfig& l : c.layers) {
+    if (l.kind == LayerKind::skip || l.d_ffn != c.layers[0].d_ffn) return true;
+  }
+  return false;
+}
+
+// deci takes its head size from the first layer's head count (llama.cpp's
+// hparams.n_head() is layer 0's), so a layer 0 with no heads leaves the file
+// without a head size. A skipped layer 0 therefore takes deci's other
+// attention-free form, "linear attention" (heads > 0, 0 KV heads), which
+// computes x + attn_output·rmsnorm(x) with weight attn_norm: with attn_norm
+// all ones and attn_output all zeros that is exactly x, as in a skip layer.
+// The rest of deci's layer matches flashnas's skip layer: with no attention
+// residual the FFN adds to its input, x + FFN(ffn_norm(x)).
+bool needs_layer0_placeholder(const ArchConfig& c, bool deci) {
+  return deci && c.layers[0].kind == LayerKind::skip;
+}
+
+void write_config(MetadataBuilder& m, const ArchConfig& c, const std::string& name, bool deci) {
+  const std::string arch = deci ? "deci" : "llama";
+  auto key = [&](const char* k) { return arch + "." + k; };
+  m.string("general.architecture", arch);
   m.string("general.name", name);
   m.u32("general.alignment", kGgufDefaultAlignment);
-  m.u32("llama.block_count", c.n_layers());
-  m.u32("llama.context_length", c.context_length);
-  m.u32("llama.embedding_length", c.d_model);
-  std::vector<int64_t> ffn, windows;
+  m.u32(key("block_count"), c.n_layers());
+  m.u32(key("context_length"), c.context_length);
+  m.u32(key("embedding_length"), c.d_model);
+  std::vector<int64_t> ffn, heads, kv_heads, windows;
   std::vector<std::string> kinds;
-  bool uniform_ffn = true, all_full = true, any_swa = false;
-  for (const LayerConfig& l : c.layers) {
-    ffn.push_back(l.d_ffn);
-    windows.push_back(l.kind == LayerKind::swa ? l.window : 0);
-    kinds.emplace_back(layer_kind_name(l.kind));
-    uniform_ffn = uniform_ffn && l.d_ffn == c.layers[0].d_ffn;
-    all_full = all_full && l.kind == LayerKind::full;
-    any_swa = any_swa || l.kind == LayerKind::swa;
+  bool all_full = true, any_swa = false;
+  for (size_t l = 0; l < c.layers.size(); ++l) {
+    const LayerConfig& layer = c.layers[l];
+    const bool skip = layer.kind == LayerKind::skip;
+    const bool placeholder = l == 0 && needs_layer0_placeholder(c, deci);
+    ffn.push_back(layer.d_ffn);
+    heads.push_back(skip && !placeholder ? 0 : c.n_heads);
+    kv_heads.push_back(skip ? 0 : c.n_kv_heads);
+    windows.push_back(layer.kind == LayerKind::swa ? layer.window : 0);
+    kinds.emplace_back(layer_kind_name(layer.kind));
+    all_full = all_full && layer.kind == LayerKind::full;
+    any_swa = any_swa || layer.kind == LayerKind::swa;
   }
-  if (uniform_ffn) {
-    m.u32("llama.feed_forward_length", ffn[0]);
+  if (deci) {
+    m.u32_array(key("feed_forward_length"), ffn);
+    m.u32_array(key("attention.head_count"), heads);
+    m.u32_array(key("attention.head_count_kv"), kv_heads);
   } else {
-    m.u32_array("llama.feed_forward_length", ffn);
+    m.u32(key("feed_forward_length"), ffn[0]);
+    m.u32(key("attention.head_count"), c.n_heads);
+    m.u32(key("attention.head_count_kv"), c.n_kv_heads);
   }
-  m.u32("llama.attention.head_count", c.n_heads);
-  m.u32("llama.attention.head_count_kv", c.n_kv_heads);
-  m.u32("llama.attention.key_length", c.head_dim);
-  m.u32("llama.attention.value_length", c.head_dim);
-  m.f32("llama.attention.layer_norm_rms_epsilon", c.norm_eps);
-  m.f32("llama.rope.freq_base", c.rope_theta);
-  m.u32("llama.rope.dimension_count", c.head_dim);
-  m.u32("llama.vocab_size", c.vocab_size);
+  m.u32(key("attention.key_length"), c.head_dim);
+  m.u32(key("attention.value_length"), c.head_dim);
+  m.f32(key("attention.layer_norm_rms_epsilon"), c.norm_eps);
+  m.f32(key("rope.freq_base"), c.rope_theta);
+  m.u32(key("rope.dimension_count"), c.head_dim);
+  m.u32(key("vocab_size"), c.vocab_size);
   if (!all_full) m.string_array("flashnas.layer_types", kinds);
   if (any_swa) m.u32_array("flashnas.sliding_window", windows);
 }
@@ -162,13 +196,25 @@ void save_gguf(const Model& model, const std::string& path, const GgufWriteOptio
   if (model.tokenizer && model.tokenizer->vocab_size() != c.vocab_size) {
     throw InvalidInput("tokenizer size differs from the model's vocab_size", "tokenizer");
   }
+  const bool deci = needs_deci(c);
   MetadataBuilder meta;
-  write_config(meta, c, options.name);
+  write_config(meta, c, options.name, deci);
   if (model.tokenizer) write_tokenizer(meta, *model.tokenizer);
 
   // list_tensors only hands out views; it does not modify the weights.
-  const std::vector<TensorView> views =
-      list_tensors(c, const_cast<ModelWeights&>(model.weights));
+  std::vector<TensorView> views = list_tensors(c, const_cast<ModelWeights&>(model.weights));
+  // The placeholder of a skipped layer 0 (see needs_layer0_placeholder), in
+  // front of layer 0's FFN tensors.
+  std::vector<float> ones, zeros_cc;
+  if (needs_layer0_placeholder(c, deci)) {
+    const int64_t C = c.d_model;
+    ones.assign(static_cast<size_t>(C), 1.0f);
+    zeros_cc.assign(static_cast<size_t>(C * C), 0.0f);
+    const auto layer0 = std::find_if(views.begin(), views.end(),
+                                     [](const TensorView& v) { return v.layer == 0; });
+    views.insert(layer0, {{TensorId::attn_norm, 0, ones.data(), 1, C},
+                          {TensorId::wo, 0, zeros_cc.data(), C, C}});
+  }
   std::vector<PlannedTensor> plan;
   int64_t offset = 0;
   for (const TensorView& v : views) {

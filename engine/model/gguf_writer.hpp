@@ -1,7 +1,9 @@
-// Writing a Model as a GGUF v3 file that llama.cpp-style readers (and
-// gguf_reader.hpp) load: llama metadata, flashnas.* metadata for what pruning
-// produces (layer kinds, windows, per-layer FFN widths), the tokenizer when
-// present, and the tensors. A half-layout (Hugging Face) model has its q/k rows
+// Writing a Model as a GGUF v3 file that llama.cpp (and gguf_reader.hpp)
+// loads: llama.cpp's `llama` architecture for a uniform all-attention model,
+// its `deci` architecture (per-layer FFN widths and head counts, 0 heads for a
+// skipped-attention layer) otherwise; flashnas.* metadata for the layer kinds
+// and windows (llama.cpp runs swa layers as full attention); the tokenizer
+// when present; and the tensors. A half-layout (Hugging Face) model has its q/k rows
 // permuted to GGUF's interleaved layout on the way out; a tied model omits
 // output.weight. Not a general GGUF editor.
 #pragma once

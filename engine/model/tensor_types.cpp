@@ -27,6 +27,15 @@ bool is_supported_type(uint32_t id) {
   return id == 0 || id == 1 || id == 8 || id == 30;
 }
 
+TensorType parse_tensor_type(std::string_view name, const std::string& field) {
+  if (name == "f32") return TensorType::f32;
+  if (name == "f16") return TensorType::f16;
+  if (name == "bf16") return TensorType::bf16;
+  if (name == "q8_0") return TensorType::q8_0;
+  throw InvalidInput(fmt::format("{}: unknown tensor type '{}' (expected f32, f16, bf16 or q8_0)",
+                                 field, name), field);
+}
+
 int64_t tensor_bytes(TensorType type, int64_t numel) {
   if (numel < 0) return -1;
   constexpr int64_t kMax = std::numeric_limits<int64_t>::max();

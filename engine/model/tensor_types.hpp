@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 namespace flashnas {
@@ -15,6 +16,8 @@ enum class TensorType : uint32_t { f32 = 0, f16 = 1, q8_0 = 8, bf16 = 30 };
 // ggml's name of any type id ("Q4_K", "F16", ...), or "type <id>" when unknown.
 std::string_view ggml_type_name(uint32_t id);
 bool is_supported_type(uint32_t id);
+// "f32" | "f16" | "bf16" | "q8_0" (flags, export options); InvalidInput(field) otherwise.
+TensorType parse_tensor_type(std::string_view name, const std::string& field);
 constexpr std::string_view kSupportedTypes = "F32, F16, BF16, Q8_0";
 
 // Q8_0: blocks of 32 values stored as an fp16 scale then 32 int8 (34 bytes).

@@ -166,17 +166,26 @@ TEST(GgufCorrupt, DuplicateTensorOrMissingTensor) {
 TEST(GgufCorrupt, MetadataThatLiesAboutTheModel) {
   const Bytes good = tiny_file();
   Bytes b = good;
-  put(b, after_key(good, "llama.embedding_length") + 4, uint32_t{1} << 20);
+  put(b, after_key(good, "deci.embedding_length") + 4, uint32_t{1} << 20);
   expect_refused(b, "token_embd.weight has shape [8, 12], expected [1048576, 12]");
   b = good;
-  put(b, after_key(good, "llama.block_count") + 4, uint32_t{0});
-  expect_refused(b, "llama.block_count");
+  put(b, after_key(good, "deci.block_count") + 4, uint32_t{0});
+  expect_refused(b, "deci.block_count");
   b = good;
-  put(b, after_key(good, "llama.attention.head_count_kv") + 4, uint32_t{3});
+  // The per-layer array: u32 value type, u32 element type, u64 count, then layer 0, 1, 2.
+  const size_t kv = after_key(good, "deci.attention.head_count_kv") + 16;
+  put(b, kv, uint32_t{3});
+  put(b, kv + 4, uint32_t{3});
   expect_refused(b, "multiple of n_kv_heads");
   b = good;
-  b[find(b, "llama") + 1] = 'x';  // general.architecture = "lxama"
-  expect_refused(b, "architecture 'lxama' is not supported");
+  put(b, kv + 4, uint32_t{2});
+  expect_refused(b, "per-layer head counts are not supported");
+  b = good;
+  put(b, kv + 8, uint32_t{1});  // layer 2 is skip
+  expect_refused(b, "layer 2 is skip in flashnas.layer_types but has 1 KV heads");
+  b = good;
+  b[find(b, "deci") + 1] = 'x';  // general.architecture = "dxci"
+  expect_refused(b, "architecture 'dxci' is not supported");
   b = good;
   b[find(b, "skip")] = 'z';  // flashnas.layer_types[2] = "zkip"
   expect_refused(b, "unknown layer type 'zkip'");
