@@ -466,10 +466,12 @@ void attention_forward(float* out, const float* q, const KvSpan& kv, int64_t pos
   if (scratch.scores.size() < per_thread * static_cast<size_t>(n_threads)) {
     scratch.scores.resize(per_thread * static_cast<size_t>(n_threads));
   }
+#ifdef FLASHNAS_AVX2
   // Grouped decode: task i = (row i / pairs, pair of heads i % pairs), where
   // the G = NH/KVH heads of each kv head form ceil(G/2) pairs (the last may
   // be a single head).
   const int64_t G = g.NH / g.KVH, pairs_per_kv = (G + 1) / 2, pairs = g.KVH * pairs_per_kv;
+#endif
   auto work_grouped = [&](int r) {
 #ifdef FLASHNAS_AVX2
     float* scores = scratch.scores.data() + per_thread * static_cast<size_t>(r);

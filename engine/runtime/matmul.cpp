@@ -1,8 +1,7 @@
-// GEMM (packed AVX2 kernel, Eigen without AVX2) and streaming GEMV kernels,
+// GEMM (packed AVX2 kernel, plain loops without AVX2) and streaming GEMV kernels,
 // split across threads by output rows.
 #include "engine/runtime/matmul.hpp"
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <utility>
 #include <vector>
@@ -18,33 +17,22 @@ namespace flashnas {
 
 namespace {
 
-using RowMatrix = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstRowMap = Eigen::Map<const RowMatrix>;
-using StridedRowMap = Eigen::Map<RowMatrix, 0, Eigen::OuterStride<>>;
-
 // Below this many multiply-adds a fork-join region costs more than it saves.
 constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 // Thread ranges start on multiples of this many rows (a cache line of W rows'
 // outputs, whole 8-row GEMV blocks and whole 16-column GEMM panels).
 constexpr int64_t kRowAlign = 16;
 
-// out[:, n0:n1] (=|+=) inp W[n0:n1]^T: the packed AVX2 kernel (sgemm.hpp),
-// or Eigen's GEMM on machines without AVX2.
+// out[:, n0:n1] (=|+=) inp W[n0:n1]^T: the packed AVX2 kernel (sgemm.hpp), or
+// its plain loops without AVX2 (aarch64). Not Eigen's GEMM there: its blocking
+// and its GEMV dispatch for T == 1 depend on T and on the thread's row range, so
+// a row's sums would change with them, and MatmulPath::gemm promises each output
+// row bit-identical to the same row of a batched product (last-only prefill;
+// the runtime tests failed under qemu-aarch64 by 1 ulp).
 void gemm_rows(float* out, const float* inp, const float* weight, int64_t T, int64_t K,
                int64_t N, int64_t n0, int64_t n1, MatmulMode mode) {
   if (n1 <= n0) return;
-#ifdef FLASHNAS_AVX2
   sgemm_nt(out, inp, weight, T, K, N, n0, n1, mode);
-#else
-  ConstRowMap x(inp, T, K);
-  ConstRowMap w(weight + n0 * K, n1 - n0, K);
-  StridedRowMap y(out + n0, T, n1 - n0, Eigen::OuterStride<>(N));
-  if (mode == MatmulMode::overwrite) {
-    y.noalias() = x * w.transpose();
-  } else {
-    y.noalias() += x * w.transpose();
-  }
-#endif
 }
 
 // y[n] (=|+=) dot(W[n], x) for rows [n0, n1): simd::dot_rows, eight rows of W
