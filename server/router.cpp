@@ -217,7 +217,7 @@ Principal Router::authenticate(const httplib::Request& req, Scope scope) const {
     throw unauthorized("the Authorization header must be Bearer <key>");
   }
   const auto principal = authenticate_(header.substr(kBearer.size()));
-  if (!principal) throw unauthorized("unknown or revoked API key");
+  if (!principal) throw unauthorized("unknown or revoked API key or device token");
   if (!principal->has(scope)) {
     const char* name = scope == Scope::read     ? "read"
                        : scope == Scope::submit ? "submit"

@@ -17,13 +17,6 @@
 namespace flashnas {
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 class Stories260K : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -32,7 +25,7 @@ class Stories260K : public ::testing::Test {
   static void TearDownTestSuite() { delete model_; }
   static std::vector<int32_t> valid_tokens() {
     return tokenize_eval_text(*model_->tokenizer,
-                              read_file(test::data_path("tinystories-valid-sample.txt")), 4097);
+                              test::read_file(test::data_path("tinystories-valid-sample.txt")), 4097);
   }
   static Model* model_;
 };

@@ -27,13 +27,6 @@
 
 namespace flashnas::test {
 
-inline std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct Reply {
   int status = 0;
   std::string body;

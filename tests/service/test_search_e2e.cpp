@@ -14,10 +14,7 @@
 //    middle of an evaluation, the server restarted and PostgreSQL restarted, all
 //    mid-job: the job still finishes with exactly `budget` stage-2 evaluations,
 //    no step twice, no trial twice, one result per task.
-#include <arpa/inet.h>
 #include <httplib.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include <chrono>
 #include <fstream>
@@ -35,24 +32,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using nlohmann::json;
-
-int free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 class SearchE2E : public ::testing::Test {
  protected:
@@ -94,12 +73,7 @@ class SearchE2E : public ::testing::Test {
         std::string(FLASHNAS_BINARY_DIR) + "/server/flashnas-server", "--listen",
         "127.0.0.1:" + std::to_string(port_), "--storage", storage_.string(), "--database", url_, "--threads", "4",
         "--log-level", "warn"});
-    for (int i = 0; i < 100; ++i) {
-      httplib::Client c("127.0.0.1", port_);
-      if (auto r = c.Get("/healthz"); r && r->status == 200) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "flashnas-server did not start";
+    if (!wait_until_healthy(port_)) FAIL() << "flashnas-server did not start";
   }
 
   // A worker of every role; ids w0, w1, ... in start order.

@@ -6,6 +6,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 namespace flashnas::test {
@@ -23,6 +25,12 @@ inline std::string data_path(const std::string& name) {
                              " (set FLASHNAS_DATA_DIR or run scripts/fetch-data)");
   }
   return path.string();
+}
+
+// A whole file's bytes ("" when unreadable: the test's own checks then fail).
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // A fresh directory under the build tree for one test's files. ctest runs each
