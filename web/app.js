@@ -192,7 +192,8 @@ async function pollJob(id) {
   s.job = job;
   $('#job-title').textContent = `${job.name || 'job'} (#${job.id}, ${job.kind})`;
   $('#job-status').replaceChildren(el('span', { class: `state-${job.state}` }, job.state), ` ${job.stage ? `· ${job.stage} ` : ''}· ${progressText(job)}`,
-    job.error ? el('span', { class: 'error' }, ` · ${job.error}`) : '');
+    job.error ? el('span', { class: 'error' }, ` · ${job.error}`) : '',
+    job.waiting ? el('span', { class: 'waiting' }, ` · ${job.waiting}`) : '');
   $('#job-progress-bar').style.width = `${Math.round(100 * progressFraction(job))}%`;
   $('#hypervolume-panel').hidden = job.kind !== 'search';
   $('#latency-model-panel').hidden = !job.latency_model_id;
