@@ -63,9 +63,11 @@ std::string kind_name(WeightFormat w) { return std::string(weight_format_name(w)
 
 nlohmann::json measured_to_json(const MeasuredLatency& m) {
   nlohmann::json j = {{"ttft_ms", m.ttft_ms}, {"decode_ms_per_token", m.decode_ms_per_token}, {"noisy", m.noisy}};
-  // The sample statistics (CV, quartiles), not the environment repeated per point.
+  // The timed samples and their CV, not the environment repeated per point.
   for (const char* key : {"ttft_ms", "decode_ms_per_token"}) {
-    if (m.detail.contains(key)) j["samples"][key] = m.detail.at(key);
+    if (!m.detail.contains(key)) continue;
+    j["samples"][key] = m.detail.at(key).at("samples");
+    j["cv"][key] = m.detail.at(key).at("cv");
   }
   return j;
 }
@@ -119,7 +121,7 @@ void measure_both(const search::ArchSpace& space, const ModelShape& shape, const
     holdout_done = holdout_end;
     ++batch_index;
     raw["measure_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    write_json_file(out_path, raw);
+    write_json_file(out_path, raw, -1);  // one line: 250 points x 2 kinds of samples
     std::fprintf(stderr, "measured %lld / %lld training, %lld / %lld held-out, %.0f s\n",
                  static_cast<long long>(train_done), static_cast<long long>(N),
                  static_cast<long long>(holdout_done), static_cast<long long>(M),
@@ -312,7 +314,8 @@ nlohmann::json analyse(const nlohmann::json& raw, int64_t subsets) {
                            scratch_medians);
     const Run reference = scratch_medians.rbegin()->second;  // from scratch on the most points
     dir["reference_scratch_n"] = scratch_medians.rbegin()->first;
-    for (TransferMethod method : {TransferMethod::log_ratio, TransferMethod::source_mean}) {
+    for (TransferMethod method :
+         {TransferMethod::log_ratio, TransferMethod::source_mean, TransferMethod::source_and_cost_mean}) {
       std::map<int64_t, Run> medians;
       const std::string name(transfer_method_name(method));
       dir["transfer"][name] = curve(transfer_ns, subsets, train, d,

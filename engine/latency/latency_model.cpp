@@ -60,15 +60,18 @@ std::string_view transfer_method_name(TransferMethod method) {
   switch (method) {
     case TransferMethod::log_ratio: return "log_ratio";
     case TransferMethod::source_mean: return "source_mean";
+    case TransferMethod::source_and_cost_mean: return "source_and_cost_mean";
   }
   return "?";
 }
 
 TransferMethod parse_transfer_method(std::string_view text, const std::string& field) {
-  for (TransferMethod m : {TransferMethod::log_ratio, TransferMethod::source_mean}) {
+  for (TransferMethod m :
+       {TransferMethod::log_ratio, TransferMethod::source_mean, TransferMethod::source_and_cost_mean}) {
     if (text == transfer_method_name(m)) return m;
   }
-  throw InvalidInput(fmt::format("{} must be log_ratio or source_mean, got '{}'", field, text), field);
+  throw InvalidInput(
+      fmt::format("{} must be log_ratio, source_mean or source_and_cost_mean, got '{}'", field, text), field);
 }
 
 LatencyModel LatencyModel::fit(const Eigen::MatrixXd& features, const Eigen::VectorXd& ttft_ms,
@@ -116,7 +119,10 @@ LatencyModel LatencyModel::fit_transferred(std::shared_ptr<const LatencyModel> s
       g.fit(in.x[k], log_ms - in.offset[k]);
       return g;
     }
-    return fit_target(in.x[k], log_ms, o, {source_column});
+    if (method == TransferMethod::source_mean) return fit_target(in.x[k], log_ms, o, {source_column});
+    std::vector<int64_t> columns = k == 0 ? prefill_mean_columns() : decode_mean_columns();
+    columns.push_back(source_column);
+    return fit_target(in.x[k], log_ms, o, std::move(columns));
   };
   std::future<search::GaussianProcess> decode = std::async(std::launch::async, [&] { return fit_one(1, log_decode); });
   search::GaussianProcess prefill = fit_one(0, log_ttft);

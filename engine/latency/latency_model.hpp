@@ -11,9 +11,11 @@
 // the fitted model of another device (the source), which it embeds. Each GP then
 // also takes the source's log prediction s(x) of its target as an input, and
 // either models the log ratio log y - s(x) (log_ratio) or has s(x) as its
-// linear mean column (source_mean: log y ~ a + b s(x) + GP). Latency on two
-// machines differs by a smooth factor far more than it differs from the
-// analytic cost terms, so a handful of points pins that factor down.
+// linear mean column (source_mean: log y ~ a + b s(x) + GP), or has s(x) as one
+// more column of the from-scratch model's linear mean on the analytic cost
+// terms (source_and_cost_mean). When latency on two machines differs by a
+// smooth factor, a handful of points pins that factor down; when the factor
+// follows the cost terms, the cost columns carry it.
 // Predictions, JSON and the study treat a transferred model like any other.
 //
 // Legend: N points, M query points, D features.
@@ -38,8 +40,12 @@ class LatencyModel;
 //   log_ratio:   log y = s(x) + r(x), r a GP with a constant mean (the offset)
 //                over the features and s(x);
 //   source_mean: log y = GP with linear mean a + b s(x) (offset and scale) over
-//                the features and s(x).
-enum class TransferMethod : uint8_t { log_ratio, source_mean };
+//                the features and s(x);
+//   source_and_cost_mean: log y = GP with the from-scratch model's linear mean
+//                on the target's analytic cost columns plus b s(x), over the
+//                features and s(x) (needs more points than the mean has
+//                coefficients: 5 per target).
+enum class TransferMethod : uint8_t { log_ratio, source_mean, source_and_cost_mean };
 std::string_view transfer_method_name(TransferMethod method);
 TransferMethod parse_transfer_method(std::string_view text, const std::string& field);
 
@@ -52,7 +58,7 @@ struct LatencyModelOptions {
   // When set, fit() fits a model transferred from this fitted model of another
   // device (see fit_transferred); null: from scratch.
   std::shared_ptr<const LatencyModel> transfer_source;
-  TransferMethod transfer_method = TransferMethod::log_ratio;
+  TransferMethod transfer_method = TransferMethod::source_mean;
 };
 
 // Predictions at M points. Latencies are exp of the posterior mean of log
@@ -85,7 +91,7 @@ class LatencyModel {
   // result embeds (shared, not copied). Same inputs and errors as fit().
   static LatencyModel fit_transferred(std::shared_ptr<const LatencyModel> source, const Eigen::MatrixXd& features,
                                       const Eigen::VectorXd& ttft_ms, const Eigen::VectorXd& decode_ms,
-                                      TransferMethod method = TransferMethod::log_ratio,
+                                      TransferMethod method = TransferMethod::source_mean,
                                       const search::GpOptions& gp = {});
 
   LatencyPredictions predict(const Eigen::MatrixXd& features) const;  // (M, D)

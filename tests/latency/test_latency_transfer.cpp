@@ -27,6 +27,8 @@ using namespace flashnas::latency;
 namespace {
 
 constexpr int64_t kPrompt = 64;
+constexpr TransferMethod kMethods[] = {TransferMethod::log_ratio, TransferMethod::source_mean,
+                                       TransferMethod::source_and_cost_mean};
 
 // Device A: compute that gets more efficient with width, per-layer overheads,
 // memory-bound decode with a KV term.
@@ -99,7 +101,7 @@ TEST(LatencyTransfer, TwentyPointsBeatFromScratchOnTwenty) {
       LatencyModel::fit(b.x, b.ttft, b.decode, scratch_options).predict(test.x);
   const double scratch_ttft = rms_log_error(scratch.ttft_ms, test.ttft);
   const double scratch_decode = rms_log_error(scratch.decode_ms_per_token, test.decode);
-  for (TransferMethod method : {TransferMethod::log_ratio, TransferMethod::source_mean}) {
+  for (TransferMethod method : kMethods) {
     SCOPED_TRACE(std::string(transfer_method_name(method)));
     const LatencyModel model = LatencyModel::fit_transferred(source, b.x, b.ttft, b.decode, method, quick_gp());
     EXPECT_EQ(model.n_points(), 20);
@@ -107,9 +109,10 @@ TEST(LatencyTransfer, TwentyPointsBeatFromScratchOnTwenty) {
     const LatencyPredictions p = model.predict(test.x);
     EXPECT_LT(rms_log_error(p.ttft_ms, test.ttft), scratch_ttft);
     EXPECT_LT(rms_log_error(p.decode_ms_per_token, test.decode), scratch_decode);
-    // Within a few percent of the truth: the noise is 2%, the factor smooth.
-    EXPECT_LT(rms_log_error(p.ttft_ms, test.ttft), 0.06);
-    EXPECT_LT(rms_log_error(p.decode_ms_per_token, test.decode), 0.06);
+    // Within a few percent of the truth: the noise is 2%, the factor smooth
+    // (source_and_cost_mean spends 5 of its 20 points on mean coefficients).
+    EXPECT_LT(rms_log_error(p.ttft_ms, test.ttft), 0.08);
+    EXPECT_LT(rms_log_error(p.decode_ms_per_token, test.decode), 0.08);
     EXPECT_TRUE((p.ttft_log_sd.array() >= 0.0).all());
   }
 }
@@ -134,7 +137,7 @@ TEST(LatencyTransfer, JsonRoundTripGivesIdenticalPredictions) {
   const auto source = source_model();
   const Data b = measure(true, 12, 6, 0.02);
   const Data test = measure(true, 20, 7, 0.0);
-  for (TransferMethod method : {TransferMethod::log_ratio, TransferMethod::source_mean}) {
+  for (TransferMethod method : kMethods) {
     LatencyModel model = LatencyModel::fit_transferred(source, b.x, b.ttft, b.decode, method, quick_gp());
     model.metadata = {{"device", "b"}};
     const nlohmann::json j = model.to_json();
@@ -226,7 +229,7 @@ TEST(LatencyTransfer, SearchObjectiveMatchesPredictions) {
   const Data b = measure(true, 15, 11, 0.02);
   const Data c = measure(true, 8, 12, 0.0);
   const search::FeatureMap identity = [](const Eigen::MatrixXd& x) { return x; };
-  for (TransferMethod method : {TransferMethod::log_ratio, TransferMethod::source_mean}) {
+  for (TransferMethod method : kMethods) {
     const auto model = std::make_shared<const LatencyModel>(
         LatencyModel::fit_transferred(source, b.x, b.ttft, b.decode, method, quick_gp()));
     const LatencyObjectiveModel objective(model, identity, 1.0, 0.5);
@@ -275,7 +278,7 @@ TEST(LatencyTransfer, StudyWithASourceNeedsASmallDesign) {
     EXPECT_GT(p.selection_log_sd, 0.0);
   }
   EXPECT_EQ(adaptive, 10);
-  EXPECT_EQ(r.model.metadata.at("study").at("transfer").at("method"), "log_ratio");
+  EXPECT_EQ(r.model.metadata.at("study").at("transfer").at("method"), "source_mean");
   EXPECT_EQ(r.model.metadata.at("study").at("transfer").at("source_points"), 80);
   EXPECT_GT(r.accuracy.prefill.within_10, 0.9);
   EXPECT_GT(r.accuracy.decode.within_10, 0.9);
