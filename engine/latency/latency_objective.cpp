@@ -17,12 +17,12 @@ LatencyObjectiveModel::LatencyObjectiveModel(std::shared_ptr<const LatencyModel>
 }
 
 LatencyObjectiveModel::Factors LatencyObjectiveModel::factors(const Eigen::MatrixXd& x) const {
-  const Eigen::MatrixXd f = features_(x);
+  const LatencyModel::GpInputs in = model_->gp_inputs(features_(x));
   Factors out;
   for (int k = 0; k < 2; ++k) {
     if (weight_[k] == 0.0) continue;
-    out.gp[k] = gp(k).point_factors(f);
-    out.scale[k] = weight_[k] * out.gp[k].mean.array().exp();
+    out.gp[k] = gp(k).point_factors(in.x[k]);
+    out.scale[k] = weight_[k] * (out.gp[k].mean + in.offset[k]).array().exp();
   }
   return out;
 }
@@ -40,11 +40,11 @@ void LatencyObjectiveModel::posterior(const Eigen::MatrixXd& x, Eigen::VectorXd&
   mean = Eigen::VectorXd::Zero(x.rows());
   variance = Eigen::VectorXd::Zero(x.rows());
   if (x.rows() > kMaxCachedPoints) {  // predict() bounds its temporaries by blocks
-    const Eigen::MatrixXd f = features_(x);
+    const LatencyModel::GpInputs in = model_->gp_inputs(features_(x));
     for (int k = 0; k < 2; ++k) {
       if (weight_[k] == 0.0) continue;
-      const search::GpPrediction p = gp(k).predict(f);
-      const Eigen::ArrayXd scale = weight_[k] * p.mean.array().exp();
+      const search::GpPrediction p = gp(k).predict(in.x[k]);
+      const Eigen::ArrayXd scale = weight_[k] * (p.mean + in.offset[k]).array().exp();
       mean.array() += scale;
       variance.array() += scale.square() * p.variance.array();
     }

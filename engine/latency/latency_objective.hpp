@@ -5,7 +5,9 @@
 // is linearised at the posterior median (the delta method): mean
 // sum_k w_k exp(m_k), covariance sum_k w_k^2 exp(m_k(a)) exp(m_k(b)) Cov_k(a, b).
 // At the few-percent relative uncertainty of a fitted latency model the
-// linearisation error is a fraction of that uncertainty. Not the model itself
+// linearisation error is a fraction of that uncertainty. A transferred model's
+// GPs are queried through LatencyModel::gp_inputs (the source's prediction as
+// an input and offset). Not the model itself
 // (latency_model.hpp) nor the acquisition (engine/search/nehvi.hpp).
 //
 // Legend: M, Ma, Mb points, E encoding dims, D latency features.

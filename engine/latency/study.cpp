@@ -70,20 +70,24 @@ namespace {
 // variance does not depend on the observed value, so this shrinks the variance
 // around the pick exactly as measuring it would.
 std::vector<std::pair<size_t, double>> select_batch(const LatencyModel& model,
-                                                    const Eigen::MatrixXd& pool_x, int64_t batch) {
+                                                    const Eigen::MatrixXd& pool_features, int64_t batch) {
   search::GaussianProcess gps[2] = {model.prefill_gp(), model.decode_gp()};
+  // The offsets do not matter here: only variances are compared.
+  const LatencyModel::GpInputs in = model.gp_inputs(pool_features);
+  const Eigen::MatrixXd* pool[2] = {&in.x[0], &in.x[1]};
+  const Eigen::Index n_pool = pool_features.rows();
   std::vector<std::pair<size_t, double>> picks;
-  std::vector<bool> taken(static_cast<size_t>(pool_x.rows()), false);
+  std::vector<bool> taken(static_cast<size_t>(n_pool), false);
   for (int64_t b = 0; b < batch; ++b) {
-    Eigen::VectorXd score = Eigen::VectorXd::Zero(pool_x.rows());
-    Eigen::MatrixXd mean(pool_x.rows(), 2);
+    Eigen::VectorXd score = Eigen::VectorXd::Zero(n_pool);
+    Eigen::MatrixXd mean(n_pool, 2);
     for (int t = 0; t < 2; ++t) {
-      const search::GpPrediction p = gps[t].predict(pool_x);
+      const search::GpPrediction p = gps[t].predict(*pool[t]);
       score = score.cwiseMax(p.variance.cwiseMax(0.0).cwiseSqrt());
       mean.col(t) = p.mean;
     }
     Eigen::Index best = -1;
-    for (Eigen::Index i = 0; i < pool_x.rows(); ++i) {
+    for (Eigen::Index i = 0; i < n_pool; ++i) {
       if (taken[static_cast<size_t>(i)]) continue;
       if (best < 0 || score(i) > score(best)) best = i;
     }
@@ -92,8 +96,8 @@ std::vector<std::pair<size_t, double>> select_batch(const LatencyModel& model,
     picks.emplace_back(static_cast<size_t>(best), score(best));
     if (b + 1 == batch) break;
     for (int t = 0; t < 2; ++t) {
-      Eigen::MatrixXd x(gps[t].n_points() + 1, pool_x.cols());
-      x << gps[t].inputs(), pool_x.row(best);
+      Eigen::MatrixXd x(gps[t].n_points() + 1, pool[t]->cols());
+      x << gps[t].inputs(), pool[t]->row(best);
       Eigen::VectorXd y(x.rows());
       y << gps[t].outputs(), mean(best, t);
       const search::GpHyperparameters hyper = gps[t].hyperparameters();
@@ -104,9 +108,15 @@ std::vector<std::pair<size_t, double>> select_batch(const LatencyModel& model,
 }
 
 nlohmann::json study_options_to_json(const LatencyStudyOptions& o) {
-  return {{"samples", o.samples}, {"holdout", o.holdout},       {"initial", o.initial},
-          {"batch", o.batch},     {"pool", o.pool},             {"prompt_len", o.prompt_len},
-          {"seed", o.seed},       {"gp", search::gp_options_to_json(o.model.gp)}};
+  nlohmann::json j = {{"samples", o.samples}, {"holdout", o.holdout},       {"initial", o.initial},
+                      {"batch", o.batch},     {"pool", o.pool},             {"prompt_len", o.prompt_len},
+                      {"seed", o.seed},       {"gp", search::gp_options_to_json(o.model.gp)}};
+  // The source model itself is in the model's JSON; here only what identifies the run.
+  if (o.model.transfer_source) {
+    j["transfer"] = {{"method", std::string(transfer_method_name(o.model.transfer_method))},
+                     {"source_points", o.model.transfer_source->n_points()}};
+  }
+  return j;
 }
 
 // The random stream of adaptive round `round`, so that a round's pool does not

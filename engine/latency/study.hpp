@@ -12,6 +12,9 @@
 // round as one), and held-out points join the batches evenly through the run,
 // so slow drift of the machine's load affects training and held-out
 // measurements alike.
+// Transfer: with options.model.transfer_source set (the fitted model of another
+// device), every fit is LatencyModel::fit_transferred, so a study of a new
+// device needs only a small design (samples 10-40); without it, from scratch.
 // The measuring is a callback, so tests and other devices plug in their own;
 // no files are read or written here.
 //
@@ -74,7 +77,7 @@ struct LatencyStudyOptions {
   int64_t pool = 2000;      // random valid candidates scored per round
   int64_t prompt_len = 256; // P of the features (the measurer must use the same)
   uint64_t seed = 0;
-  LatencyModelOptions model;
+  LatencyModelOptions model;  // model.transfer_source: transfer from another device's model
 
   void validate() const;  // throws InvalidInput naming the field
 };
