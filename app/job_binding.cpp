@@ -41,24 +41,28 @@ void check_space_within(const search::ArchSpaceOptions& space, const ArchConfig&
   }
 }
 
+// A stored latency model the job uses: the project's, fitted at the job's prompt
+// length for its backbone's shape, and (unless it is a transfer's source, which
+// is another device's by design) for the job's device kind.
 void check_latency_model(pqxx::transaction_base& tx, int64_t project_id, int64_t id, const LatencySpec& latency,
-                         const latency::ModelShape& shape, FieldErrors& errors) {
+                         const latency::ModelShape& shape, const char* field, bool same_device,
+                         FieldErrors& errors) {
   const auto model = store::latency_model_get(tx, project_id, id);
   if (!model) {
-    errors.add("latency_model", fmt::format("no latency model {} in this project", id));
+    errors.add(field, fmt::format("no latency model {} in this project", id));
     return;
   }
-  if (model->device_kind != latency.device_kind) {
-    errors.add("latency_model", fmt::format("latency model {} was fitted for device kind {}, not {}", id,
-                                            model->device_kind, latency.device_kind));
+  if (same_device && model->device_kind != latency.device_kind) {
+    errors.add(field, fmt::format("latency model {} was fitted for device kind {}, not {}", id, model->device_kind,
+                                  latency.device_kind));
   }
   if (model->prompt_len != latency.options.prompt_len) {
-    errors.add("latency_model", fmt::format("latency model {} was fitted at prompt_len {}, not {}", id,
-                                            model->prompt_len.value_or(0), latency.options.prompt_len));
+    errors.add(field, fmt::format("latency model {} was fitted at prompt_len {}, not {}", id,
+                                  model->prompt_len.value_or(0), latency.options.prompt_len));
   }
   if (model->shape != latency::model_shape_to_json(shape)) {
-    errors.add("latency_model", fmt::format("latency model {} was fitted for another backbone shape ({})", id,
-                                            model->shape.dump()));
+    errors.add(field, fmt::format("latency model {} was fitted for another backbone shape ({})", id,
+                                  model->shape.dump()));
   }
 }
 
@@ -129,6 +133,10 @@ void check_device(pqxx::transaction_base& tx, int64_t project_id, const JobSpec&
   const Stage1Spec* stage1 = nullptr;
   if (const auto* s = std::get_if<SearchSpec>(&spec); s && s->stage1) stage1 = &*s->stage1;
   if (const auto* s = std::get_if<LatencyStudySpec>(&spec)) stage1 = &s->stage1;
+  if (stage1 && stage1->transfer_from && have_backbone) {
+    check_latency_model(tx, project_id, *stage1->transfer_from, latency, bound.shape, "stage1.transfer_from", false,
+                        errors);
+  }
   if (!stage1 || stage1->source != Stage1Source::imported) return;
   if (latency.device_kind == kLocalDeviceKind) {
     errors.add("stage1.source", "imported measurements belong to a registered device: name its device_kind");
@@ -195,7 +203,8 @@ BoundJob bind_job_request(pqxx::transaction_base& tx, int64_t project_id, JobReq
     } else if (const auto* search = std::get_if<SearchSpec>(&request.spec)) {
       check_space_within(search->space, out.backbone, errors);
       if (search->latency_model) {
-        check_latency_model(tx, project_id, *search->latency_model, search->latency, out.shape, errors);
+        check_latency_model(tx, project_id, *search->latency_model, search->latency, out.shape, "latency_model",
+                            true, errors);
       }
     } else {
       check_space_within(std::get<LatencyStudySpec>(request.spec).space, out.backbone, errors);

@@ -123,6 +123,7 @@ Stage1Spec read_stage1(const json& v, FieldErrors& errors) {
   s.initial = r.integer("initial", false, 2, 100000).value_or(s.initial);
   s.batch = r.integer("batch", false, 1, 10000).value_or(s.batch);
   s.pool = r.integer("pool", false, 1, 1000000).value_or(s.pool);
+  s.transfer_from = r.integer("transfer_from", false, 1, INT64_MAX);
   if (const auto source = r.string("source", false, 16)) {
     if (*source == "imported") {
       s.source = Stage1Source::imported;
@@ -139,6 +140,7 @@ json stage1_to_json(const Stage1Spec& s) {
   json j = {{"samples", s.samples}, {"holdout", s.holdout}, {"repeats", s.repeats}, {"batch", s.batch}, {"pool", s.pool}};
   if (s.initial >= 0) j["initial"] = s.initial;  // absent: half the samples
   if (s.source == Stage1Source::imported) j["source"] = "imported";
+  if (s.transfer_from) j["transfer_from"] = *s.transfer_from;
   return j;
 }
 

@@ -17,7 +17,7 @@
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
 //                  (a device_kind other than local-cpu needs a registered device of that kind)
-//   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool", "source"}
+//   STAGE1:        {"samples", "holdout", "repeats", "initial", "batch", "pool", "source", "transfer_from"}
 //   EVAL SETTINGS: "calib_tokens", "eval_tokens", "ctx", "heal": HEAL
 //   HEAL:          {"train": DATASET_ID, "train_tokens", ... HealOptions ("steps",
 //                   "tokens_per_step" | "batch", "ctx", "lr", "distill", ...)}
@@ -128,6 +128,10 @@ struct Stage1Spec {
   int64_t batch = 10;     // points per adaptive round
   int64_t pool = 2000;    // random candidates scored per adaptive round
   int64_t repeats = 10;   // timed runs per architecture (interleaved)
+  // A latency model of another device (of the project, same backbone shape and
+  // prompt length) that this study's model is transferred from: a few
+  // measurements of the new device then suffice (engine/latency/latency_model.hpp).
+  std::optional<int64_t> transfer_from;
   int64_t design_size() const { return initial < 0 ? std::max<int64_t>(2, samples / 2) : initial; }
 };
 

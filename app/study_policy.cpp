@@ -139,20 +139,24 @@ FitResult refit_latency_model(const latency::LatencyModel& base, const latency::
                               const std::vector<TrialMeasurement>& trials, const search::ArchSpace& space,
                               const LatencyObjective& objective) {
   const auto t0 = Clock::now();
-  const Eigen::MatrixXd& base_x = base.prefill_gp().inputs();
+  const Eigen::MatrixXd base_x = base.training_features();
   const Eigen::Index n = base_x.rows(), k = static_cast<Eigen::Index>(trials.size());
   Eigen::MatrixXd x(n + k, base_x.cols());
   Eigen::VectorXd ttft(n + k), decode(n + k);
   x.topRows(n) = base_x;
-  ttft.head(n) = base.prefill_gp().outputs().array().exp();  // the GPs model log latency
-  decode.head(n) = base.decode_gp().outputs().array().exp();
+  ttft.head(n) = base.training_ttft_ms();
+  decode.head(n) = base.training_decode_ms();
   for (Eigen::Index i = 0; i < k; ++i) {
     const TrialMeasurement& t = trials[static_cast<size_t>(i)];
     x.row(n + i) = latency::latency_features(t.config, prompt_len).transpose();
     ttft(n + i) = t.ttft_ms;
     decode(n + i) = t.decode_ms_per_token;
   }
-  latency::LatencyModel model = latency::LatencyModel::fit(x, ttft, decode);
+  // A transferred model stays transferred from the same source.
+  latency::LatencyModelOptions fit_options;
+  fit_options.transfer_source = base.transfer_source();
+  fit_options.transfer_method = base.transfer_method();
+  latency::LatencyModel model = latency::LatencyModel::fit(x, ttft, decode, fit_options);
   model.metadata = base.metadata;
   model.metadata["refit_trials"] = k;
   FitResult out;

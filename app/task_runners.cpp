@@ -328,7 +328,16 @@ TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& c
   }
   const Stage1Spec& stage1 = search ? *search->stage1 : std::get<LatencyStudySpec>(in.spec).stage1;
   const uint64_t seed = search ? search->seed : std::get<LatencyStudySpec>(in.spec).seed;
-  const StudyProblem problem = make_study_problem(stage1, space, shape, latency_spec, seed);
+  StudyProblem problem = make_study_problem(stage1, space, shape, latency_spec, seed);
+  if (stage1.transfer_from) {
+    std::optional<store::LatencyModelRecord> source;
+    {
+      pqxx::read_transaction tx(db);
+      source = store::latency_model_get_any_project(tx, *stage1.transfer_from);
+    }
+    if (!source) throw InvalidInput("the latency model to transfer from is gone", "spec.stage1.transfer_from");
+    problem.options.model.transfer_source = cache.latency_model(*source);
+  }
   std::vector<StudyMeasurement> measured;
   for (const auto& m : measurements) {
     if (!m.phase || *m.phase == MeasurementPhase::trial || !m.decode_ms_per_token) continue;

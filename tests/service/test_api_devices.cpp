@@ -316,6 +316,46 @@ TEST_F(DevicesApi, ALatencyStudyFitsFromImportedMeasurementsAlone) {
   EXPECT_EQ(view.at("n_points"), 24);
   const double within = view.at("accuracy").at("prefill").at("within_10").get<double>();
   EXPECT_GE(within, 0.8) << view.at("accuracy").dump();
+
+  // A second device, 1.7x slower with a different decode balance, with 12
+  // measurements only: its model is transferred from the first device's.
+  const auto [id2, token2] = add_device(admin, "rpi4", "pi-2");
+  (void)token2;
+  json few = json::array();
+  for (size_t i = 0; i < measurements.size(); i += 2) {
+    json m = measurements[i];
+    m["prefill_ms"] = 1.7 * m["prefill_ms"].get<double>();
+    m["decode_ms_per_token"] = 2.3 * m["decode_ms_per_token"].get<double>();
+    if (few.size() < 12) few.push_back(m);
+  }
+  ASSERT_EQ(post_json("/v1/devices/" + std::to_string(id2) + "/measurements", admin,
+                      {{"format", "flashnas"}, {"prompt_len", 64}, {"decode_tokens", 8}, {"measurements", few}})
+                .status,
+            201);
+  json transfer = study;
+  transfer["latency"]["device_kind"] = "rpi4";
+  transfer["stage1"] = {{"source", "imported"}, {"samples", 8}, {"holdout", 4}, {"transfer_from", model + 1000}};
+  const Reply unknown = post_json("/v1/jobs", admin, transfer);
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_NE(unknown.body.find("stage1.transfer_from"), std::string::npos) << unknown.body;
+  transfer["stage1"]["transfer_from"] = model;
+  const Reply second = post_json("/v1/jobs", admin, transfer);
+  ASSERT_EQ(second.status, 201) << second.body;
+  const auto fits2 = pool_->transact([&](pqxx::transaction_base& tx) {
+    return app::claim_tasks(tx, {{store::TaskKind::fit_latency_model}, "test", 60, 10, std::nullopt});
+  });
+  ASSERT_EQ(fits2.size(), 1u);
+  const app::TaskResult fit2 = app::run_fit(*conn, fits2[0], cache);
+  pool_->transact([&](pqxx::transaction_base& tx) { app::complete_task(tx, fits2[0], *fits2[0].lease_token, fit2, opts); });
+  const json done2 = get("/v1/jobs/" + std::to_string(second.json().at("id").get<int64_t>()), admin).json();
+  ASSERT_EQ(done2.at("state"), "succeeded") << done2.dump();
+  const json transferred = std::get<app::FitResult>(fit2).model;
+  EXPECT_EQ(transferred.at("format"), "flashnas.latency_model.v2");
+  EXPECT_TRUE(transferred.contains("transfer"));
+  const json view2 = get("/v1/latency-models/" + done2.at("summary").at("latency_model_id").dump(), admin).json();
+  EXPECT_EQ(view2.at("n_points"), 8);
+  EXPECT_GE(view2.at("accuracy").at("prefill").at("within_10").get<double>(), 0.75) << view2.at("accuracy").dump();
+  EXPECT_GE(view2.at("accuracy").at("decode").at("within_10").get<double>(), 0.75) << view2.at("accuracy").dump();
 }
 
 }  // namespace
