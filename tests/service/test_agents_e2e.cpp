@@ -5,8 +5,10 @@
 // devices) serve a search job's stage 1 and its trials' latencies; an agent of
 // kind pin-b serves a latency study of its own. The first pin-a agent is killed
 // with SIGKILL while it holds a batch it is measuring: its tasks come back when
-// the lease runs out and finish on the other agent. A revoked device's agent is
-// refused and exits; an agent stopped with SIGTERM exits 0.
+// the lease runs out and finish on the other agent. A pin-b agent stopped with
+// SIGTERM mid-batch gives the batch back and exits 0. The server is killed and
+// restarted mid-job: the agents wait and go on. A revoked device's agent is
+// refused and exits.
 #include <httplib.h>
 
 #include <chrono>
@@ -37,16 +39,19 @@ class AgentsE2E : public DbTest {
     });
     storage_ = scratch_dir("agents_storage");
     port_ = free_port();
-    server_ = std::make_unique<ChildProcess>(std::vector<std::string>{
-        std::string(FLASHNAS_BINARY_DIR) + "/server/flashnas-server", "--listen", "127.0.0.1:" + std::to_string(port_),
-        "--storage", storage_.string(), "--database", db_->url(), "--threads", "8", "--agent-lease-seconds", "2",
-        "--log-level", "warn"});
-    ASSERT_TRUE(wait_until_healthy(port_)) << "flashnas-server did not start";
+    start_server();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
     client_->set_read_timeout(30, 0);
     worker_ = std::make_unique<ChildProcess>(std::vector<std::string>{
         std::string(FLASHNAS_BINARY_DIR) + "/workers/flashnas-worker", "--roles", "evaluate,search_step,fit_latency_model",
         "--database", db_->url(), "--storage", storage_.string(), "--poll-seconds", "0.2", "--rescue-seconds", "0.5"});
+  }
+  void start_server() {
+    server_ = std::make_unique<ChildProcess>(std::vector<std::string>{
+        std::string(FLASHNAS_BINARY_DIR) + "/server/flashnas-server", "--listen", "127.0.0.1:" + std::to_string(port_),
+        "--storage", storage_.string(), "--database", db_->url(), "--threads", "8", "--agent-lease-seconds", "2",
+        "--log-level", "warn"});
+    ASSERT_TRUE(wait_until_healthy(port_)) << "flashnas-server did not start";
   }
   void TearDown() override {
     agents_.clear();
@@ -135,7 +140,7 @@ TEST_F(AgentsE2E, AgentsOfTwoKindsServeJobsThroughTheServerAndSurviveAKilledPeer
   const int64_t search_job = call("POST", "/v1/jobs", search, 201).at("id");
   const json study = {{"kind", "latency_study"}, {"name", "on pin-b"}, {"backbone", model}, {"space", space},
                       {"latency", {{"device_kind", "pin-b"}, {"prompt_len", 32}, {"decode_tokens", 4}}},
-                      {"stage1", {{"samples", 8}, {"holdout", 4}, {"repeats", 3}, {"batch", 4}}}};
+                      {"stage1", {{"samples", 8}, {"holdout", 4}, {"repeats", 300}, {"batch", 4}}}};
   const int64_t study_job = call("POST", "/v1/jobs", study, 201).at("id");
   EXPECT_FALSE(call("GET", "/v1/jobs/" + std::to_string(search_job)).at("waiting").is_null())
       << "no agent yet: the job says what it waits for";
@@ -162,8 +167,35 @@ TEST_F(AgentsE2E, AgentsOfTwoKindsServeJobsThroughTheServerAndSurviveAKilledPeer
   EXPECT_EQ(scalar("SELECT count(*) FROM latency_measurements WHERE device_id = " + std::to_string(a1)), 0)
       << "a1 was killed mid-measurement, before posting anything";
 
+  // The pin-b agent stopped with SIGTERM while it measures: it gives its batch
+  // back (available at once, the attempt not counted) and exits 0.
+  start_agent("b0", b_token, 0);
+  const std::string b0_sql = "SELECT id FROM tasks WHERE state = 'running' AND worker_id = 'device-" +
+                             std::to_string(b) + "/b0' ORDER BY id";
+  std::vector<int64_t> b0_held;
+  for (int i = 0; i < 500 && b0_held.empty(); ++i) {
+    b0_held = ids(b0_sql);
+    if (b0_held.empty()) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_FALSE(b0_held.empty()) << "agent b0 never claimed a task";
+  const int terminated = agents_["b0"]->stop(SIGTERM);
+  EXPECT_TRUE(WIFEXITED(terminated) && WEXITSTATUS(terminated) == 0) << terminated;
+  for (int64_t task : b0_held) {
+    const std::string where = " FROM tasks WHERE id = " + std::to_string(task);
+    EXPECT_EQ(scalar("SELECT (state = 'available')::int" + where), 1) << task;
+    EXPECT_EQ(scalar("SELECT attempts" + where), 0) << task;
+  }
+
   start_agent("a2", a2_token, 1);
   start_agent("b1", b_token, 0);
+  // The server goes away mid-job and comes back: the agents back off and go on.
+  for (int i = 0; i < 500 && scalar("SELECT count(*) FROM latency_measurements WHERE device_id = " +
+                                    std::to_string(a2)) == 0; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  server_->stop(SIGKILL);
+  std::this_thread::sleep_for(1500ms);
+  start_server();
   const json s = wait_for_job(search_job, 240s);
   const json l = wait_for_job(study_job, 240s);
   ASSERT_EQ(s.at("state"), "succeeded") << s.dump();
