@@ -35,13 +35,7 @@ std::vector<DeviceTask> claim_device_tasks(pqxx::connection& db, const store::De
   std::vector<store::Task> tasks;
   {
     pqxx::nontransaction tx(db);
-    tasks = claim_tasks(tx, request);
-    // The rest of the batch from the same job: measured together, interleaved.
-    if (!tasks.empty() && limit > 1) {
-      request.limit = limit - 1;
-      request.job_id = tasks.front().job_id;
-      for (store::Task& t : claim_tasks(tx, request)) tasks.push_back(std::move(t));
-    }
+    tasks = claim_batch(tx, request, [limit](store::TaskKind) { return limit; });
   }
   if (tasks.empty()) return {};
   LatencyBatch batch;

@@ -8,6 +8,7 @@
 
 #include "app/job_spec.hpp"
 #include "app/secret_token.hpp"
+#include "app/task_contract.hpp"
 #include "engine/model/hf_config.hpp"
 #include "engine/util/json_reader.hpp"
 #include "engine/util/sha256.hpp"
@@ -248,7 +249,7 @@ std::vector<int64_t> import_measurements(pqxx::transaction_base& tx, const store
     m.device_kind = device.kind;
     m.device_id = device.id;
     m.arch = arch_config_to_json(x.arch);
-    m.arch_hash = sha256_hex(m.arch.dump());
+    m.arch_hash = measured_arch_hash(m.arch);
     m.prompt_len = static_cast<int32_t>(x.prompt_len);
     m.decode_tokens = static_cast<int32_t>(x.decode_tokens);
     m.prefill_ms = x.prefill_ms;

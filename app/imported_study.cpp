@@ -29,9 +29,7 @@ int64_t min_imported(const Stage1Spec& stage1) { return 2 * stage1.holdout; }
 
 void start_imported_stage1(JobContext& ctx, const latency::ModelShape& shape) {
   const LatencySpec& latency = latency_spec_of(ctx.spec);
-  const Stage1Spec& stage1 =
-      std::holds_alternative<SearchSpec>(ctx.spec) ? *std::get<SearchSpec>(ctx.spec).stage1
-                                                   : std::get<LatencyStudySpec>(ctx.spec).stage1;
+  const Stage1Spec& stage1 = *stage1_spec_of(ctx.spec);
   std::vector<store::LatencyMeasurement> points = usable_imported(ctx.tx, ctx.job.project_id, latency, shape);
   const int64_t n = static_cast<int64_t>(points.size());
   FLASHNAS_CHECK(n >= min_imported(stage1), "binding let through {} imported points", n);

@@ -130,9 +130,7 @@ void check_device(pqxx::transaction_base& tx, int64_t project_id, const JobSpec&
                                                   "(POST /v1/devices)", latency.device_kind));
     return;
   }
-  const Stage1Spec* stage1 = nullptr;
-  if (const auto* s = std::get_if<SearchSpec>(&spec); s && s->stage1) stage1 = &*s->stage1;
-  if (const auto* s = std::get_if<LatencyStudySpec>(&spec)) stage1 = &s->stage1;
+  const Stage1Spec* stage1 = stage1_spec_of(spec);
   if (stage1 && stage1->transfer_from && have_backbone) {
     check_latency_model(tx, project_id, *stage1->transfer_from, latency, bound.shape, "stage1.transfer_from", false,
                         errors);

@@ -257,6 +257,21 @@ std::vector<store::Task> claim_tasks(pqxx::transaction_base& tx, const store::Cl
   return store::task_claim_and_start(tx, request);
 }
 
+std::vector<store::Task> claim_batch(pqxx::transaction_base& tx, store::ClaimRequest request,
+                                     const std::function<int(store::TaskKind)>& batch_of) {
+  request.limit = 1;
+  std::vector<store::Task> tasks = claim_tasks(tx, request);
+  if (tasks.empty() || !tasks.front().job_id) return tasks;
+  const int batch = batch_of(tasks.front().kind);
+  if (batch > 1) {
+    request.kinds = {tasks.front().kind};
+    request.limit = batch - 1;
+    request.job_id = tasks.front().job_id;
+    for (store::Task& t : claim_tasks(tx, request)) tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
 bool complete_task(pqxx::transaction_base& tx, const store::Task& held, const std::string& token,
                    const TaskResult& result, const store::QueueOptions& queue) {
   if (task_kind_of(result) != held.kind) {

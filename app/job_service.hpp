@@ -17,6 +17,7 @@
 
 #include <pqxx/pqxx>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -45,6 +46,12 @@ SubmitResult submit_job(pqxx::transaction_base& tx, int64_t project_id, const Bo
 // Claims tasks and marks their jobs and trials running (event "job.running"), in
 // one statement: safe in a pqxx::nontransaction (one round trip).
 std::vector<store::Task> claim_tasks(pqxx::transaction_base& tx, const store::ClaimRequest& request);
+
+// Claims one task as claim_tasks does, then up to batch_of(its kind) - 1 more of
+// the same kind and job: a batch measured together, interleaved (workers' and
+// device agents' latency tasks). request.limit is ignored.
+std::vector<store::Task> claim_batch(pqxx::transaction_base& tx, store::ClaimRequest request,
+                                     const std::function<int(store::TaskKind)>& batch_of);
 
 // Completes a held task with its result and applies it; false when the lease was
 // lost (nothing changes). Throws InvalidInput when the result does not fit the

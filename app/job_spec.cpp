@@ -398,6 +398,12 @@ const LatencySpec& latency_spec_of(const JobSpec& spec) {
   return std::visit([](const auto& s) -> const LatencySpec& { return s.latency; }, spec);
 }
 
+const Stage1Spec* stage1_spec_of(const JobSpec& spec) {
+  if (const auto* s = std::get_if<SearchSpec>(&spec)) return s->stage1 ? &*s->stage1 : nullptr;
+  if (const auto* s = std::get_if<LatencyStudySpec>(&spec)) return &s->stage1;
+  return nullptr;
+}
+
 const EvaluationSpec* evaluation_spec_of(const JobSpec& spec) {
   if (const auto* s = std::get_if<SweepSpec>(&spec)) return &s->evaluation;
   if (const auto* s = std::get_if<SearchSpec>(&spec)) return &s->evaluation;

@@ -204,6 +204,9 @@ JobSpec job_spec_from_json(store::JobKind kind, const nlohmann::json& stored);
 // What every job kind shares, for the workers: the backbone and latency settings.
 int64_t backbone_of(const JobSpec& spec);
 const LatencySpec& latency_spec_of(const JobSpec& spec);
+// The job's stage 1: a latency study's, or a search's unless it names a fitted
+// latency model; nullptr otherwise (sweeps too).
+const Stage1Spec* stage1_spec_of(const JobSpec& spec);
 // The evaluation settings of a sweep or search (nullptr for a latency study).
 const EvaluationSpec* evaluation_spec_of(const JobSpec& spec);
 

@@ -36,9 +36,7 @@ JobStatus job_status(pqxx::transaction_base& tx, const store::Job& job) {
   s.waiting = waiting_for_agent(tx, job, spec);
   if (job.kind == store::JobKind::sweep) return s;
   const auto* search = std::get_if<SearchSpec>(&spec);
-  const Stage1Spec* stage1 = search ? (search->stage1 ? &*search->stage1 : nullptr)
-                                    : &std::get<LatencyStudySpec>(spec).stage1;
-  if (stage1) {
+  if (const Stage1Spec* stage1 = stage1_spec_of(spec)) {
     s.stage1_planned = stage1->samples + stage1->holdout;
     int64_t measured = 0;
     for (auto phase : {store::MeasurementPhase::design, store::MeasurementPhase::adaptive,

@@ -30,10 +30,8 @@ using store::TaskState;
 // Refits are numbered after every stage-1 round (rounds stay far below this).
 constexpr int32_t kFirstRefitStep = 100000;
 
-const Stage1Spec& stage1_of(const JobContext& ctx) {
-  if (const auto* s = std::get_if<SearchSpec>(&ctx.spec)) return *s->stage1;
-  return std::get<LatencyStudySpec>(ctx.spec).stage1;
-}
+// Only called in stage 1, which a job without one never enters.
+const Stage1Spec& stage1_of(const JobContext& ctx) { return *stage1_spec_of(ctx.spec); }
 
 int64_t unfinished(const std::vector<store::TaskTally>& tally, TaskKind kind, std::optional<bool> has_trial = {}) {
   int64_t n = 0;

@@ -2,6 +2,7 @@
 #include "app/task_contract.hpp"
 
 #include "engine/util/error.hpp"
+#include "engine/util/sha256.hpp"
 
 namespace flashnas::app {
 namespace {
@@ -153,5 +154,7 @@ json task_result_to_json(const TaskResult& result) {
           {"accuracy", r.accuracy},                  {"n_points", r.n_points},
           {"reference_latency", r.reference_latency}, {"seconds", r.seconds}};
 }
+
+std::string measured_arch_hash(const nlohmann::json& arch_config) { return sha256_hex(arch_config.dump()); }
 
 }  // namespace flashnas::app

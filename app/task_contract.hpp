@@ -106,6 +106,10 @@ struct LatencyResult {
   std::optional<int64_t> device_id;  // the registered device whose agent measured it
 };
 
+// A measurement's arch_hash: sha256 of the full shape's arch_config JSON, so
+// measurements of one shape are found again whoever measured them.
+std::string measured_arch_hash(const nlohmann::json& arch_config);
+
 // One architecture a search step proposes, with what the latency model predicts.
 struct Proposal {
   CandidateArch arch;

@@ -21,7 +21,6 @@
 #include "engine/runtime/evaluate.hpp"
 #include "engine/train/heal.hpp"
 #include "engine/util/error.hpp"
-#include "engine/util/sha256.hpp"
 #include "store/file_repository.hpp"
 #include "store/job_repository.hpp"
 #include "store/latency_repository.hpp"
@@ -193,10 +192,7 @@ LatencyBatch latency_batch(pqxx::transaction_base& tx, std::span<const store::Ta
     FLASHNAS_CHECK(t.job_id == tasks.front().job_id, "a latency batch mixes jobs");
     const LatencyPayload payload = latency_payload_from_json(t.payload);
     // Stage-1 measurements take the study's repeats; every task of a batch is of one job and phase kind.
-    if (payload.phase) {
-      const auto* search = std::get_if<SearchSpec>(&in.spec);
-      batch.options.repeats = search ? search->stage1->repeats : std::get<LatencyStudySpec>(in.spec).stage1.repeats;
-    }
+    if (payload.phase) batch.options.repeats = stage1_spec_of(in.spec)->repeats;
     batch.configs.push_back(latency::shape_to_config(shape, payload.arch));
   }
   return batch;
@@ -207,7 +203,7 @@ LatencyResult latency_result(const LatencyBatch& batch, const ArchConfig& config
   const json arch = arch_config_to_json(config);
   return LatencyResult{batch.device_kind,   batch.options.prompt_len, batch.options.decode_tokens,
                        m.ttft_ms,           m.decode_ms_per_token,    m.prefill_spread,
-                       m.decode_spread,     arch,                     sha256_hex(arch.dump()),
+                       m.decode_spread,     arch,                     measured_arch_hash(arch),
                        m.samples,           m.environment,            std::nullopt};
 }
 
@@ -326,7 +322,7 @@ TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& c
     r.base_model_id = base->id;
     return r;
   }
-  const Stage1Spec& stage1 = search ? *search->stage1 : std::get<LatencyStudySpec>(in.spec).stage1;
+  const Stage1Spec& stage1 = *stage1_spec_of(in.spec);
   const uint64_t seed = search ? search->seed : std::get<LatencyStudySpec>(in.spec).seed;
   StudyProblem problem = make_study_problem(stage1, space, shape, latency_spec, seed);
   if (stage1.transfer_from) {

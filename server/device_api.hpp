@@ -43,8 +43,6 @@ class DeviceApi {
   app::LeaseOutcome release(const store::Device& device, int64_t task_id, const nlohmann::json& body);
   app::LeaseOutcome fail(const store::Device& device, int64_t task_id, const nlohmann::json& body);
 
-  double lease_seconds() const { return lease_seconds_; }
-
  private:
   void rescue_now_and_then();
 

@@ -122,15 +122,9 @@ void WorkerPool::run_thread(int index) {
       {
         // claim_tasks is one atomic statement: autocommit saves BEGIN and COMMIT.
         pqxx::nontransaction tx(*conn);
-        tasks = app::claim_tasks(tx, {options_.roles, name, options_.queue.lease_seconds, 1, std::nullopt});
         // A kind measured in batches: more tasks of the same job, claimed now.
-        const int batch = tasks.empty() ? 1 : handlers_.max_batch(tasks.front().kind);
-        if (batch > 1 && tasks.front().job_id) {
-          for (auto& t : app::claim_tasks(tx, {{tasks.front().kind}, name, options_.queue.lease_seconds, batch - 1,
-                                               tasks.front().job_id})) {
-            tasks.push_back(std::move(t));
-          }
-        }
+        tasks = app::claim_batch(tx, {options_.roles, name, options_.queue.lease_seconds, 1, std::nullopt},
+                                 [this](store::TaskKind kind) { return handlers_.max_batch(kind); });
       }
       retry_delay = std::chrono::milliseconds(250);
       if (tasks.empty()) {

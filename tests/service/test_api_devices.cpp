@@ -125,9 +125,9 @@ TEST_F(DevicesApi, AgentsServeTheirKindInTheirProjectWithWorkerLeaseRules) {
   EXPECT_NE(refused.body.find("latency.device_kind"), std::string::npos) << refused.body;
 
   const auto [phone_id, phone] = add_device(admin, "phone", "p1");
-  const auto [other_id, other_kind] = add_device(admin, "board", "b1");
+  const std::string other_kind = add_device(admin, "board", "b1").second;
   const std::string beta_admin = make_key("beta", {"read", "submit", "admin"});
-  const auto [beta_id, beta_phone] = add_device(beta_admin, "phone", "p1");
+  const std::string beta_phone = add_device(beta_admin, "phone", "p1").second;
   const Reply submitted = post_json("/v1/jobs", admin, sweep);
   ASSERT_EQ(submitted.status, 201) << submitted.body;
   const int64_t job = submitted.json().at("id");
@@ -198,8 +198,6 @@ TEST_F(DevicesApi, AgentsServeTheirKindInTheirProjectWithWorkerLeaseRules) {
     EXPECT_EQ(r[0].as<std::string>(), "available");
     EXPECT_NE(r[1].as<std::string>().find("out of memory"), std::string::npos);
   });
-  (void)other_id;
-  (void)beta_id;
 }
 
 TEST_F(DevicesApi, ImportsLlamaBenchAndFlashnasMeasurementsAndRefusesBadRowsByField) {
@@ -257,8 +255,7 @@ TEST_F(DevicesApi, ImportsLlamaBenchAndFlashnasMeasurementsAndRefusesBadRowsByFi
 TEST_F(DevicesApi, ALatencyStudyFitsFromImportedMeasurementsAlone) {
   const std::string admin = make_key("alpha", {"read", "submit", "admin"});
   const auto ids = upload_assets(admin);
-  const auto [id, token] = add_device(admin, "rpi5", "pi-1");
-  (void)token;
+  const int64_t id = add_device(admin, "rpi5", "pi-1").first;
   // 30 architectures with latencies from a made-up device: linear in the
   // layers' matmul work, which the latency model's features can express.
   json measurements = json::array();
@@ -319,8 +316,7 @@ TEST_F(DevicesApi, ALatencyStudyFitsFromImportedMeasurementsAlone) {
 
   // A second device, 1.7x slower with a different decode balance, with 12
   // measurements only: its model is transferred from the first device's.
-  const auto [id2, token2] = add_device(admin, "rpi4", "pi-2");
-  (void)token2;
+  const int64_t id2 = add_device(admin, "rpi4", "pi-2").first;
   json few = json::array();
   for (size_t i = 0; i < measurements.size(); i += 2) {
     json m = measurements[i];
