@@ -11,6 +11,10 @@
 // included, tied head once) must lie within --max-spread (5%) of each other,
 // (max - min) / min; the spread of every set is printed and recorded.
 //
+// The long heal runs once per window order of --long-seeds (default three): its
+// NLL is their mean, and the taus between the orders' own rankings (how well
+// the reference repeats itself, a ceiling for any predictor) are recorded per set.
+//
 // Defaults: short heal 20 steps at peak lr 5e-4, long heal 400 steps at 3e-3,
 // both pure distillation at temperature 1 (the choice and what else was tried:
 // bench/README.md, "Heal study").
@@ -76,6 +80,28 @@ double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
   }
   const double n1 = concordant + discordant + ties_a, n2 = concordant + discordant + ties_b;
   return n1 > 0 && n2 > 0 ? (concordant - discordant) / std::sqrt(n1 * n2) : 0.0;
+}
+
+double mean(const std::vector<double>& v) {
+  double sum = 0;
+  for (double x : v) sum += x;
+  return v.empty() ? 0.0 : sum / static_cast<double>(v.size());
+}
+
+// Kendall's tau between the rankings of every pair of long-heal seeds
+// ([candidate][seed] NLLs): how well the reference ranking repeats itself.
+nlohmann::json retest_taus(const std::vector<std::vector<double>>& by_seed) {
+  nlohmann::json taus = nlohmann::json::array();
+  const size_t seeds = by_seed.empty() ? 0 : by_seed[0].size();
+  auto column = [&](size_t s) {
+    std::vector<double> c;
+    for (const auto& row : by_seed) c.push_back(row[s]);
+    return c;
+  };
+  for (size_t a = 0; a < seeds; ++a) {
+    for (size_t b = a + 1; b < seeds; ++b) taus.push_back(kendall_tau(column(a), column(b)));
+  }
+  return taus;
 }
 
 // Stories sampled from the backbone: from BOS until EOS, BOS or max_len
@@ -144,9 +170,11 @@ int main(int argc, char** argv) {
       {"reference", true, "a previous output: take its long-heal NLLs instead of healing long again"},
       {"distill", true, "distillation weight (default 1)"},
       {"temperature", true, "distillation temperature (default 1)"},
-      {"seed", true, "order of the training windows (default 0; the generated text is fixed)"},
+      {"seed", true, "order of the short heal's training windows (default 0; the generated text is fixed)"},
+      {"long-seeds", true, "comma list of window orders of the long heal, its NLL their mean (default 0,1,2)"},
       {"threads", true, "default 1"},
-      {"equal-size-sets", true, "comma list of sets whose parameter counts must agree (default equal_size)"},
+      {"equal-size-sets", true,
+       "comma list of sets whose parameter counts must agree (default: the sets named equal_size*)"},
       {"max-spread", true, "largest (max - min) / min parameter count in those sets (default 0.05)"},
       {"out", true, "JSON output file"},
       {"help", false, "show this help"},
@@ -169,14 +197,25 @@ int main(int argc, char** argv) {
     const int64_t long_steps = flags.integer("long-steps", 400, 1, 100000);
     const int64_t limit = flags.integer("limit", 1 << 20, 1, 1 << 20);
     const double short_lr = flags.number("short-lr", 5e-4, 1e-6, 1.0);
+    std::vector<uint64_t> long_seeds;
+    for (const std::string& item : split_commas(flags.get("long-seeds").value_or("0,1,2"))) {
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(item.c_str(), &end, 10);
+      if (item.empty() || *end != '\0' || item[0] == '-') {
+        throw InvalidInput("not a list of seeds: " + item, "--long-seeds");
+      }
+      long_seeds.push_back(v);
+    }
     nlohmann::json reference;
     if (const auto ref = flags.get("reference")) {
       std::ifstream in(*ref);
       reference = parse_json_object(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
       // Its long heals must be the ones this run would make.
+      const nlohmann::json ref_seeds = reference.value("long_seeds", nlohmann::json::array({o.seed}));
       if (reference.at("data") != data || reference.at("long_steps") != long_steps ||
-          reference.at("options") != heal_options_to_json(o)) {
-        throw InvalidInput("--reference: another data source, long-heal length or heal options", "--reference");
+          reference.at("options") != heal_options_to_json(o) || ref_seeds != nlohmann::json(long_seeds)) {
+        throw InvalidInput("--reference: another data source, long-heal length, heal options or long seeds",
+                         "--reference");
       }
     }
     RuntimeContext context(RuntimeOptions{static_cast<int>(flags.integer("threads", 1, 1, 64)), false});
@@ -192,7 +231,8 @@ int main(int argc, char** argv) {
       for (const auto& item : sets_json.items()) set_names.push_back(item.key());
     }
 
-    const std::vector<std::string> equal_sets = split_commas(flags.get("equal-size-sets").value_or("equal_size"));
+    const std::optional<std::vector<std::string>> equal_sets =
+        flags.has("equal-size-sets") ? std::optional(split_commas(*flags.get("equal-size-sets"))) : std::nullopt;
     const double max_spread = flags.number("max-spread", 0.05, 0.0, 10.0);
 
     const Clock::time_point t_setup = Clock::now();
@@ -231,6 +271,7 @@ int main(int argc, char** argv) {
         {"short_steps", short_steps},
         {"short_lr", short_lr},
         {"long_steps", long_steps},
+        {"long_seeds", long_seeds},
         {"long_from_reference", reference.is_null() ? nlohmann::json(nullptr) : nlohmann::json(*flags.get("reference"))},
         {"options", heal_options_to_json(o)},
         {"threads", context.threads()},
@@ -256,7 +297,8 @@ int main(int argc, char** argv) {
         max_params = std::max(max_params, cost_parameters(a.config()));
       }
       const double spread = static_cast<double>(max_params - min_params) / static_cast<double>(min_params);
-      const bool must_agree = std::find(equal_sets.begin(), equal_sets.end(), set) != equal_sets.end();
+      const bool must_agree = equal_sets ? std::find(equal_sets->begin(), equal_sets->end(), set) != equal_sets->end()
+                                         : set.rfind("equal_size", 0) == 0;
       std::fprintf(stderr, "%s: %zu candidates, parameters %lld .. %lld, spread (max - min) / min = %.2f%%%s\n",
                    set.c_str(), archs.size(), static_cast<long long>(min_params), static_cast<long long>(max_params),
                    100.0 * spread, must_agree ? (spread <= max_spread ? " (equal-size: within the limit)" : " (equal-size: OVER the limit)") : "");
@@ -266,6 +308,7 @@ int main(int argc, char** argv) {
       }
       nlohmann::json rows = nlohmann::json::array();
       std::vector<double> zero, shrt, lng, params, flops;
+      std::vector<std::vector<double>> by_seed;  // [candidate][seed]
       for (size_t i = 0; i < archs.size(); ++i) {
         const BoundArch& arch = archs[i];
         const Model pruned = prune_to_arch(backbone, stats, arch);
@@ -274,32 +317,64 @@ int main(int argc, char** argv) {
                               {"flops_per_token", flops_per_token(pruned.config, o.ctx)},
                               {"zero_shot_nll", nll(pruned, eval_tokens, context)},
                               {"zero_shot_train_nll", nll(pruned, train_eval, context)}};
-        for (const auto& [name, steps] : {std::pair<const char*, int64_t>{"short", short_steps}, {"long", long_steps}}) {
-          if (name == std::string("long") && !reference.is_null()) {
-            const nlohmann::json& ref = reference.at("sets").at(set).at("candidates").at(i);
-            if (ref.at("arch") != list[i]) throw InvalidInput("--reference: candidates differ", "--reference");
-            for (const char* key : {"long_nll", "long_train_nll", "long_final_loss", "long_seconds",
-                                    "long_tokens_per_second", "long_epochs"}) {
-              row[key] = ref.at(key);
-            }
-            continue;
-          }
+        // One heal of a fresh copy of the pruned model: its held-out and
+        // training-text NLLs and its cost.
+        auto heal_once = [&](int64_t steps, double lr, uint64_t seed) {
           Model m{pruned.config, clone_weights(pruned.config, pruned.weights), pruned.tokenizer};
           HealOptions h = o;
           h.steps = steps;
-          if (name == std::string("short")) h.lr = short_lr;
+          h.lr = lr;
+          h.seed = seed;
           h.warmup_steps = std::max<int64_t>(1, steps / 20);
           const HealResult r = heal_model(teacher ? &*teacher : nullptr, m, windows, h, context);
-          row[std::string(name) + "_nll"] = nll(m, eval_tokens, context);
-          row[std::string(name) + "_train_nll"] = nll(m, train_eval, context);
-          row[std::string(name) + "_final_loss"] = r.history.back().loss;
-          row[std::string(name) + "_seconds"] = r.seconds;
-          row[std::string(name) + "_tokens_per_second"] = r.tokens_per_second;
-          row[std::string(name) + "_epochs"] = r.epochs;
+          // Each step's training loss: with --data generated no window comes twice,
+          // so this is a learning curve on unseen text.
+          std::vector<double> losses;
+          for (const HealStep& step : r.history) losses.push_back(step.loss);
+          return nlohmann::json{{"nll", nll(m, eval_tokens, context)},
+                                {"loss_history", losses},
+                                {"train_nll", nll(m, train_eval, context)},
+                                {"final_loss", r.history.back().loss},
+                                {"seconds", r.seconds},
+                                {"tokens_per_second", r.tokens_per_second},
+                                {"epochs", r.epochs}};
+        };
+        const nlohmann::json short_heal = heal_once(short_steps, short_lr, o.seed);
+        for (const auto& item : short_heal.items()) row["short_" + item.key()] = item.value();
+        if (!reference.is_null()) {
+          const nlohmann::json& ref = reference.at("sets").at(set).at("candidates").at(i);
+          if (ref.at("arch") != list[i]) throw InvalidInput("--reference: candidates differ", "--reference");
+          for (const char* key : {"long_nll", "long_nll_by_seed", "long_train_nll", "long_final_loss", "long_seconds",
+                                  "long_tokens_per_second", "long_epochs"}) {
+            if (ref.contains(key)) row[key] = ref.at(key);
+          }
+          if (!row.contains("long_nll_by_seed")) row["long_nll_by_seed"] = {row["long_nll"]};
+        } else {
+          // Several window orders: the long heal's ranking is their mean, and
+          // how well they agree with each other bounds what any predictor can reach.
+          nlohmann::json by_seed = nlohmann::json::array();
+          double train_nll = 0, final_loss = 0, seconds = 0, tps = 0, epochs = 0;
+          for (const uint64_t seed : long_seeds) {
+            const nlohmann::json r = heal_once(long_steps, o.lr, seed);
+            by_seed.push_back(r["nll"]);
+            train_nll += r["train_nll"].get<double>() / static_cast<double>(long_seeds.size());
+            final_loss += r["final_loss"].get<double>() / static_cast<double>(long_seeds.size());
+            tps += r["tokens_per_second"].get<double>() / static_cast<double>(long_seeds.size());
+            seconds += r["seconds"].get<double>();
+            epochs = r["epochs"].get<double>();
+          }
+          row["long_nll"] = mean(by_seed.get<std::vector<double>>());
+          row["long_nll_by_seed"] = by_seed;
+          row["long_train_nll"] = train_nll;
+          row["long_final_loss"] = final_loss;
+          row["long_seconds"] = seconds;
+          row["long_tokens_per_second"] = tps;
+          row["long_epochs"] = epochs;
         }
         zero.push_back(row["zero_shot_nll"]);
         shrt.push_back(row["short_nll"]);
         lng.push_back(row["long_nll"]);
+        by_seed.push_back(row["long_nll_by_seed"].get<std::vector<double>>());
         params.push_back(-static_cast<double>(row["params"].get<int64_t>()));  // more = predicted better
         flops.push_back(-row["flops_per_token"].get<double>());
         std::fprintf(stderr, "%s %zu: params %lld zero %.3f short %.3f long %.3f (train %.3f)\n", set.c_str(), i,
@@ -315,7 +390,8 @@ int main(int argc, char** argv) {
                                 {{"zero_shot", kendall_tau(zero, lng)},
                                  {"short_heal", kendall_tau(shrt, lng)},
                                  {"params", kendall_tau(params, lng)},
-                                 {"flops", kendall_tau(flops, lng)}}}};
+                                 {"flops", kendall_tau(flops, lng)}}},
+                               {"long_retest_tau", retest_taus(by_seed)}};
         write_file_atomically(out_path, [&](std::ostream& out) { out << report.dump(1) << "\n"; }, "--out");
       }
     }

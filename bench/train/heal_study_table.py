@@ -7,6 +7,8 @@ on a few candidates) it adds a table of the long heal's training and held-out NL
 both runs' data for the candidates they share. With --repeat FILE (the same candidates
 healed again with another --seed) it prints how well the long heal's ranking repeats
 (tau of one long heal against the other) and the taus against the mean of both long heals.
+A result whose long heal ran with several window orders (--long-seeds) shows each order's
+NLL and the taus between the orders' rankings.
 
 usage: heal_study_table.py RESULT.json [--short REF_RUN.json...] [--compare OTHER.json] [--repeat SEED_RUN.json]
 """
@@ -64,12 +66,16 @@ def candidate_table(name, s, runs):
     print(f"\n{name}: {len(s['candidates'])} candidates, parameters {s['params_min']} .. {s['params_max']} "
           f"(spread {100 * s['params_spread']:.2f}%)\n")
     heads = "".join(f" short {run['short_steps']} (lr {run['short_lr']:g}) |" for run in runs)
-    print(f"| # | architecture | params | MFLOPs/token | zero-shot |{heads} long heal | long, train text |")
-    print("|---:|---|---:|---:|---:|" + "---:|" * len(runs) + "---:|---:|")
+    seeds = len(s["candidates"][0].get("long_nll_by_seed", [0]))
+    long_head = f"long heal (mean of {seeds} orders) | by order |" if seeds > 1 else "long heal |"
+    print(f"| # | architecture | params | MFLOPs/token | zero-shot |{heads} {long_head} long, train text |")
+    print("|---:|---|---:|---:|---:|" + "---:|" * len(runs) + ("---:|---|" if seeds > 1 else "---:|") + "---:|")
     for i, c in enumerate(s["candidates"]):
         shorts = "".join(f" {run['sets'][name]['candidates'][i]['short_nll']:.3f} |" for run in runs)
+        by_order = " / ".join(f"{x:.3f}" for x in c.get("long_nll_by_seed", []))
+        long_cells = f" {c['long_nll']:.3f} | {by_order} |" if seeds > 1 else f" {c['long_nll']:.3f} |"
         print(f"| {i} | {arch_label(c['arch'])} | {c['params']} | {c['flops_per_token'] / 1e6:.3f} | "
-              f"{c['zero_shot_nll']:.3f} |{shorts} {c['long_nll']:.3f} | {c['long_train_nll']:.3f} |")
+              f"{c['zero_shot_nll']:.3f} |{shorts}{long_cells} {c['long_train_nll']:.3f} |")
 
 
 def main():
@@ -91,13 +97,14 @@ def main():
                 raise SystemExit(f"{name}: a --short run does not share this result's long heals")
     for name, s in r["sets"].items():
         candidate_table(name, s, runs)
-    print("\n| set | n | short heal | zero-shot | short heal | params | FLOPs |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("\n| set | n | short heal | zero-shot | short heal | params | FLOPs | long vs long (each pair of orders) |")
+    print("|---|---:|---|---:|---:|---:|---:|---|")
     for name, s in r["sets"].items():
+        retest = ", ".join(f"{t:.3f}" for t in s.get("long_retest_tau", [])) or "-"
         for run in runs:
             t = run["sets"][name]["kendall_tau_vs_long"]
             print(f"| {name} | {len(s['candidates'])} | {run['short_steps']} steps, lr {run['short_lr']:g} | "
-                  f"{t['zero_shot']:.3f} | {t['short_heal']:.3f} | {t['params']:.3f} | {t['flops']:.3f} |")
+                  f"{t['zero_shot']:.3f} | {t['short_heal']:.3f} | {t['params']:.3f} | {t['flops']:.3f} | {retest} |")
     if args.repeat:
         repeat_table(r, json.load(open(args.repeat)))
     if args.compare:
