@@ -6,13 +6,12 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/data_file.hpp"
 #include "engine/model/model.hpp"
 #include "engine/prune/calibration_stats.hpp"
 
 namespace flashnas::bench {
 
-// $FLASHNAS_DATA_DIR, else ../shared/data beside the source tree.
-std::string data_file(const std::string& name);
 std::string read_text(const std::string& path);
 double median(std::vector<double> v);
 

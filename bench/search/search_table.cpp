@@ -110,13 +110,6 @@ const TableRow& SearchTable::at(const CandidateArch& arch) const {
   return rows[it->second];
 }
 
-std::string data_file(const std::string& name) {
-  std::filesystem::path dir = std::filesystem::path(FLASHNAS_SOURCE_DIR) / ".." / "shared" / "data";
-  if (const char* env = std::getenv("FLASHNAS_DATA_DIR"); env && *env) dir = env;
-  const auto path = dir / name;
-  if (!std::filesystem::exists(path)) throw Error("missing asset " + path.string(), "data_dir");
-  return path.string();
-}
 
 latency::ModelShape stories_shape() { return latency::shape_of(load_model(data_file("stories260K.gguf")).config); }
 

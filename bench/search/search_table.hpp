@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bench/support/data_file.hpp"
 #include "engine/latency/latency_options.hpp"
 #include "engine/latency/model_shape.hpp"
 #include "engine/model/candidate_arch.hpp"
@@ -67,9 +68,6 @@ class SearchTable {
  private:
   std::unordered_map<std::string, size_t> by_hash_;
 };
-
-// $FLASHNAS_DATA_DIR, else ../shared/data beside the source tree.
-std::string data_file(const std::string& name);
 
 // The backbone's shape (what its candidates keep), from stories260K.gguf.
 latency::ModelShape stories_shape();

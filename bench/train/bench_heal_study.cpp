@@ -32,12 +32,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <optional>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench/support/data_file.hpp"
 #include "common/flags.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/model/bound_arch.hpp"
@@ -54,11 +54,6 @@
 
 namespace flashnas {
 namespace {
-
-std::string data_file(const std::string& name) {
-  const char* env = std::getenv("FLASHNAS_DATA_DIR");
-  return (env && *env ? std::string(env) : std::string(FLASHNAS_SOURCE_DIR) + "/../shared/data") + "/" + name;
-}
 
 // Kendall's tau-b of two score lists (ties in either count half, as tau-b does).
 double kendall_tau(const std::vector<double>& a, const std::vector<double>& b) {
@@ -154,6 +149,7 @@ double nll(const Model& m, const std::vector<int32_t>& tokens, RuntimeContext& c
 
 int main(int argc, char** argv) {
   using namespace flashnas;
+  using bench::data_file;
   using Clock = std::chrono::steady_clock;
   const std::vector<FlagSpec> spec = {
       {"candidates", true, "candidate sets JSON (default bench/train/heal_study_candidates.json)"},
@@ -208,8 +204,7 @@ int main(int argc, char** argv) {
     }
     nlohmann::json reference;
     if (const auto ref = flags.get("reference")) {
-      std::ifstream in(*ref);
-      reference = parse_json_object(std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+      reference = parse_json_object(read_text_file(*ref, "--reference"));
       // Its long heals must be the ones this run would make.
       const nlohmann::json ref_seeds = reference.value("long_seeds", nlohmann::json::array({o.seed}));
       if (reference.at("data") != data || reference.at("long_steps") != long_steps ||
@@ -220,10 +215,9 @@ int main(int argc, char** argv) {
     }
     RuntimeContext context(RuntimeOptions{static_cast<int>(flags.integer("threads", 1, 1, 64)), false});
 
-    std::ifstream cin_file(flags.get("candidates").value_or(std::string(FLASHNAS_SOURCE_DIR) +
-                                                             "/bench/train/heal_study_candidates.json"));
-    const nlohmann::json sets_json = parse_json_object(
-        std::string((std::istreambuf_iterator<char>(cin_file)), std::istreambuf_iterator<char>()));
+    const nlohmann::json sets_json = parse_json_object(read_text_file(
+        flags.get("candidates").value_or(std::string(FLASHNAS_SOURCE_DIR) + "/bench/train/heal_study_candidates.json"),
+        "--candidates"));
     std::vector<std::string> set_names;
     if (const auto s = flags.get("sets")) {
       set_names = split_commas(*s);

@@ -20,20 +20,17 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bench/support/data_file.hpp"
 #include "common/flags.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/model/bound_arch.hpp"
 #include "engine/model/model_io.hpp"
+#include "engine/prune/prune_inputs.hpp"
 #include "engine/search/arch_space.hpp"
 #include "engine/util/atomic_file.hpp"
 #include "engine/util/json_reader.hpp"
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-}
 
 // JSON on one line with a space after every ',' and ':' (as the file is written by hand).
 std::string one_line(const nlohmann::ordered_json& j) {
@@ -75,11 +72,9 @@ int main(int argc, char** argv) {
     const std::string name = flags.get("name").value_or("equal_size_sampled");
     const std::string space_path = flags.get("space").value_or(std::string(FLASHNAS_SOURCE_DIR) +
                                                                "/bench/train/heal_study_space.json");
-    const search::ArchSpace space(search::arch_space_options_from_json(parse_json_object(read_file(space_path))));
+    const search::ArchSpace space(search::arch_space_options_from_json(parse_json_object(read_text_file(space_path, "--space"))));
 
-    const char* env = std::getenv("FLASHNAS_DATA_DIR");
-    const std::string data_dir = env && *env ? env : std::string(FLASHNAS_SOURCE_DIR) + "/../shared/data";
-    const ArchConfig backbone = load_model(data_dir + "/stories260K.gguf").config;
+    const ArchConfig backbone = load_model(bench::data_file("stories260K.gguf")).config;
 
     std::mt19937_64 rng(static_cast<uint64_t>(flags.integer("seed", 1, 0, int64_t{1} << 40)));
     std::unordered_set<std::string> seen;
@@ -102,7 +97,7 @@ int main(int argc, char** argv) {
 
     // ordered_json: the file's other sets keep their text as it was.
     nlohmann::ordered_json sets = nlohmann::ordered_json::object();
-    if (std::ifstream(out_path).good()) sets = nlohmann::ordered_json::parse(read_file(out_path));
+    if (std::ifstream(out_path).good()) sets = nlohmann::ordered_json::parse(read_text_file(out_path, "--out"));
     if (!sets.is_object()) throw InvalidInput("not a JSON object of candidate sets", "--out");
     sets[name] = set;
     write_file_atomically(out_path, [&](std::ostream& out) {
