@@ -108,6 +108,18 @@ class AgentsE2E : public DbTest {
     return out;
   }
   int64_t scalar(const std::string& sql) { return ids(sql).at(0); }
+  // The ids of the tasks agent `name` of device `device` is running, once it
+  // runs any (polled for up to 5 s; empty if it never does).
+  std::vector<int64_t> held_by(int64_t device, const std::string& name) {
+    const std::string sql = "SELECT id FROM tasks WHERE state = 'running' AND worker_id = 'device-" +
+                            std::to_string(device) + "/" + name + "' ORDER BY id";
+    std::vector<int64_t> held;
+    for (int i = 0; i < 500 && held.empty(); ++i) {
+      held = ids(sql);
+      if (held.empty()) std::this_thread::sleep_for(10ms);
+    }
+    return held;
+  }
 
   std::string key_;
   std::filesystem::path storage_;
@@ -155,13 +167,7 @@ TEST_F(AgentsE2E, AgentsOfTwoKindsServeJobsThroughTheServerAndSurviveAKilledPeer
 
   // The first pin-a agent alone: killed while it measures its first batch.
   start_agent("a1", a1_token, 0);
-  const std::string held_sql = "SELECT id FROM tasks WHERE state = 'running' AND worker_id = 'device-" +
-                               std::to_string(a1) + "/a1' ORDER BY id";
-  std::vector<int64_t> held;
-  for (int i = 0; i < 500 && held.empty(); ++i) {
-    held = ids(held_sql);
-    if (held.empty()) std::this_thread::sleep_for(10ms);
-  }
+  const std::vector<int64_t> held = held_by(a1, "a1");
   ASSERT_FALSE(held.empty()) << "agent a1 never claimed a task";
   agents_["a1"]->stop(SIGKILL);
   EXPECT_EQ(scalar("SELECT count(*) FROM latency_measurements WHERE device_id = " + std::to_string(a1)), 0)
@@ -170,13 +176,7 @@ TEST_F(AgentsE2E, AgentsOfTwoKindsServeJobsThroughTheServerAndSurviveAKilledPeer
   // The pin-b agent stopped with SIGTERM while it measures: it gives its batch
   // back (available at once, the attempt not counted) and exits 0.
   start_agent("b0", b_token, 0);
-  const std::string b0_sql = "SELECT id FROM tasks WHERE state = 'running' AND worker_id = 'device-" +
-                             std::to_string(b) + "/b0' ORDER BY id";
-  std::vector<int64_t> b0_held;
-  for (int i = 0; i < 500 && b0_held.empty(); ++i) {
-    b0_held = ids(b0_sql);
-    if (b0_held.empty()) std::this_thread::sleep_for(10ms);
-  }
+  const std::vector<int64_t> b0_held = held_by(b, "b0");
   ASSERT_FALSE(b0_held.empty()) << "agent b0 never claimed a task";
   const int terminated = agents_["b0"]->stop(SIGTERM);
   EXPECT_TRUE(WIFEXITED(terminated) && WEXITSTATUS(terminated) == 0) << terminated;
