@@ -213,35 +213,71 @@ SweepSpec read_sweep(JsonObjectReader& r) {
   return s;
 }
 
-// "fidelities": heal steps per rung, increasing; the heal they scale must be
+// One rung: its heal steps, or an object {"steps", "lr", "warmup_steps"} that
+// gives the rung its own schedule.
+std::optional<Fidelity> read_fidelity(const json& v, const std::string& field, FieldErrors& errors) {
+  if (!v.is_object()) {
+    if (!v.is_number_integer()) {
+      errors.add(field, type_mismatch("heal steps (an integer) or an object {\"steps\", \"lr\", \"warmup_steps\"}", v));
+      return std::nullopt;
+    }
+    const auto steps = integer_value(v, field, 0, kMaxHealSteps, errors);
+    return steps ? std::optional<Fidelity>(Fidelity{*steps, std::nullopt, std::nullopt}) : std::nullopt;
+  }
+  JsonObjectReader r(v, field, errors);
+  const auto steps = r.integer("steps", true, 0, kMaxHealSteps);
+  const auto lr = r.number("lr", false, 1e-12, 10.0);                     // as heal.lr
+  const auto warmup = r.integer("warmup_steps", false, 0, kMaxHealSteps);  // as heal.warmup_steps
+  r.finish();
+  if (!steps) return std::nullopt;
+  if (*steps == 0 && (lr || warmup)) {
+    errors.add(field, "a rung of 0 steps does not heal: give it no lr or warmup_steps");
+    return std::nullopt;
+  }
+  return Fidelity{*steps, lr, warmup};
+}
+
+// "fidelities": the rungs, heal steps increasing; the heal they scale must be
 // given, and its own steps (if given) must be the top rung's.
 void read_fidelities(JsonObjectReader& r, SearchSpec& s) {
-  const auto fidelities = r.integers("fidelities", false, kMaxFidelities);
-  if (!fidelities) return;
+  const json* list = r.array("fidelities", false, kMaxFidelities);
+  if (!list) return;
   FieldErrors& errors = r.errors();
-  if (fidelities->size() < 2) {
+  if (list->size() < 2) {
     errors.add("fidelities", fmt::format("give 2 to {} heal budgets (steps), increasing", kMaxFidelities));
     return;
   }
-  for (size_t i = 0; i < fidelities->size(); ++i) {
-    const int64_t f = (*fidelities)[i];
-    if (f < 0 || f > kMaxHealSteps) {
-      errors.add(fmt::format("fidelities[{}]", i), fmt::format("must be between 0 and {}, got {}", kMaxHealSteps, f));
-    } else if (i > 0 && f <= (*fidelities)[i - 1]) {
-      errors.add(fmt::format("fidelities[{}]", i), "must exceed the one before (rungs heal longer and longer)");
+  std::vector<Fidelity> fidelities;
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string field = fmt::format("fidelities[{}]", i);
+    const auto f = read_fidelity((*list)[i], field, errors);
+    if (!f) continue;
+    if (!fidelities.empty() && f->steps <= fidelities.back().steps) {
+      errors.add(field, "must exceed the one before (rungs heal longer and longer)");
     }
+    fidelities.push_back(*f);
   }
   if (!s.evaluation.heal) {
     if (!errors.has("heal")) errors.add("fidelities", "needs \"heal\": the fidelities are its steps per rung");
     return;
   }
+  if (fidelities.size() != list->size()) return;
   const json* heal = r.value("heal", false);
-  if (heal && heal->contains("steps") && s.evaluation.heal->options.steps != fidelities->back()) {
+  const int64_t top = fidelities.back().steps;
+  if (heal && heal->contains("steps") && s.evaluation.heal->options.steps != top) {
     errors.add("heal.steps", fmt::format("with fidelities each rung heals for its own steps: leave heal.steps out "
-                                         "or make it the top fidelity ({})", fidelities->back()));
+                                         "or make it the top fidelity ({})", top));
   }
-  s.fidelities = *fidelities;
-  s.evaluation.heal->options.steps = fidelities->back();
+  s.fidelities = std::move(fidelities);
+  s.evaluation.heal->options.steps = top;
+}
+
+json fidelity_to_json(const Fidelity& f) {
+  if (!f.lr && !f.warmup_steps) return f.steps;
+  json j = {{"steps", f.steps}};
+  if (f.lr) j["lr"] = *f.lr;
+  if (f.warmup_steps) j["warmup_steps"] = *f.warmup_steps;
+  return j;
 }
 
 SearchSpec read_search(JsonObjectReader& r) {
@@ -360,7 +396,10 @@ json job_spec_to_json(const JobSpec& spec) {
     if (s->latency_model) j["latency_model"] = *s->latency_model;
     j["stage2"] = {{"budget", s->stage2.budget}, {"batch", s->stage2.batch}, {"initial", s->stage2.initial},
                    {"eta", s->stage2.eta}};
-    if (!s->fidelities.empty()) j["fidelities"] = s->fidelities;
+    if (!s->fidelities.empty()) {
+      j["fidelities"] = json::array();
+      for (const auto& f : s->fidelities) j["fidelities"].push_back(fidelity_to_json(f));
+    }
     j["constraints"] = json::array();
     for (const auto& c : s->constraints) {
       j["constraints"].push_back({{"metric", constraint_metric_name(c.metric)}, {"max", c.max}});

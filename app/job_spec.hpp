@@ -12,7 +12,7 @@
 //                   "space": SPACE, "latency": LATENCY, "stage1": STAGE1 | "latency_model": ID,
 //                   "stage2": {"budget", "batch", "initial"}, "constraints": [...],
 //                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS],
-//                   ["fidelities": [HEAL STEPS, ...] with "heal" (stage2.eta)]}
+//                   ["fidelities": [HEAL STEPS | {"steps", "lr"}, ...] with "heal" (stage2.eta)]}
 //   latency_study: {"kind": "latency_study", "name", "backbone", "space", "latency": LATENCY,
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}
@@ -146,6 +146,18 @@ struct Stage2Spec {
 // The most rungs of a multi-fidelity search.
 inline constexpr size_t kMaxFidelities = 6;
 
+// One rung of a multi-fidelity search: its heal steps (0: zero-shot) and, when
+// given, its own learning-rate schedule instead of heal.lr and heal.warmup_steps.
+// A short heal ranks candidates best at a lower rate than a long one
+// (bench/README.md, "Heal study"), and a warm-up fit for the top rung would take
+// much of a short one.
+struct Fidelity {
+  int64_t steps = 0;
+  std::optional<double> lr;
+  std::optional<int64_t> warmup_steps;
+  bool operator==(const Fidelity&) const = default;
+};
+
 // The hypervolume reference point: worst acceptable quality (eval NLL) and latency.
 struct ReferencePoint {
   double eval_nll = 0.0;
@@ -168,9 +180,9 @@ struct SearchSpec {
   std::vector<OutcomeConstraintSpec> constraints;
   std::optional<ReferencePoint> reference_point;  // else inferred at stage 2's start
   uint64_t seed = 0;
-  // Heal steps of each rung, increasing (0: zero-shot); empty: one fidelity,
+  // The rungs, heal steps increasing (0: zero-shot); empty: one fidelity,
   // evaluation.heal's steps. With rungs, evaluation.heal->options.steps is the top one.
-  std::vector<int64_t> fidelities;
+  std::vector<Fidelity> fidelities;
   int32_t rungs() const { return fidelities.empty() ? 1 : static_cast<int32_t>(fidelities.size()); }
 };
 

@@ -124,14 +124,17 @@ void fail_job(JobContext& ctx, const std::string& error) {
 }
 
 // What an evaluation of `arch` at `rung` does: heal for the rung's steps (none
-// at fidelity 0). Without fidelities: the job's heal, if any.
+// at fidelity 0), on the rung's schedule where it gives one. Without
+// fidelities: the job's heal, if any.
 EvaluatePayload rung_payload(const SearchSpec& spec, const CandidateArch& arch, int32_t rung) {
   if (spec.fidelities.empty()) return {arch, spec.evaluation.heal, std::nullopt};
   std::optional<HealSpec> heal;
-  const int64_t steps = spec.fidelities.at(static_cast<size_t>(rung));
-  if (steps > 0) {
+  const Fidelity& fidelity = spec.fidelities.at(static_cast<size_t>(rung));
+  if (fidelity.steps > 0) {
     heal = *spec.evaluation.heal;
-    heal->options.steps = steps;
+    heal->options.steps = fidelity.steps;
+    heal->options.lr = fidelity.lr.value_or(heal->options.lr);
+    heal->options.warmup_steps = fidelity.warmup_steps.value_or(heal->options.warmup_steps);
   }
   return {arch, heal, rung};
 }
@@ -159,7 +162,7 @@ void promote_trials(JobContext& ctx) {
     for (const int64_t id : asha_top(rungs[static_cast<size_t>(r)], spec.stage2.eta)) {
       const store::Trial& t = *by_id.at(id);
       if (t.state != store::TrialState::succeeded || t.rung != r) continue;
-      const auto fidelity = static_cast<int32_t>(spec.fidelities.at(static_cast<size_t>(r) + 1));
+      const auto fidelity = static_cast<int32_t>(spec.fidelities.at(static_cast<size_t>(r) + 1).steps);
       if (!store::trial_promote(ctx.tx, id, r + 1, fidelity)) continue;
       enqueue(ctx, TaskKind::evaluate,
               evaluate_payload_to_json(rung_payload(spec, candidate_arch_from_json(t.arch), r + 1)), id);
@@ -301,7 +304,7 @@ void apply_search_step(JobContext& ctx, const store::Task& task, const SearchSte
                       std::nullopt, std::nullopt};
     if (!spec.fidelities.empty()) {  // every new trial starts at the lowest rung
       t.rung = 0;
-      t.fidelity = static_cast<int32_t>(spec.fidelities.front());
+      t.fidelity = static_cast<int32_t>(spec.fidelities.front().steps);
     }
     const auto trial = store::trial_insert(ctx.tx, ctx.id(), ordinal, t);
     if (!trial) continue;  // already a trial of this job

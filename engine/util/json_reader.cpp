@@ -29,22 +29,6 @@ std::string range_message(T min, T max, const nlohmann::json& got) {
   return fmt::format("must be between {} and {}, got {}", min, max, got.dump());
 }
 
-// One integer value (an object field or an array element) named `field`.
-std::optional<int64_t> integer_value(const nlohmann::json& v, const std::string& field, int64_t min,
-                                     int64_t max, FieldErrors& errors) {
-  if (!v.is_number_integer()) {
-    errors.add(field, type_mismatch("an integer", v));
-    return std::nullopt;
-  }
-  // A value above INT64_MAX arrives unsigned; it must not wrap to a negative.
-  const bool too_big = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max);
-  if (too_big || v.get<int64_t>() < min || v.get<int64_t>() > max) {
-    errors.add(field, range_message(min, max, v));
-    return std::nullopt;
-  }
-  return v.get<int64_t>();
-}
-
 std::optional<double> number_value(const nlohmann::json& v, const std::string& field, double min, double max,
                                    FieldErrors& errors) {
   if (!v.is_number()) {
@@ -74,6 +58,22 @@ std::vector<T> elements(const nlohmann::json& array, const std::string& field, O
 }
 
 }  // namespace
+
+std::optional<int64_t> integer_value(const nlohmann::json& v, const std::string& field, int64_t min,
+                                     int64_t max, FieldErrors& errors) {
+  if (!v.is_number_integer()) {
+    errors.add(field, type_mismatch("an integer", v));
+    return std::nullopt;
+  }
+  // A value above INT64_MAX arrives unsigned; it must not wrap to a negative.
+  const bool too_big = v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(max);
+  if (too_big || v.get<int64_t>() < min || v.get<int64_t>() > max) {
+    errors.add(field, range_message(min, max, v));
+    return std::nullopt;
+  }
+  return v.get<int64_t>();
+}
+
 
 nlohmann::json parse_json_object(std::string_view text) {
   std::vector<std::set<std::string>> open_objects;  // keys seen, per open object

@@ -37,6 +37,13 @@ nlohmann::json parse_json_object(std::string_view text);
 // "expected an integer, got a string": the wording every wrong-type error uses.
 std::string type_mismatch(std::string_view expected, const nlohmann::json& got);
 
+class FieldErrors;
+
+// One integer value (an object field or an array element) named `field`: nullopt,
+// with the error recorded, unless it is a JSON integer in [min, max].
+std::optional<int64_t> integer_value(const nlohmann::json& v, const std::string& field, int64_t min, int64_t max,
+                                     FieldErrors& errors);
+
 // Collects field errors while input is read, so one report lists all of them.
 class FieldErrors {
  public:

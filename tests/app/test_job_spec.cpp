@@ -219,7 +219,7 @@ TEST(JobSpec, FidelitiesNeedAHealAndIncreaseAndSetItsSteps) {
   body["stage2"]["eta"] = 4;
   const app::JobRequest r = app::parse_job_request(body);
   const auto& s = std::get<app::SearchSpec>(r.spec);
-  EXPECT_EQ(s.fidelities, (std::vector<int64_t>{0, 50, 200}));
+  EXPECT_EQ(s.fidelities, (std::vector<app::Fidelity>{{0, {}, {}}, {50, {}, {}}, {200, {}, {}}}));
   EXPECT_EQ(s.rungs(), 3);
   EXPECT_EQ(s.stage2.eta, 4);
   EXPECT_EQ(s.evaluation.heal->options.steps, 200);
@@ -243,6 +243,40 @@ TEST(JobSpec, FidelitiesNeedAHealAndIncreaseAndSetItsSteps) {
                                                                "leave heal.steps out or make it the top fidelity (200)"}}));
   EXPECT_TRUE(with([](json& j) { j["heal"]["steps"] = 200; }).empty());
   EXPECT_EQ(with([](json& j) { j["stage2"]["eta"] = 1; }).count("stage2.eta"), 1u);
+}
+
+// A rung may give its own lr and warm-up ({"steps", "lr", "warmup_steps"});
+// the others keep heal's. The stored spec writes a plain rung as its steps.
+TEST(JobSpec, ARungMayHealOnItsOwnSchedule) {
+  json body = search_body();
+  body["heal"] = {{"train", 4}, {"lr", 3e-3}};
+  body["fidelities"] = json::array({{{"steps", 20}, {"lr", 5e-4}, {"warmup_steps", 1}}, 100, {{"steps", 400}}});
+  const app::JobRequest r = app::parse_job_request(body);
+  const auto& s = std::get<app::SearchSpec>(r.spec);
+  EXPECT_EQ(s.fidelities, (std::vector<app::Fidelity>{{20, 5e-4, 1}, {100, {}, {}}, {400, {}, {}}}));
+  EXPECT_EQ(s.evaluation.heal->options.lr, 3e-3);
+  EXPECT_EQ(s.evaluation.heal->options.steps, 400);
+  const json stored = app::job_spec_to_json(r.spec);
+  EXPECT_EQ(stored.at("fidelities"), json::parse(R"([{"steps": 20, "lr": 0.0005, "warmup_steps": 1}, 100, 400])"));
+  EXPECT_EQ(app::job_spec_to_json(app::job_spec_from_json(store::JobKind::search, stored)), stored);
+
+  auto with = [&](const json& fidelities) {
+    json j = body;
+    j["fidelities"] = fidelities;
+    return test::field_error_map_of([&] { app::parse_job_request(j); });
+  };
+  EXPECT_EQ(with(json::parse(R"([{"steps": 0, "lr": 0.001}, 100])")),
+            (std::map<std::string, std::string>{
+                {"fidelities[0]", "a rung of 0 steps does not heal: give it no lr or warmup_steps"}}));
+  EXPECT_EQ(with(json::parse(R"([20, {"steps": 100, "lr": 0, "warmup": 5}, {"lr": 0.001}, "400"])")),
+            (std::map<std::string, std::string>{
+                {"fidelities[1].lr", "must be between 1e-12 and 10, got 0"},
+                {"fidelities[1].warmup", "unknown field (expected one of lr, steps, warmup_steps)"},
+                {"fidelities[2].steps", "required"},
+                {"fidelities[3]", "expected heal steps (an integer) or an object {\"steps\", \"lr\", \"warmup_steps\"}, got a string"}}));
+  EXPECT_EQ(with(json::parse(R"([{"steps": 100}, {"steps": 100, "lr": 0.001}])")),
+            (std::map<std::string, std::string>{
+                {"fidelities[1]", "must exceed the one before (rungs heal longer and longer)"}}));
 }
 
 // One schema, one validator: a bad space is refused with the engine's own

@@ -296,12 +296,12 @@ TEST_F(SearchJobTest, AHealedSearchRanksTrialsByTheirHealedNll) {
 
 // Fidelities [0, 5, 20] heal steps, eta 3: every trial is evaluated zero-shot
 // first; only the top third of a rung (by non-dominated rank on latency and
-// quality) is healed for the next rung's steps, each promotion once; the
-// frontier holds top-fidelity trials only.
+// quality) is healed for the next rung's steps (the 5-step rung on its own
+// schedule), each promotion once; the frontier holds top-fidelity trials only.
 TEST_F(SearchJobTest, AMultiFidelitySearchPromotesOnlySomeTrialsAndKeepsATopFidelityFrontier) {
   json body = search_body(15, 3, 6);
-  body["heal"] = {{"train", text_}};
-  body["fidelities"] = {0, 5, 20};
+  body["heal"] = {{"train", text_}, {"lr", 3e-3}, {"warmup_steps", 4}};
+  body["fidelities"] = {0, {{"steps", 5}, {"lr", 5e-4}, {"warmup_steps", 1}}, 20};
   const int64_t id = submit(body);
   EXPECT_EQ(std::get<app::SearchSpec>(app::job_spec_from_json(store::JobKind::search, job(id).spec))
                 .evaluation.heal->options.steps, 20) << "the heal's steps are the top rung's";
@@ -315,6 +315,10 @@ TEST_F(SearchJobTest, AMultiFidelitySearchPromotesOnlySomeTrialsAndKeepsATopFide
       ASSERT_TRUE(p.rung.has_value());
       ++evaluations_by_rung[*p.rung];
       EXPECT_EQ(p.heal ? p.heal->options.steps : 0, std::vector<int64_t>({0, 5, 20}).at(static_cast<size_t>(*p.rung)));
+      if (*p.rung > 0) {
+        EXPECT_EQ(p.heal->options.lr, *p.rung == 1 ? 5e-4 : 3e-3) << "rung " << *p.rung;
+        EXPECT_EQ(p.heal->options.warmup_steps, *p.rung == 1 ? 1 : 4) << "rung " << *p.rung;
+      }
     }
     ASSERT_TRUE(complete(*t, run(*t))) << "task " << t->id;
   }
