@@ -131,47 +131,76 @@ HealOutcome heal_outcome(const HealResult& h, const Model& healed, const std::ve
   return out;
 }
 
+// The stored files an evaluation of `payload` reads: the job's backbone and
+// calibration text, and the heal's training text when it heals.
+struct CandidateFiles {
+  store::StoredFile backbone, calibration, train;
+};
+
+CandidateFiles load_candidate_files(pqxx::transaction_base& tx, const store::Job& job, const EvaluationSpec& e,
+                                    const EvaluatePayload& payload) {
+  CandidateFiles files;
+  files.backbone = load_file(tx, job, store::FileKind::model, e.backbone, "backbone");
+  files.calibration = load_file(tx, job, store::FileKind::dataset, e.calibration, "calibration");
+  if (payload.heal) files.train = load_file(tx, job, store::FileKind::dataset, payload.heal->train, "heal.train");
+  return files;
+}
+
+// What evaluating and exporting a candidate both start from: the backbone, the
+// architecture bound to it (it crossed a process boundary as JSON: bound again
+// here, once) and the importance statistics of the job's calibration text.
+struct CandidateBasis {
+  std::shared_ptr<const Model> backbone;
+  BoundArch arch;
+  std::shared_ptr<const CalibrationStats> stats;
+};
+
+CandidateBasis candidate_basis(EngineCache& cache, const CandidateFiles& files, const EvaluationSpec& e,
+                               const CandidateArch& arch, RuntimeContext& runtime) {
+  auto backbone = cache.backbone(files.backbone);
+  BoundArch bound = bind_arch(arch, backbone->config, "arch");
+  check_tokens(*cache.tokens(files.backbone, *backbone, files.calibration, e.calib_tokens), files.calibration,
+               "calibration", "calib_tokens", e.calib_tokens, e);
+  auto stats = cache.calibration(files.backbone, *backbone, files.calibration, e.calib_tokens, runtime);
+  return {std::move(backbone), std::move(bound), std::move(stats)};
+}
+
 }  // namespace
 
 TaskResult run_evaluate(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads,
                         const StopRequested& stop) {
   JobInputs in;
-  store::StoredFile backbone_row, calibration_row, eval_row, train_row;
+  CandidateFiles files;
+  store::StoredFile eval_row;
   const EvaluatePayload payload = evaluate_payload_from_json(task.payload);
   {
     pqxx::read_transaction tx(db);
     in = load_job(tx, task);
     const EvaluationSpec* e = evaluation_spec_of(in.spec);
     if (!e) throw InvalidInput("a latency study has no evaluate tasks", "kind");
-    backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
-    calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
+    files = load_candidate_files(tx, in.job, *e, payload);
     eval_row = load_file(tx, in.job, store::FileKind::dataset, e->eval, "eval");
-    if (payload.heal) train_row = load_file(tx, in.job, store::FileKind::dataset, payload.heal->train, "heal.train");
   }
   const EvaluationSpec& e = *evaluation_spec_of(in.spec);
-  const auto backbone = cache.backbone(backbone_row);
-  // The architecture crosses a process boundary as JSON: bound again here, once.
-  const BoundArch arch = bind_arch(payload.arch, backbone->config, "arch");
-  check_tokens(*cache.tokens(backbone_row, *backbone, calibration_row, e.calib_tokens), calibration_row,
-               "calibration", "calib_tokens", e.calib_tokens, e);
-  const auto tokens = cache.tokens(backbone_row, *backbone, eval_row, e.eval_tokens);
-  check_tokens(*tokens, eval_row, "eval", "eval_tokens", e.eval_tokens, e);
   RuntimeContext runtime(RuntimeOptions{threads, false});
-  const auto stats = cache.calibration(backbone_row, *backbone, calibration_row, e.calib_tokens, runtime);
+  const CandidateBasis basis = candidate_basis(cache, files, e, payload.arch, runtime);
+  const Model& backbone = *basis.backbone;
+  const auto tokens = cache.tokens(files.backbone, backbone, eval_row, e.eval_tokens);
+  check_tokens(*tokens, eval_row, "eval", "eval_tokens", e.eval_tokens, e);
   CandidateEvalOptions options;
   options.ctx = e.ctx;
   options.threads = threads;
   if (!payload.heal) {
-    const CandidateResult r = evaluate_candidate(*backbone, *stats, arch, *tokens, options, &runtime);
+    const CandidateResult r = evaluate_candidate(backbone, *basis.stats, basis.arch, *tokens, options, &runtime);
     return EvaluateResult{r.eval_nll,       r.eval_tokens,     r.params, r.non_embedding_params,
                           r.flops_per_token, static_cast<int64_t>(r.kv_cache_bytes_per_token), r.seconds,
                           r.eval_nll,       std::nullopt};
   }
   // Prune once, evaluate zero-shot, heal in place, evaluate again.
   const auto start = std::chrono::steady_clock::now();
-  Model student = prune_to_arch(*backbone, *stats, arch, PruneOptions{});
+  Model student = prune_to_arch(backbone, *basis.stats, basis.arch);
   const CandidateResult zero_shot = evaluate_pruned(student, *tokens, options, &runtime);
-  const HealResult heal = heal_candidate(cache, backbone_row, *backbone, train_row, *payload.heal, student, runtime, stop);
+  const HealResult heal = heal_candidate(cache, files.backbone, backbone, files.train, *payload.heal, student, runtime, stop);
   const HealOutcome healed = heal_outcome(heal, student, *tokens, e.ctx, runtime);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return EvaluateResult{healed.healed_nll,        zero_shot.eval_tokens,
@@ -349,17 +378,14 @@ TaskResult run_fit(pqxx::connection& db, const store::Task& task, EngineCache& c
 TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache& cache, int threads) {
   const auto start = std::chrono::steady_clock::now();
   JobInputs in;
-  store::StoredFile backbone_row, calibration_row, train_row;
-  std::optional<store::Trial> trial;
+  CandidateFiles files;
   std::optional<EvaluatePayload> evaluated;  // the trial's last evaluation: its heal is the model's
   {
     pqxx::read_transaction tx(db);
     in = load_job(tx, task);
     const EvaluationSpec* e = evaluation_spec_of(in.spec);
     if (!e || !task.trial_id) throw InvalidInput("only a trial of a sweep or search has a model to export", "trial_id");
-    backbone_row = load_file(tx, in.job, store::FileKind::model, e->backbone, "backbone");
-    calibration_row = load_file(tx, in.job, store::FileKind::dataset, e->calibration, "calibration");
-    trial = store::trial_get(tx, *task.trial_id);
+    const auto trial = store::trial_get(tx, *task.trial_id);
     if (!trial) throw InvalidInput("the task's trial is gone", "trial_id");
     int64_t last = 0;
     for (const store::Task& t : store::task_list_for_trial(tx, trial->id)) {
@@ -369,18 +395,16 @@ TaskResult run_export(pqxx::connection& db, const store::Task& task, EngineCache
       }
     }
     if (!evaluated) throw InvalidInput("the trial has no finished evaluation", "trial_id");
-    if (evaluated->heal) train_row = load_file(tx, in.job, store::FileKind::dataset, evaluated->heal->train, "heal.train");
+    files = load_candidate_files(tx, in.job, *e, *evaluated);
   }
   const EvaluationSpec& e = *evaluation_spec_of(in.spec);
   const ExportPayload payload = export_payload_from_json(task.payload);
-  const auto backbone = cache.backbone(backbone_row);
-  const BoundArch arch = bind_arch(evaluated->arch, backbone->config, "arch");
   RuntimeContext runtime(RuntimeOptions{threads, false});
   // The same calibration and heal as the trial's evaluation (both deterministic),
   // so the file holds the model that was scored.
-  const auto stats = cache.calibration(backbone_row, *backbone, calibration_row, e.calib_tokens, runtime);
-  Model model = prune_to_arch(*backbone, *stats, arch);
-  if (evaluated->heal) heal_candidate(cache, backbone_row, *backbone, train_row, *evaluated->heal, model, runtime, {});
+  const CandidateBasis basis = candidate_basis(cache, files, e, evaluated->arch, runtime);
+  Model model = prune_to_arch(*basis.backbone, *basis.stats, basis.arch);
+  if (evaluated->heal) heal_candidate(cache, files.backbone, *basis.backbone, files.train, *evaluated->heal, model, runtime, {});
   const CheckpointFile file = write_checkpoint_file(model, payload.format, cache.storage_dir());
   return ExportResult{payload.format, file.sha256, file.bytes, file.path,
                       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};

@@ -15,7 +15,6 @@
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -23,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/support/data_file.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/model/gguf_reader.hpp"
 #include "engine/runtime/inference_session.hpp"
@@ -186,18 +186,10 @@ std::string cpu_name() {
   return "unknown";
 }
 
-std::string default_model_path() {
-  if (const char* env = std::getenv("FLASHNAS_DATA_DIR"); env && *env) {
-    return std::string(env) + "/stories260K.gguf";
-  }
-  return (std::filesystem::path(FLASHNAS_SOURCE_DIR) / ".." / "shared" / "data" /
-          "stories260K.gguf").string();
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path = default_model_path(), output;
+  std::string model_path, output;  // the model: the bundled stories260K unless --model
   std::vector<int> thread_counts = {1, 2};
   std::string only_cases;  // comma list of case names; empty = all
   bool skip_peaks = false;  // no SGEMM / bandwidth measurements (quick A/B runs of the models)
@@ -250,7 +242,10 @@ int main(int argc, char** argv) {
       return only_cases.empty() || only_cases.find("," + name + ",") != std::string::npos;
     };
     std::vector<Case> cases;
-    if (wanted("stories260K")) cases.push_back({"stories260K", load_gguf(model_path), 256});
+    if (wanted("stories260K")) {
+      if (model_path.empty()) model_path = bench::data_file("stories260K.gguf");
+      cases.push_back({"stories260K", load_gguf(model_path), 256});
+    }
     if (wanted("synthetic-15M")) {
       cases.push_back({"synthetic-15M", make_synthetic_model(llama_shape(6, 288, 6, 6, 768, 32000), 1), 64});
     }
