@@ -12,7 +12,7 @@
 //                   "space": SPACE, "latency": LATENCY, "stage1": STAGE1 | "latency_model": ID,
 //                   "stage2": {"budget", "batch", "initial"}, "constraints": [...],
 //                   "reference_point": {"eval_nll", "latency"}, "seed", [EVAL SETTINGS],
-//                   ["fidelities": [HEAL STEPS | {"steps", "lr"}, ...] with "heal" (stage2.eta)]}
+//                   ["fidelities": [HEAL STEPS | {"steps", "lr", "warmup_steps"}, ...] with "heal" (stage2.eta)]}
 //   latency_study: {"kind": "latency_study", "name", "backbone", "space", "latency": LATENCY,
 //                   "stage1": STAGE1, "seed"}
 //   LATENCY:       {"device_kind", "prompt_len", "decode_tokens", "objective", ... LatencyOptions}

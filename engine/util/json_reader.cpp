@@ -74,7 +74,6 @@ std::optional<int64_t> integer_value(const nlohmann::json& v, const std::string&
   return v.get<int64_t>();
 }
 
-
 nlohmann::json parse_json_object(std::string_view text) {
   std::vector<std::set<std::string>> open_objects;  // keys seen, per open object
   auto callback = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
