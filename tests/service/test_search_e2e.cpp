@@ -7,9 +7,10 @@
 //    set of the job's trials, the hypervolume history never decreases, no two
 //    trials share an architecture; the latency model is served with its report
 //    and predicts.
-//  - A search with fidelities (zero-shot, then 10 and 30 heal steps) promotes
-//    only some trials, heals each promoted one once per rung, and ends with a
-//    frontier of top-fidelity trials, quality their healed NLL.
+//  - A search with fidelities (zero-shot, then 10 heal steps on the rung's own
+//    schedule and 30 on heal's) promotes only some trials, heals each promoted
+//    one once per rung, and ends with a frontier of top-fidelity trials, quality
+//    their healed NLL.
 //  - Faults: a worker SIGKILLed in the middle of a search step and another in the
 //    middle of an evaluation, the server restarted and PostgreSQL restarted, all
 //    mid-job: the job still finishes with exactly `budget` stage-2 evaluations,
@@ -305,10 +306,12 @@ TEST_F(SearchE2E, ASearchWithFidelitiesHealsOnlyThePromotedTrials) {
   json body = search_body();
   body["heal"] = {{"train", body.at("calibration")}, {"train_tokens", 8193}, {"tokens_per_step", 512}, {"ctx", 64},
                   {"lr", 1e-3}, {"warmup_steps", 2}, {"distill", 1.0}};
-  body["fidelities"] = {0, 10, 30};
+  // The middle rung heals on its own schedule; the top one on heal's.
+  body["fidelities"] = json::array({0, {{"steps", 10}, {"lr", 5e-4}, {"warmup_steps", 1}}, 30});
   const int64_t id = submit(body);
   const json job = wait_for_job(id, 600s);
   ASSERT_EQ(job.at("state"), "succeeded") << job.dump();
+  EXPECT_EQ(job.at("spec").at("fidelities"), body.at("fidelities")) << "the job shows its rungs as submitted";
 
   const json trials = get("/v1/jobs/" + std::to_string(id) + "/trials").at("items");
   ASSERT_EQ(trials.size(), static_cast<size_t>(kBudget)) << "promotions are not new trials";
@@ -331,7 +334,10 @@ TEST_F(SearchE2E, ASearchWithFidelitiesHealsOnlyThePromotedTrials) {
   EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE kind = 'evaluate' AND job_id = " + job_id), kBudget + promoted +
                                                                                                    at_rung[2]);
   EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE kind = 'evaluate' AND job_id = " + job_id +
-                   " AND payload->'heal'->>'steps' = '30'"), at_rung[2]);
+                   " AND payload->'heal'->>'steps' = '30' AND (payload->'heal'->>'lr')::float8 = 1e-3"), at_rung[2]);
+  EXPECT_EQ(scalar("SELECT count(*) FROM tasks WHERE kind = 'evaluate' AND job_id = " + job_id +
+                   " AND payload->'heal'->>'steps' = '10' AND (payload->'heal'->>'lr')::float8 = 5e-4" +
+                   " AND payload->'heal'->>'warmup_steps' = '1'"), promoted);
 
   const json frontier = get("/v1/jobs/" + std::to_string(id) + "/frontier");
   ASSERT_FALSE(frontier.at("points").empty());
