@@ -56,20 +56,54 @@ std::string Flags::require(const std::string& name) const {
   return *value;
 }
 
+namespace {
+
+// `text` as an integer in [min, max]; `what` names it in the message ("--seeds", "--seeds item").
+int64_t parse_integer(const std::string& text, const std::string& what, const std::string& field, int64_t min,
+                      int64_t max) {
+  int64_t v = 0;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || ptr != end) {
+    throw InvalidInput(fmt::format("{} must be an integer, got '{}'", what, text), field);
+  }
+  if (v < min || v > max) throw InvalidInput(fmt::format("{} must be in [{}, {}], got {}", what, min, max, v), field);
+  return v;
+}
+
+}  // namespace
+
 int64_t Flags::integer(const std::string& name, int64_t fallback, int64_t min, int64_t max) const {
   auto value = get(name);
   if (!value) return fallback;
-  int64_t v = 0;
-  const char* end = value->data() + value->size();
-  auto [ptr, ec] = std::from_chars(value->data(), end, v);
-  if (value->empty() || ec != std::errc() || ptr != end) {
-    throw InvalidInput(fmt::format("--{} must be an integer, got '{}'", name, *value), "--" + name);
+  return parse_integer(*value, "--" + name, "--" + name, min, max);
+}
+
+std::vector<std::string> Flags::list(const std::string& name, std::vector<std::string> fallback) const {
+  auto value = get(name);
+  if (!value) return fallback;
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = value->find(',', start);
+    items.push_back(value->substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (items.back().empty()) {
+      throw InvalidInput(fmt::format("--{} must be a comma list without empty items, got '{}'", name, *value),
+                         "--" + name);
+    }
+    if (comma == std::string::npos) return items;
+    start = comma + 1;
   }
-  if (v < min || v > max) {
-    throw InvalidInput(fmt::format("--{} must be in [{}, {}], got {}", name, min, max, v),
-                       "--" + name);
+}
+
+std::vector<int64_t> Flags::integers(const std::string& name, std::vector<int64_t> fallback, int64_t min,
+                                     int64_t max) const {
+  if (!has(name)) return fallback;
+  std::vector<int64_t> out;
+  for (const std::string& item : list(name, {})) {
+    out.push_back(parse_integer(item, fmt::format("each item of --{}", name), "--" + name, min, max));
   }
-  return v;
+  return out;
 }
 
 int64_t Flags::require_integer(const std::string& name, int64_t min, int64_t max) const {

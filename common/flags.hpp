@@ -31,6 +31,11 @@ class Flags {
   int64_t integer(const std::string& name, int64_t fallback, int64_t min, int64_t max) const;
   int64_t require_integer(const std::string& name, int64_t min, int64_t max) const;
   double number(const std::string& name, double fallback, double min, double max) const;
+  // Comma lists ("--sets a,b"): absent -> fallback; an empty item or, for
+  // integers, a malformed or out-of-range one -> throws.
+  std::vector<std::string> list(const std::string& name, std::vector<std::string> fallback) const;
+  std::vector<int64_t> integers(const std::string& name, std::vector<int64_t> fallback, int64_t min,
+                                int64_t max) const;
 
   static std::string usage(const std::vector<FlagSpec>& spec);
 

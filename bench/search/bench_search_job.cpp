@@ -23,10 +23,7 @@
 // table, (ln V, 1.1 x the measured TTFT of the costliest architecture); also
 // against the exhaustive frontier's nadir (its worst values) + 10% of its range.
 //
-// Usage: bench_search_job [--table PATH] [--cache-dir DIR] [--seeds N] [--first-seed S]
-//        [--budgets 32,64] [--batch B] [--initial I] [--stage1-samples N]
-//        [--stage1-holdout M] [--no-refit] [--arms policy,random,nsga2]
-//        investigation: [--all-points-latency-model] [--nehvi NEHVI_OPTIONS_JSON]
+// Usage: bench_search_job [flags] (--help lists them)
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -35,22 +32,23 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstring>
+#include <cstdlib>
 #include <deque>
 #include <memory>
 #include <numeric>
 #include <random>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "app/search_policy.hpp"
 #include "app/study_policy.hpp"
 #include "bench/search/search_table.hpp"
+#include "common/flags.hpp"
 #include "engine/latency/features.hpp"
 #include "engine/search/hypervolume_2d.hpp"
 #include "engine/search/optimizers.hpp"
 #include "engine/util/error.hpp"
+#include "engine/util/json_reader.hpp"
 
 namespace {
 
@@ -76,13 +74,6 @@ struct Options {
   bool quality_gp_report = false, log_nll = false;
   json nehvi = json::object();
 };
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');) out.push_back(item);
-  return out;
-}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
@@ -315,32 +306,47 @@ json summary_of(const std::vector<double>& ratios) {
 }
 
 Options parse(int argc, char** argv) {
+  static const std::vector<FlagSpec> spec = {
+      {"table", true, "the stories260K sub-space table (built and cached there when absent)"},
+      {"cache-dir", true, "the pruning calibration cache"},
+      {"seeds", true, "runs per arm and budget (default 5)"},
+      {"first-seed", true, "seeds first-seed .. first-seed + seeds - 1 (default 0)"},
+      {"budgets", true, "comma list of stage-2 budgets (default 32,64)"},
+      {"batch", true, "stage-2 batch (default 8)"},
+      {"initial", true, "stage-2 Sobol design (default 8)"},
+      {"stage1-samples", true, "stage-1 measurements (default 64)"},
+      {"stage1-holdout", true, "stage-1 held-out measurements (default 16)"},
+      {"no-refit", false, "keep stage 1's latency model (no refit with the trials' latencies)"},
+      {"arms", true, "comma list of policy, random, nsga2 (default all)"},
+      {"all-points-latency-model", false, "investigation: the latency model fitted to every table row"},
+      {"quality-gp-report", false, "investigation: the quality GP's fit to the table"},
+      {"log-nll", false, "investigation: model log NLL"},
+      {"nehvi", true, "investigation: the policy's NEHVI options (JSON)"},
+      {"help", false, "show this help"},
+  };
+  const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
+  if (print_help_if_asked(flags, spec, "bench_search_job [flags]")) std::exit(0);
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw InvalidInput("needs a value", flag);
-      return argv[++i];
-    };
-    if (flag == "--table") o.table_path = value();
-    else if (flag == "--cache-dir") o.cache_dir = value();
-    else if (flag == "--seeds") o.seeds = std::stoll(value());
-    else if (flag == "--first-seed") o.first_seed = std::stoll(value());
-    else if (flag == "--budgets") {
-      o.budgets.clear();
-      for (const std::string& b : split(value())) o.budgets.push_back(std::stoll(b));
-    } else if (flag == "--batch") o.batch = std::stoll(value());
-    else if (flag == "--initial") o.initial = std::stoll(value());
-    else if (flag == "--stage1-samples") o.stage1_samples = std::stoll(value());
-    else if (flag == "--stage1-holdout") o.stage1_holdout = std::stoll(value());
-    else if (flag == "--no-refit") o.refit = false;
-    else if (flag == "--arms") o.arms = split(value());
-    else if (flag == "--all-points-latency-model") o.all_points_latency_model = true;
-    else if (flag == "--quality-gp-report") o.quality_gp_report = true;
-    else if (flag == "--log-nll") o.log_nll = true;
-    else if (flag == "--nehvi") o.nehvi = json::parse(value());
-    else throw InvalidInput("unknown flag (see the usage at the top of bench_search_job.cpp)", flag);
+  o.table_path = flags.get("table").value_or(o.table_path);
+  o.cache_dir = flags.get("cache-dir").value_or(o.cache_dir);
+  o.seeds = flags.integer("seeds", o.seeds, 1, 1000);
+  o.first_seed = flags.integer("first-seed", o.first_seed, 0, int64_t{1} << 40);
+  o.budgets = flags.integers("budgets", o.budgets, 1, 10000);
+  o.batch = flags.integer("batch", o.batch, 1, 64);
+  o.initial = flags.integer("initial", o.initial, 1, 10000);
+  o.stage1_samples = flags.integer("stage1-samples", o.stage1_samples, 2, 10000);
+  o.stage1_holdout = flags.integer("stage1-holdout", o.stage1_holdout, 1, 10000);
+  o.refit = !flags.has("no-refit");
+  o.arms = flags.list("arms", o.arms);
+  for (const std::string& arm : o.arms) {
+    if (arm != "policy" && arm != "random" && arm != "nsga2") {
+      throw InvalidInput("--arms: policy, random or nsga2, got '" + arm + "'", "--arms");
+    }
   }
+  o.all_points_latency_model = flags.has("all-points-latency-model");
+  o.quality_gp_report = flags.has("quality-gp-report");
+  o.log_nll = flags.has("log-nll");
+  if (const auto nehvi = flags.get("nehvi")) o.nehvi = parse_json_object(*nehvi);
   return o;
 }
 

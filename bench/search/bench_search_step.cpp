@@ -23,8 +23,7 @@
 //   mobile: bench/latency/space_mobile.json on shape_mobile.json (4..16 layers,
 //     E = 39), synthetic NLL (the arch benchmark problem's loss) and latencies
 //     (FLOPs and weight bytes at fixed rates, +-3% deterministic noise).
-// Usage: bench_search_step [--database URL] [--table PATH] [--repeats N]
-//        [--problems stories,mobile] [--observations N] [--batch B] [--q 1,8]
+// Usage: bench_search_step [flags] (--help lists them)
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -35,6 +34,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <functional>
@@ -42,7 +42,6 @@
 #include <optional>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <string>
 #include <unistd.h>
 #include <unordered_set>
@@ -54,6 +53,7 @@
 #include "app/study_policy.hpp"
 #include "app/task_runners.hpp"
 #include "bench/search/search_table.hpp"
+#include "common/flags.hpp"
 #include "engine/model/arch_cost.hpp"
 #include "engine/search/benchmark_problems.hpp"
 #include "engine/util/error.hpp"
@@ -347,27 +347,26 @@ json bench_problem(const std::string& url, const Problem& p, const Options& o, i
 }
 
 Options parse(int argc, char** argv) {
+  static const std::vector<FlagSpec> spec = {
+      {"database", true, "PostgreSQL URL of a cluster to create the scratch database on (default: as the service)"},
+      {"table", true, "bench_search_job's table (the stories problem)"},
+      {"repeats", true, "timed steps per problem and q (default 7)"},
+      {"problems", true, "comma list of stories, mobile (default both)"},
+      {"observations", true, "completed trials (default 200)"},
+      {"batch", true, "trials in flight (default 8)"},
+      {"q", true, "comma list of proposals per step (default 1 and the batch)"},
+      {"help", false, "show this help"},
+  };
+  const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
+  if (print_help_if_asked(flags, spec, "bench_search_step [flags]")) std::exit(0);
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw InvalidInput("needs a value", flag);
-      return argv[++i];
-    };
-    if (flag == "--database") o.database = value();
-    else if (flag == "--table") o.table_path = value();
-    else if (flag == "--repeats") o.repeats = std::max(2, std::stoi(value()));
-    else if (flag == "--observations") o.observations = std::stoll(value());
-    else if (flag == "--batch") o.batch = std::stoll(value());
-    else if (flag == "--problems") {
-      o.problems.clear();
-      std::stringstream in(value());
-      for (std::string item; std::getline(in, item, ',');) o.problems.push_back(item);
-    } else if (flag == "--q") {
-      std::stringstream in(value());
-      for (std::string item; std::getline(in, item, ',');) o.qs.push_back(std::stoll(item));
-    } else throw InvalidInput("unknown flag (see the usage at the top of bench_search_step.cpp)", flag);
-  }
+  o.database = flags.get("database");
+  o.table_path = flags.get("table").value_or(o.table_path);
+  o.repeats = static_cast<int>(flags.integer("repeats", o.repeats, 2, 1000));
+  o.problems = flags.list("problems", o.problems);
+  o.observations = flags.integer("observations", o.observations, 1, 100000);
+  o.batch = flags.integer("batch", o.batch, 1, 64);
+  o.qs = flags.integers("q", {}, 1, o.batch);
   return o;
 }
 

@@ -31,7 +31,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <optional>
 #include <random>
 #include <string>
@@ -128,16 +127,6 @@ std::vector<int32_t> generate_stream(const Model& backbone, int64_t n, uint64_t 
   return out;
 }
 
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> parts;
-  for (size_t p = 0; p <= s.size();) {
-    const size_t q = std::min(s.find(',', p), s.size());
-    parts.push_back(s.substr(p, q - p));
-    p = q + 1;
-  }
-  return parts;
-}
-
 double nll(const Model& m, const std::vector<int32_t>& tokens, RuntimeContext& context) {
   EvalOptions e;
   e.ctx = 256;
@@ -194,13 +183,8 @@ int main(int argc, char** argv) {
     const int64_t limit = flags.integer("limit", 1 << 20, 1, 1 << 20);
     const double short_lr = flags.number("short-lr", 5e-4, 1e-6, 1.0);
     std::vector<uint64_t> long_seeds;
-    for (const std::string& item : split_commas(flags.get("long-seeds").value_or("0,1,2"))) {
-      char* end = nullptr;
-      const unsigned long long v = std::strtoull(item.c_str(), &end, 10);
-      if (item.empty() || *end != '\0' || item[0] == '-') {
-        throw InvalidInput("not a list of seeds: " + item, "--long-seeds");
-      }
-      long_seeds.push_back(v);
+    for (const int64_t seed : flags.integers("long-seeds", {0, 1, 2}, 0, int64_t{1} << 40)) {
+      long_seeds.push_back(static_cast<uint64_t>(seed));
     }
     nlohmann::json reference;
     if (const auto ref = flags.get("reference")) {
@@ -218,15 +202,12 @@ int main(int argc, char** argv) {
     const nlohmann::json sets_json = parse_json_object(read_text_file(
         flags.get("candidates").value_or(std::string(FLASHNAS_SOURCE_DIR) + "/bench/train/heal_study_candidates.json"),
         "--candidates"));
-    std::vector<std::string> set_names;
-    if (const auto s = flags.get("sets")) {
-      set_names = split_commas(*s);
-    } else {
-      for (const auto& item : sets_json.items()) set_names.push_back(item.key());
-    }
+    std::vector<std::string> all_sets;
+    for (const auto& item : sets_json.items()) all_sets.push_back(item.key());
+    const std::vector<std::string> set_names = flags.list("sets", all_sets);
 
     const std::optional<std::vector<std::string>> equal_sets =
-        flags.has("equal-size-sets") ? std::optional(split_commas(*flags.get("equal-size-sets"))) : std::nullopt;
+        flags.has("equal-size-sets") ? std::optional(flags.list("equal-size-sets", {})) : std::nullopt;
     const double max_spread = flags.number("max-spread", 0.05, 0.0, 10.0);
 
     const Clock::time_point t_setup = Clock::now();
