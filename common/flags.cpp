@@ -58,7 +58,8 @@ std::string Flags::require(const std::string& name) const {
 
 namespace {
 
-// `text` as an integer in [min, max]; `what` names it in the message ("--seeds", "--seeds item").
+// `text` as an integer in [min, max]; `what` names it in the message ("--seeds",
+// "each item of --seeds").
 int64_t parse_integer(const std::string& text, const std::string& what, const std::string& field, int64_t min,
                       int64_t max) {
   int64_t v = 0;
