@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -109,7 +108,6 @@ const TableRow& SearchTable::at(const CandidateArch& arch) const {
   if (it == by_hash_.end()) throw Error("architecture not in the table: " + candidate_arch_to_json(arch).dump());
   return rows[it->second];
 }
-
 
 latency::ModelShape stories_shape() { return latency::shape_of(load_model(data_file("stories260K.gguf")).config); }
 

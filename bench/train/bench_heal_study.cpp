@@ -327,24 +327,22 @@ int main(int argc, char** argv) {
         } else {
           // Several window orders: the long heal's ranking is their mean, and
           // how well they agree with each other bounds what any predictor can reach.
-          nlohmann::json by_seed = nlohmann::json::array();
-          double train_nll = 0, final_loss = 0, seconds = 0, tps = 0, epochs = 0;
-          for (const uint64_t seed : long_seeds) {
-            const nlohmann::json r = heal_once(long_steps, o.lr, seed);
-            by_seed.push_back(r["nll"]);
-            train_nll += r["train_nll"].get<double>() / static_cast<double>(long_seeds.size());
-            final_loss += r["final_loss"].get<double>() / static_cast<double>(long_seeds.size());
-            tps += r["tokens_per_second"].get<double>() / static_cast<double>(long_seeds.size());
-            seconds += r["seconds"].get<double>();
-            epochs = r["epochs"].get<double>();
-          }
-          row["long_nll"] = mean(by_seed.get<std::vector<double>>());
-          row["long_nll_by_seed"] = by_seed;
-          row["long_train_nll"] = train_nll;
-          row["long_final_loss"] = final_loss;
+          std::vector<nlohmann::json> heals;
+          for (const uint64_t seed : long_seeds) heals.push_back(heal_once(long_steps, o.lr, seed));
+          auto each = [&](const char* key) {
+            std::vector<double> v;
+            for (const auto& h : heals) v.push_back(h.at(key).get<double>());
+            return v;
+          };
+          row["long_nll_by_seed"] = each("nll");
+          row["long_nll"] = mean(each("nll"));
+          row["long_train_nll"] = mean(each("train_nll"));
+          row["long_final_loss"] = mean(each("final_loss"));
+          row["long_tokens_per_second"] = mean(each("tokens_per_second"));
+          double seconds = 0;  // all orders' time
+          for (const double t : each("seconds")) seconds += t;
           row["long_seconds"] = seconds;
-          row["long_tokens_per_second"] = tps;
-          row["long_epochs"] = epochs;
+          row["long_epochs"] = heals.back().at("epochs");  // the same for every order
         }
         zero.push_back(row["zero_shot_nll"]);
         shrt.push_back(row["short_nll"]);
