@@ -170,19 +170,26 @@ class SearchE2E : public ::testing::Test {
   }
 
   // Waits until a task of `kind` runs, then SIGKILLs the worker holding it and
-  // starts a replacement. Returns whether it caught one within `timeout`.
+  // starts a replacement, until a kill leaves such a task unfinished. Returns
+  // whether it did within `timeout`.
   bool kill_worker_during(const std::string& kind, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
       for (auto& [id, worker] : workers_) {
         if (!worker) continue;
-        const std::string held = "SELECT count(*) FROM tasks WHERE state = 'running' AND kind = '" + kind +
-                                 "' AND worker_id LIKE '" + id + "/%'";
-        if (scalar(held) > 0) {
+        const std::string held = "SELECT coalesce(min(id), 0) FROM tasks WHERE state = 'running' AND kind = '" +
+                                 kind + "' AND worker_id LIKE '" + id + "/%'";
+        const int64_t task = scalar(held);
+        if (task > 0) {
           worker->stop(SIGKILL);
           worker.reset();
           start_worker();
-          return true;
+          // A short task (a search step) may have committed between the read and
+          // the kill: then nothing was cut off, and the kill must come again.
+          std::this_thread::sleep_for(50ms);  // a commit already sent lands
+          if (scalar("SELECT count(*) FROM tasks WHERE state = 'running' AND id = " + std::to_string(task)) > 0) {
+            return true;
+          }
         }
       }
       std::this_thread::sleep_for(2ms);
