@@ -63,10 +63,9 @@ class SearchE2E : public ::testing::Test {
     pg("pg-stop --remove");
   }
 
-  // Runs a cluster script on this test's own data directory.
+  // Runs a cluster script on this test's own data directory (its messages show when it fails).
   void pg(const std::string& script) {
-    run_command("FLASHNAS_PGDATA=" + pgdata_.string() + " " + FLASHNAS_SOURCE_DIR + "/scripts/" + script +
-                " >/dev/null 2>&1");
+    run_command("FLASHNAS_PGDATA=" + pgdata_.string() + " " + FLASHNAS_SOURCE_DIR + "/scripts/" + script + " 2>&1");
   }
 
   void start_server() {

@@ -70,7 +70,8 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
-// Runs `command` through the shell; returns its stdout (fails the test on a non-zero exit).
+// Runs `command` through the shell; returns its stdout (fails the test on a non-zero exit,
+// showing that output).
 inline std::string run_command(const std::string& command) {
   std::string out;
   FILE* p = ::popen(command.c_str(), "r");
@@ -82,7 +83,7 @@ inline std::string run_command(const std::string& command) {
   size_t n;
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   const int status = ::pclose(p);
-  EXPECT_EQ(status, 0) << command;
+  EXPECT_EQ(status, 0) << command << "\n" << out;
   return out;
 }
 
