@@ -1,4 +1,4 @@
-// GEMM (packed AVX2 kernel, plain loops without AVX2) and streaming GEMV kernels,
+// GEMM (packed AVX2 or NEON kernel, plain loops without either) and streaming GEMV kernels,
 // split across threads by output rows.
 #include "engine/runtime/matmul.hpp"
 
@@ -23,8 +23,8 @@ constexpr int64_t kMinParallelMacs = int64_t{1} << 16;
 // outputs, whole 8-row GEMV blocks and whole 16-column GEMM panels).
 constexpr int64_t kRowAlign = 16;
 
-// out[:, n0:n1] (=|+=) inp W[n0:n1]^T: the packed AVX2 kernel (sgemm.hpp), or
-// its plain loops without AVX2 (aarch64). Not Eigen's GEMM there: its blocking
+// out[:, n0:n1] (=|+=) inp W[n0:n1]^T: the packed AVX2 or NEON kernel
+// (sgemm.hpp), or its plain loops without either. Not Eigen's GEMM there: its blocking
 // and its GEMV dispatch for T == 1 depend on T and on the thread's row range, so
 // a row's sums would change with them, and MatmulPath::gemm promises each output
 // row bit-identical to the same row of a batched product (last-only prefill;

@@ -39,6 +39,31 @@ inline __m256 block_dot(__m256i qw, __m256i qx) {
 inline __m256i load_block(const int8_t* q) {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q));  // aligned in practice
 }
+#else
+// q_w . q_x over one 32-value block, exact in int32 (|sum| <= 32 * 128 * 128).
+// NEON: with the Armv8.2 dot-product extension, two sdot; without it, int8
+// products widened to int16 (each fits: 128 * 128) and pairwise-added into
+// int32 lanes. Either way the integer sum is exact, so every build gives the
+// scalar loop's result.
+inline int32_t block_dot(const int8_t* qw, const int8_t* qx) {
+#if defined(FLASHNAS_NEON) && defined(__ARM_FEATURE_DOTPROD)
+  int32x4_t acc = vdotq_s32(vdupq_n_s32(0), vld1q_s8(qw), vld1q_s8(qx));
+  acc = vdotq_s32(acc, vld1q_s8(qw + 16), vld1q_s8(qx + 16));
+  return vaddvq_s32(acc);
+#elif defined(FLASHNAS_NEON)
+  const int8x16_t w0 = vld1q_s8(qw), w1 = vld1q_s8(qw + 16);
+  const int8x16_t x0 = vld1q_s8(qx), x1 = vld1q_s8(qx + 16);
+  int32x4_t acc = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)));
+  acc = vpadalq_s16(acc, vmull_high_s8(w0, x0));
+  acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(w1), vget_low_s8(x1)));
+  acc = vpadalq_s16(acc, vmull_high_s8(w1, x1));
+  return vaddvq_s32(acc);
+#else
+  int32_t sum = 0;
+  for (int64_t i = 0; i < QK; ++i) sum += int32_t{qw[i]} * int32_t{qx[i]};
+  return sum;
+#endif
+}
 #endif
 
 #ifdef FLASHNAS_AVX2
@@ -79,6 +104,27 @@ uint16_t quantize_block_avx2(const float* x, int8_t* q) {
 }
 #endif
 
+#ifdef FLASHNAS_NEON
+// quantize_q8_0_block with NEON, bit for bit: the same max and the same
+// products x * id, rounded by vcvtaq (to nearest, ties away from zero: lround).
+uint16_t quantize_block_neon(const float* x, int8_t* q) {
+  float32x4_t v[8];
+  float32x4_t amax = vdupq_n_f32(0.0f);
+  for (int i = 0; i < 8; ++i) {
+    v[i] = vld1q_f32(x + 4 * i);
+    amax = vmaxq_f32(amax, vabsq_f32(v[i]));
+  }
+  const float d = vmaxvq_f32(amax) / 127.0f;
+  const float id = d != 0.0f ? 1.0f / d : 0.0f;
+  for (int i = 0; i < 8; i += 2) {  // |q| <= 127: the narrowing never saturates
+    const int16x8_t q16 = vcombine_s16(vmovn_s32(vcvtaq_s32_f32(vmulq_n_f32(v[i], id))),
+                                       vmovn_s32(vcvtaq_s32_f32(vmulq_n_f32(v[i + 1], id))));
+    vst1_s8(q + 4 * i, vmovn_s16(q16));
+  }
+  return float_to_half(d);
+}
+#endif
+
 // Rows of a Q8_0 matrix as F32 for sgemm_nt_rows. context: the WeightMatrix.
 void load_q8_0_rows(const void* context, float* dst, int64_t p0, int64_t nr, int64_t k0,
                     int64_t kc) {
@@ -106,6 +152,8 @@ void quantize_row_q8_0(uint8_t* row, const float* x, int64_t K) {
   for (int64_t b = 0; b < K / QK; ++b) {
 #ifdef FLASHNAS_AVX2
     d[b] = half_to_float(quantize_block_avx2(x + b * QK, q + b * QK));
+#elif defined(FLASHNAS_NEON)
+    d[b] = half_to_float(quantize_block_neon(x + b * QK, q + b * QK));
 #else
     d[b] = half_to_float(quantize_q8_0_block(x + b * QK, q + b * QK));
 #endif
@@ -126,6 +174,18 @@ void dequantize_row_q8_0(float* x, const uint8_t* row, int64_t K, int64_t k0, in
         const __m128i q8 = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(q + k + i));
         const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q8));
         _mm256_storeu_ps(x + (k - k0) + i, _mm256_mul_ps(scale, v));
+      }
+    }
+  }
+#elif defined(FLASHNAS_NEON)
+  if (k % QK == 0) {  // whole blocks: 8 quants -> 8 floats at a time
+    for (; k + QK <= end; k += QK) {
+      const float scale = d[k / QK];
+      for (int64_t i = 0; i < QK; i += 8) {
+        const int16x8_t q16 = vmovl_s8(vld1_s8(q + k + i));
+        float* dst = x + (k - k0) + i;
+        vst1q_f32(dst, vmulq_n_f32(vcvtq_f32_s32(vmovl_s16(vget_low_s16(q16))), scale));
+        vst1q_f32(dst + 4, vmulq_n_f32(vcvtq_f32_s32(vmovl_high_s16(q16)), scale));
       }
     }
   }
@@ -198,9 +258,7 @@ void q8_0_gemv_rows(float* y, const uint8_t* xq, const uint8_t* weight, int64_t 
     const float* dw = row_scales(row, K);
     float sum = 0.0f;
     for (int64_t b = 0; b < nb; ++b) {
-      int32_t isum = 0;  // exact: |isum| <= 32 * 127 * 127
-      for (int64_t i = 0; i < QK; ++i) isum += int32_t{qw[b * QK + i]} * int32_t{qx[b * QK + i]};
-      sum += dw[b] * dx[b] * static_cast<float>(isum);
+      sum += dw[b] * dx[b] * static_cast<float>(block_dot(qw + b * QK, qx + b * QK));
     }
     store(n, sum);
   }

@@ -1,4 +1,5 @@
-// Packed AVX2/FMA SGEMM (see sgemm.hpp). The structure follows BLIS:
+// Packed SGEMM with AVX2/FMA or NEON micro-kernels (see sgemm.hpp). The
+// structure follows BLIS:
 //
 //   for each K block [k0, k0+KC)                        (A block (M, KC) stays in L2)
 //     for each 16-column panel of W^T in [n0, n1)
@@ -9,6 +10,8 @@
 // The 6x16 micro-kernel holds the output tile in 12 ymm accumulators; each k
 // step loads two 8-wide panel vectors and broadcasts six inp scalars, feeding
 // 12 FMAs (2 FMA pipes: 6 cycles, with 8 loads well inside the load ports).
+// The NEON kernel has the same 6x16 tile in 24 of its 32 128-bit registers:
+// four panel vectors per k, and each inp scalar multiplies them by element.
 #include "engine/runtime/sgemm.hpp"
 
 #include <algorithm>
@@ -33,12 +36,12 @@ void sgemm_nt_reference(float* out, const float* inp, const float* weight, int64
   }
 }
 
-#ifdef FLASHNAS_AVX2
+#if defined(FLASHNAS_AVX2) || defined(FLASHNAS_NEON)
 
 namespace {
 
 constexpr int64_t kMR = 6;    // micro-tile rows (tokens)
-constexpr int64_t kNR = 16;   // micro-tile columns (outputs): two ymm
+constexpr int64_t kNR = 16;   // micro-tile columns (outputs): two ymm, four NEON q
 constexpr int64_t kKC = 256;  // K block: panel kKC*kNR floats = 16 KiB
 
 // c (MR, 16) (=|+=) a (MR, kc) · panel (kc, 16); a rows lda apart, c rows ldc
@@ -53,6 +56,7 @@ constexpr int64_t kKC = 256;  // K block: panel kKC*kNR floats = 16 KiB
 // and 2816 ran about 12% faster without, interleaved on the shared Zen 2;
 // more while other jobs filled L3). Each element is then c + (its kc products
 // summed in ascending k).
+#ifdef FLASHNAS_AVX2
 template <int MR, bool kTransA>
 void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, float* c,
                  int64_t ldc, bool load_c) {
@@ -86,6 +90,41 @@ void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, fl
     _mm256_storeu_ps(c + r * ldc + 8, c1[r]);
   }
 }
+#else
+template <int MR, bool kTransA>
+void kernel_mx16(int64_t kc, const float* a, int64_t lda, const float* panel, float* c,
+                 int64_t ldc, bool load_c) {
+  float32x4_t acc[MR][4];
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    if (load_c) {
+      __builtin_prefetch(c + r * ldc);
+      __builtin_prefetch(c + r * ldc + 15);
+    }
+    for (float32x4_t& v : acc[r]) v = vdupq_n_f32(0.0f);
+  }
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* p = panel + k * kNR;
+    const float32x4_t b0 = vld1q_f32(p), b1 = vld1q_f32(p + 4);
+    const float32x4_t b2 = vld1q_f32(p + 8), b3 = vld1q_f32(p + 12);
+#pragma GCC unroll 6
+    for (int r = 0; r < MR; ++r) {
+      const float ar = kTransA ? a[k * lda + r] : a[r * lda + k];
+      acc[r][0] = vfmaq_n_f32(acc[r][0], b0, ar);
+      acc[r][1] = vfmaq_n_f32(acc[r][1], b1, ar);
+      acc[r][2] = vfmaq_n_f32(acc[r][2], b2, ar);
+      acc[r][3] = vfmaq_n_f32(acc[r][3], b3, ar);
+    }
+  }
+#pragma GCC unroll 6
+  for (int r = 0; r < MR; ++r) {
+    for (int q = 0; q < 4; ++q) {
+      float* dst = c + r * ldc + 4 * q;
+      vst1q_f32(dst, load_c ? vaddq_f32(vld1q_f32(dst), acc[r][q]) : acc[r][q]);
+    }
+  }
+}
+#endif
 
 template <bool kTransA>
 void kernel_rows(int64_t rows, int64_t kc, const float* a, int64_t lda, const float* panel,
@@ -114,6 +153,7 @@ void kernel_rows(bool trans_a, int64_t rows, int64_t kc, const float* a, int64_t
 void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_t nr, int64_t k0,
                 int64_t kc) {
   int64_t j = 0;
+#ifdef FLASHNAS_AVX2
   for (; j + 8 <= nr; j += 8) {  // 8 rows x 8 k at a time: an 8x8 transpose in registers
     const float* w = weight + (p0 + j) * K + k0;
     int64_t k = 0;
@@ -127,7 +167,8 @@ void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_
       for (int64_t i = 0; i < 8; ++i) panel[k * kNR + j + i] = w[i * K + k];
     }
   }
-  for (; j < nr; ++j) {  // remaining rows one by one
+#endif
+  for (; j < nr; ++j) {  // remaining rows (NEON: all rows) one by one
     const float* w = weight + (p0 + j) * K + k0;
     for (int64_t k = 0; k < kc; ++k) panel[k * kNR + j] = w[k];
   }
@@ -147,6 +188,7 @@ void pack_panel(float* panel, const float* weight, int64_t K, int64_t p0, int64_
 // six rows well, and packing costs 1/N of the product.)
 constexpr int64_t kPackSlack = 8;
 
+#ifdef FLASHNAS_AVX2
 // 6 lanes of an 8-float load (or `rows` < 6) for the masked loads of a
 // transposed A's row of 6.
 inline __m256i lane_mask(int64_t rows) {
@@ -165,6 +207,19 @@ void pack_transposed_a(float* dst, const float* a, int64_t lda, int64_t m0, int6
     }
   }
 }
+#else
+void pack_transposed_a(float* dst, const float* a, int64_t lda, int64_t m0, int64_t mc, int64_t k0,
+                       int64_t kc) {
+  for (int64_t m = 0; m < mc; m += kMR) {
+    const int64_t rows = std::min(kMR, mc - m);
+    float* tile = dst + m * kc;
+    const float* src = a + k0 * lda + m0 + m;
+    for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t r = 0; r < kMR; ++r) tile[k * kMR + r] = r < rows ? src[k * lda + r] : 0.0f;
+    }
+  }
+}
+#endif
 
 // The blocked loop over K blocks, row blocks, panels and tiles; pack(panel,
 // p0, nr, k0, kc) fills one panel (kc, 16) as pack_panel does. One loop for
@@ -266,8 +321,7 @@ void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M
                  const float* row = b.data + (k0 + k) * b.ld + p0;
                  float* dst = panel + k * kNR;
                  if (nr == kNR) {
-                   _mm256_store_ps(dst, _mm256_loadu_ps(row));
-                   _mm256_store_ps(dst + 8, _mm256_loadu_ps(row + 8));
+                   std::memcpy(dst, row, kNR * sizeof(float));
                    continue;
                  }
                  for (int64_t j = 0; j < kNR; ++j) dst[j] = j < nr ? row[j] : 0.0f;
@@ -275,7 +329,7 @@ void sgemm_nn(float* out, int64_t ldc, SgemmOperand a, SgemmOperand b, int64_t M
              });
 }
 
-#else  // no AVX2: the plain loops
+#else  // neither AVX2 nor NEON: the plain loops
 
 void sgemm_nt(float* out, const float* inp, const float* weight, int64_t M, int64_t K, int64_t N,
               int64_t n0, int64_t n1, MatmulMode mode) {

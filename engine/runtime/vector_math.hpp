@@ -1,6 +1,7 @@
 // Small SIMD building blocks for the runtime kernels: dot products, a vector
-// exp and horizontal sums, with AVX2+FMA paths and portable fallbacks. Not a
-// general math library: only what the kernels' inner loops need.
+// exp and horizontal sums, with AVX2+FMA paths (x86-64), NEON paths (aarch64,
+// the phones the device agent runs on) and portable fallbacks. Not a general
+// math library: only what the kernels' inner loops need.
 #pragma once
 
 #include <cmath>
@@ -9,6 +10,9 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define FLASHNAS_AVX2 1
+#elif defined(__aarch64__) && defined(__ARM_NEON)
+#include <arm_neon.h>
+#define FLASHNAS_NEON 1
 #endif
 
 namespace flashnas::simd {
@@ -80,6 +84,45 @@ inline __m256 exp2_nonpositive(__m256 x) {
 }
 #endif
 
+#ifdef FLASHNAS_NEON
+// exp(x) for 4 floats: the AVX2 exp above, instruction for instruction
+// (vfmsq_f32(a, b, c) = a - b*c is its fnmadd; n is integral, so the
+// truncating conversion is exact).
+inline float32x4_t exp(float32x4_t x) {
+  x = vminq_f32(x, vdupq_n_f32(88.3762626647949f));
+  const uint32x4_t underflow = vcltq_f32(x, vdupq_n_f32(-87.3365447504f));
+  x = vmaxq_f32(x, vdupq_n_f32(-87.3365447504f));
+  const float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+  float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
+  r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+  float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
+  p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+  p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
+  const int32x4_t pow2n = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  const float32x4_t result = vmulq_f32(p, vreinterpretq_f32_s32(pow2n));
+  return vreinterpretq_f32_u32(vbicq_u32(vreinterpretq_u32_f32(result), underflow));
+}
+
+// 2^x for 4 floats with x <= 0: the AVX2 exp2_nonpositive above.
+inline float32x4_t exp2_nonpositive(float32x4_t x) {
+  x = vmaxq_f32(x, vdupq_n_f32(-127.0f));
+  const float32x4_t n = vrndnq_f32(x);
+  const float32x4_t r = vsubq_f32(x, n);
+  float32x4_t p = vdupq_n_f32(1.339086336e-3f);
+  p = vfmaq_f32(vdupq_n_f32(9.676031918e-3f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(5.550357114e-2f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(2.402210749e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(6.931471880e-1f), p, r);
+  p = vfmaq_f32(vdupq_n_f32(1.000000075f), p, r);
+  const int32x4_t pow2n = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+  return vmulq_f32(p, vreinterpretq_f32_s32(pow2n));
+}
+#endif
+
 // sum_i a[i] * b[i] in float (as BLAS does; the products are O(n) terms of
 // similar size, and double here would halve the throughput of every matmul).
 inline float dot(const float* a, const float* b, int64_t n) {
@@ -95,6 +138,17 @@ inline float dot(const float* a, const float* b, int64_t n) {
     acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
   }
   sum = hsum(_mm256_add_ps(acc0, acc1));
+#elif defined(FLASHNAS_NEON)
+  // Four chains of 4-lane FMAs: enough to cover the FMA latency on two pipes.
+  float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = vfmaq_f32(acc0, vld1q_f32(a + i), vld1q_f32(b + i));
+    acc1 = vfmaq_f32(acc1, vld1q_f32(a + i + 4), vld1q_f32(b + i + 4));
+    acc2 = vfmaq_f32(acc2, vld1q_f32(a + i + 8), vld1q_f32(b + i + 8));
+    acc3 = vfmaq_f32(acc3, vld1q_f32(a + i + 12), vld1q_f32(b + i + 12));
+  }
+  for (; i + 4 <= n; i += 4) acc0 = vfmaq_f32(acc0, vld1q_f32(a + i), vld1q_f32(b + i));
+  sum = vaddvq_f32(vaddq_f32(vaddq_f32(acc0, acc1), vaddq_f32(acc2, acc3)));
 #endif
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
@@ -108,6 +162,8 @@ inline void axpy(float* y, float alpha, const float* x, int64_t n) {
   for (; i + 8 <= n; i += 8) {
     _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
   }
+#elif defined(FLASHNAS_NEON)
+  for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), alpha));
 #endif
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
@@ -174,6 +230,28 @@ inline void dot_rows_unrolled(float* out, const float* x, const float* rows, int
 }
 #endif
 
+#ifdef FLASHNAS_NEON
+// out[k] = dot(x, r + k*ld) for R rows: R independent 4-lane FMA chains share
+// each load of x. Every row is summed the same way whatever R (its lanes, then
+// its n % 4 tail), so a row's value does not depend on its group.
+template <int R>
+inline void dot_rows_neon(float* out, const float* x, const float* r, int64_t ld, int64_t n) {
+  float32x4_t acc[R];
+  for (float32x4_t& a : acc) a = vdupq_n_f32(0.0f);
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t xv = vld1q_f32(x + i);
+#pragma GCC unroll 8
+    for (int k = 0; k < R; ++k) acc[k] = vfmaq_f32(acc[k], vld1q_f32(r + k * ld + i), xv);
+  }
+  for (int k = 0; k < R; ++k) {
+    float sum = vaddvq_f32(acc[k]);
+    for (int64_t t = i; t < n; ++t) sum += x[t] * r[k * ld + t];
+    out[k] = sum;
+  }
+}
+#endif
+
 // out[j] = dot(x, rows + j*ld) for j in [0, S): x (n), rows (S, ld) with n <= ld.
 // The attention scores of one query against S keys, and the decode GEMV
 // (rows of W). With AVX2, eight rows at a time: eight independent FMA chains
@@ -220,6 +298,10 @@ inline void dot_rows(float* out, const float* x, const float* rows, int64_t ld, 
     }
     _mm256_storeu_ps(out + j, hsum8(acc));
   }
+#elif defined(FLASHNAS_NEON)
+  // Eight rows at a time (8 of the 32 vector registers accumulate).
+  for (; j + 8 <= S; j += 8) dot_rows_neon<8>(out + j, x, rows + j * ld, ld, n);
+  for (; j < S; ++j) dot_rows_neon<1>(out + j, x, rows + j * ld, ld, n);
 #endif
   for (; j < S; ++j) out[j] = dot(x, rows + j * ld, n);
 }
@@ -277,6 +359,20 @@ inline void weighted_row_sum(float* y, const float* alpha, const float* rows, in
     }
     _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
   }
+#elif defined(FLASHNAS_NEON)
+  for (; i + 4 <= n; i += 4) {
+    float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0;
+    const float* r = rows + i;
+    int64_t j = 0;
+    for (; j + 4 <= S; j += 4) {
+      a0 = vfmaq_n_f32(a0, vld1q_f32(r + j * ld), alpha[j]);
+      a1 = vfmaq_n_f32(a1, vld1q_f32(r + (j + 1) * ld), alpha[j + 1]);
+      a2 = vfmaq_n_f32(a2, vld1q_f32(r + (j + 2) * ld), alpha[j + 2]);
+      a3 = vfmaq_n_f32(a3, vld1q_f32(r + (j + 3) * ld), alpha[j + 3]);
+    }
+    for (; j < S; ++j) a0 = vfmaq_n_f32(a0, vld1q_f32(r + j * ld), alpha[j]);
+    vst1q_f32(y + i, vaddq_f32(vaddq_f32(a0, a1), vaddq_f32(a2, a3)));
+  }
 #endif
   for (; i < n; ++i) {
     float sum = 0.0f;
@@ -296,6 +392,13 @@ inline float max_value(const float* x, int64_t n) {
     alignas(32) float lanes[8];
     _mm256_store_ps(lanes, mv);
     for (float lane : lanes) m = lane > m ? lane : m;
+  }
+#elif defined(FLASHNAS_NEON)
+  if (n >= 4) {
+    float32x4_t mv = vld1q_f32(x);
+    for (i = 4; i + 4 <= n; i += 4) mv = vmaxq_f32(mv, vld1q_f32(x + i));
+    const float lanes = vmaxvq_f32(mv);
+    m = lanes > m ? lanes : m;
   }
 #endif
   for (; i < n; ++i) m = x[i] > m ? x[i] : m;
@@ -322,6 +425,18 @@ inline double exp_shifted_sum(float* x, float shift, int64_t n) {
   }
   alignas(32) float lanes[8];
   _mm256_store_ps(lanes, acc);
+  for (float lane : lanes) sum += lane;
+#elif defined(FLASHNAS_NEON)
+  const float32x4_t vs = vdupq_n_f32(shift);
+  float32x4_t acc = vdupq_n_f32(0.0f);  // partial sums of at most n/4 terms in [0, 1]
+  for (; i + 4 <= n; i += 4) {
+    const float32x4_t d = vsubq_f32(vld1q_f32(x + i), vs);
+    const float32x4_t e = base == ExpBase::two ? exp2_nonpositive(d) : exp(d);
+    vst1q_f32(x + i, e);
+    acc = vaddq_f32(acc, e);
+  }
+  alignas(16) float lanes[4];
+  vst1q_f32(lanes, acc);
   for (float lane : lanes) sum += lane;
 #endif
   for (; i < n; ++i) {

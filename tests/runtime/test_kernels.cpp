@@ -86,29 +86,43 @@ TEST(Kernels, SwigluSoftmaxAndLogSumExp) {
   EXPECT_NEAR(log_sum_exp(huge, 2), 1000.0 + std::log(2.0), 1e-9);
 }
 
-#ifdef FLASHNAS_AVX2
-// The attention kernels' softmax weights: 2^x for x <= 0, 0 below -127 and at -inf.
-TEST(Kernels, Exp2NonpositiveIsAccurateAndUnderflowsToZero) {
-  double worst = 0;
-  for (int i = 0; i <= 160000; i += 8) {
-    alignas(32) float x[8], y[8];
-    for (int l = 0; l < 8; ++l) x[l] = -static_cast<float>(i + l) / 1000.0f;  // [0, -160]
-    _mm256_store_ps(y, simd::exp2_nonpositive(_mm256_load_ps(x)));
-    for (int l = 0; l < 8; ++l) {
-      const double want = std::exp2(double(x[l]));
-      if (x[l] <= -127.0f) {
-        EXPECT_LE(y[l], 1e-38) << x[l];
-      } else if (want > 1e-37) {  // normal results: relative error
-        worst = std::max(worst, std::abs(y[l] / want - 1));
+// The softmax weights of every kernel, through exp_shifted_sum with shift 0 (the
+// vector path of the build, AVX2 or NEON, on whole vectors; the scalar loop past
+// them): 2^x for x <= 0 (the attention kernels), 0 below -127 and at -inf; and
+// e^x, 0 below -87.3.
+TEST(Kernels, VectorExpIsAccurateAndUnderflowsToZero) {
+  for (const simd::ExpBase base : {simd::ExpBase::two, simd::ExpBase::e}) {
+    const bool two = base == simd::ExpBase::two;
+    const float zero_below = two ? -127.0f : -87.34f;
+    double worst = 0;
+    for (int i = 0; i <= 160000; i += 8) {
+      float x[8], y[8];
+      for (int l = 0; l < 8; ++l) x[l] = y[l] = -static_cast<float>(i + l) / 1000.0f;  // [0, -160]
+      const double sum = two ? simd::exp_shifted_sum<simd::ExpBase::two>(y, 0.0f, 8)
+                             : simd::exp_shifted_sum<simd::ExpBase::e>(y, 0.0f, 8);
+      double want_sum = 0;
+      for (int l = 0; l < 8; ++l) {
+        const double want = two ? std::exp2(double(x[l])) : std::exp(double(x[l]));
+        want_sum += y[l];
+        if (x[l] <= zero_below) {
+          EXPECT_LE(y[l], 1e-37) << x[l];
+        } else if (want > 1e-37) {  // normal results: relative error
+          worst = std::max(worst, std::abs(y[l] / want - 1));
+        }
       }
+      EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum + 1e-37);
     }
+    EXPECT_LT(worst, 3e-7) << (two ? "2^x" : "e^x");
+    float y[8];
+    std::fill(y, y + 8, -INFINITY);
+    if (two) {
+      simd::exp_shifted_sum<simd::ExpBase::two>(y, 0.0f, 8);
+    } else {
+      simd::exp_shifted_sum<simd::ExpBase::e>(y, 0.0f, 8);
+    }
+    for (float v : y) EXPECT_EQ(v, 0.0f) << (two ? "2^-inf" : "e^-inf");
   }
-  EXPECT_LT(worst, 3e-7);
-  alignas(32) float y[8];
-  _mm256_store_ps(y, simd::exp2_nonpositive(_mm256_set1_ps(-INFINITY)));
-  EXPECT_EQ(y[0], 0.0f);
 }
-#endif
 
 TEST(Kernels, MatmulMatchesNaiveForEveryPathAndThreadCount) {
   ThreadPool pool({2, false});
