@@ -134,7 +134,7 @@ EvaluatePayload rung_payload(const SearchSpec& spec, const CandidateArch& arch, 
     heal = *spec.evaluation.heal;
     heal->options.steps = fidelity.steps;
     heal->options.lr = fidelity.lr.value_or(heal->options.lr);
-    heal->options.warmup_steps = fidelity.warmup_steps.value_or(heal->options.warmup_steps);
+    if (fidelity.warmup_steps) heal->options.warmup_steps = fidelity.warmup_steps;
   }
   return {arch, heal, rung};
 }

@@ -41,7 +41,7 @@ std::vector<FlagSpec> heal_flags() {
       {"accumulation", true, "micro-batches per step (default 1)"},
       {"lr", true, "peak learning rate (default 1e-3)"},
       {"min-lr-ratio", true, "final lr / peak lr of the cosine (default 0.1)"},
-      {"warmup", true, "warm-up steps (default 10)"},
+      {"warmup", true, "warm-up steps (default steps/20, at least 1)"},
       {"weight-decay", true, "AdamW decoupled weight decay on matrices (default 0)"},
       {"grad-clip", true, "global gradient-norm cap, 0 = none (default 1)"},
       {"distill", true, "distillation weight in [0, 1]: loss = (1-d) CE + d KD (default 0)"},

@@ -84,7 +84,7 @@ void HealOptions::validate() const {
   }
   if (!(lr > 0.0 && lr <= 10.0)) errors.add("lr", fmt::format("must be in (0, 10], got {}", lr));
   range("min_lr_ratio", min_lr_ratio, 0.0, 1.0);
-  range("warmup_steps", static_cast<double>(warmup_steps), 0, static_cast<double>(kMaxSteps));
+  if (warmup_steps) range("warmup_steps", static_cast<double>(*warmup_steps), 0, static_cast<double>(kMaxSteps));
   range("weight_decay", weight_decay, 0.0, 10.0);
   if (!(beta1 >= 0.0 && beta1 < 1.0)) errors.add("beta1", fmt::format("must be in [0, 1), got {}", beta1));
   if (!(beta2 >= 0.0 && beta2 < 1.0)) errors.add("beta2", fmt::format("must be in [0, 1), got {}", beta2));
@@ -119,7 +119,7 @@ HealOptions read_heal_options(JsonObjectReader& r) {
   o.accumulation = r.integer("accumulation", false, 1, kMaxBatch).value_or(o.accumulation);
   o.lr = r.number("lr", false, 1e-12, 10.0).value_or(o.lr);
   o.min_lr_ratio = r.number("min_lr_ratio", false, 0.0, 1.0).value_or(o.min_lr_ratio);
-  o.warmup_steps = r.integer("warmup_steps", false, 0, kMaxSteps).value_or(o.warmup_steps);
+  o.warmup_steps = r.integer("warmup_steps", false, 0, kMaxSteps);
   o.weight_decay = r.number("weight_decay", false, 0.0, 10.0).value_or(o.weight_decay);
   o.beta1 = r.number("beta1", false, 0.0, 0.999999).value_or(o.beta1);
   o.beta2 = r.number("beta2", false, 0.0, 0.999999).value_or(o.beta2);
@@ -142,22 +142,23 @@ HealOptions heal_options_from_json(const nlohmann::json& j, const std::string& p
 }
 
 nlohmann::json heal_options_to_json(const HealOptions& o) {
-  return {{"steps", o.steps},
-          {"batch", o.batch},
-          {"ctx", o.ctx},
-          {"accumulation", o.accumulation},
-          {"lr", o.lr},
-          {"min_lr_ratio", o.min_lr_ratio},
-          {"warmup_steps", o.warmup_steps},
-          {"weight_decay", o.weight_decay},
-          {"beta1", o.beta1},
-          {"beta2", o.beta2},
-          {"grad_clip", o.grad_clip},
-          {"distill", o.distill},
-          {"temperature", o.temperature},
-          {"seed", o.seed},
-          {"memory_limit_bytes", o.memory_limit_bytes},
-          {"cache_teacher_logits", o.cache_teacher_logits}};
+  nlohmann::json j = {{"steps", o.steps},
+                      {"batch", o.batch},
+                      {"ctx", o.ctx},
+                      {"accumulation", o.accumulation},
+                      {"lr", o.lr},
+                      {"min_lr_ratio", o.min_lr_ratio},
+                      {"weight_decay", o.weight_decay},
+                      {"beta1", o.beta1},
+                      {"beta2", o.beta2},
+                      {"grad_clip", o.grad_clip},
+                      {"distill", o.distill},
+                      {"temperature", o.temperature},
+                      {"seed", o.seed},
+                      {"memory_limit_bytes", o.memory_limit_bytes},
+                      {"cache_teacher_logits", o.cache_teacher_logits}};
+  if (o.warmup_steps) j["warmup_steps"] = *o.warmup_steps;  // unset: the default for the steps
+  return j;
 }
 
 nlohmann::json heal_memory_to_json(const HealMemory& m) {
@@ -238,7 +239,7 @@ HealResult heal_model(TeacherLogits* teacher, Model& student, const TokenWindows
   TrainRun run(c, {micro, T});
   ModelWeights grads = allocate_weights(c);
   AdamW optimizer(c, {o.beta1, o.beta2, 1e-8, o.weight_decay});
-  const LrSchedule schedule{o.lr, std::min(o.warmup_steps, o.steps), o.steps, o.min_lr_ratio};
+  const LrSchedule schedule{o.lr, o.warmup(), o.steps, o.min_lr_ratio};
   WindowSampler sampler(windows.count(), o.seed);
   const LossWeights loss{1.0 - o.distill, o.distill, o.temperature};
   std::vector<int32_t> tokens(static_cast<size_t>(micro * T)), targets(tokens.size());

@@ -11,8 +11,10 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +32,9 @@ struct HealOptions {
   int64_t accumulation = 1;     // micro-batches per step (batch / accumulation sequences each)
   double lr = 1e-3;             // peak learning rate
   double min_lr_ratio = 0.1;    // the cosine ends at min_lr_ratio * lr
-  int64_t warmup_steps = 10;    // linear warm-up (capped at steps)
+  // Linear warm-up steps (capped at steps); unset: steps / 20, at least 1, the
+  // heal study's schedule (a fixed default would be half of a 20-step heal).
+  std::optional<int64_t> warmup_steps;
   double weight_decay = 0.0;    // AdamW's decoupled decay, on matrices only
   double beta1 = 0.9;
   double beta2 = 0.95;
@@ -46,6 +50,9 @@ struct HealOptions {
   bool cache_teacher_logits = true;
 
   int64_t tokens_per_step() const { return batch * ctx; }
+  int64_t warmup() const {
+    return std::min(warmup_steps.value_or(std::max<int64_t>(1, steps / 20)), steps);
+  }
   // Throws InvalidInput listing every bad field.
   void validate() const;
 };

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "engine/model/tensor_names.hpp"
 #include "engine/runtime/synthetic_model.hpp"
@@ -206,6 +207,46 @@ TEST(Heal, MemoryOverTheLimitIsRefusedWithTheBreakdown) {
   }
   Model teacher = make_synthetic_model(c, 5), student = make_synthetic_model(c, 6);
   EXPECT_THROW(heal_model(teacher, student, periodic_tokens(600, c.vocab_size), o), InvalidInput);
+}
+
+// Without warmup_steps the warm-up is steps / 20 (at least 1), the heal study's
+// schedule: heal_model trains exactly as with that number given, and the JSON
+// form leaves it out, so a stored spec keeps following its steps.
+TEST(HealOptions, AnUnsetWarmUpIsATwentiethOfTheSteps) {
+  auto warmup = [](int64_t steps, std::optional<int64_t> given) {
+    HealOptions o;
+    o.steps = steps;
+    o.warmup_steps = given;
+    return o.warmup();
+  };
+  EXPECT_EQ(warmup(20, std::nullopt), 1);
+  EXPECT_EQ(warmup(10, std::nullopt), 1);
+  EXPECT_EQ(warmup(1, std::nullopt), 1);
+  EXPECT_EQ(warmup(400, std::nullopt), 20);
+  EXPECT_EQ(warmup(100, 50), 50);
+  EXPECT_EQ(warmup(100, 0), 0);
+  EXPECT_EQ(warmup(100, 500), 100) << "capped at the steps";
+
+  const ArchConfig c = tiny_config();
+  Model teacher = make_synthetic_model(c, 5);
+  const auto tokens = periodic_tokens(600, c.vocab_size);
+  auto healed = [&](std::optional<int64_t> given) {
+    HealOptions o = small_options();
+    o.steps = 40;
+    o.warmup_steps = given;
+    Model s = make_synthetic_model(c, 6);
+    heal_model(teacher, s, tokens, o);
+    return s;
+  };
+  const Model unset = healed(std::nullopt);
+  EXPECT_TRUE(same_weights(unset.weights, healed(2).weights));
+  EXPECT_FALSE(same_weights(unset.weights, healed(10).weights));
+
+  HealOptions o;
+  EXPECT_FALSE(heal_options_to_json(o).contains("warmup_steps"));
+  EXPECT_FALSE(heal_options_from_json(heal_options_to_json(o)).warmup_steps.has_value());
+  o.warmup_steps = 0;
+  EXPECT_EQ(heal_options_from_json(heal_options_to_json(o)).warmup_steps, 0);
 }
 
 TEST(HealOptions, JsonRoundTripsAndCollectsEveryError) {
