@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "engine/latency/study.hpp"
+#include "engine/runtime/vector_math.hpp"
 
 namespace flashnas::agent {
 namespace {
@@ -40,14 +41,7 @@ json agent_environment(const AgentOptions& options) {
           {"thermal", thermal_state()},
           {"build", {{"compiler", __VERSION__},
                      {"march", FLASHNAS_AGENT_MARCH},
-#ifdef FLASHNAS_AVX2
-                     {"simd", "avx2"}
-#elif defined(__aarch64__)
-                     {"simd", "neon (compiler)"}
-#else
-                     {"simd", "scalar"}
-#endif
-                    }}};
+                     {"simd", simd::kKernelIsa}}}};
 }
 
 // Renews the leases of a batch every third of the lease until stopped; a lease

@@ -17,6 +17,19 @@
 
 namespace flashnas::simd {
 
+// The instruction set of this build's hand-written kernels, for reports (a
+// device's latencies depend on it).
+constexpr const char* kKernelIsa =
+#if defined(FLASHNAS_AVX2)
+    "avx2";
+#elif defined(FLASHNAS_NEON) && defined(__ARM_FEATURE_DOTPROD)
+    "neon+dotprod";
+#elif defined(FLASHNAS_NEON)
+    "neon";
+#else
+    "scalar";
+#endif
+
 #ifdef FLASHNAS_AVX2
 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v);

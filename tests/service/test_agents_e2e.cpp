@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "engine/runtime/vector_math.hpp"
 #include "engine/util/sha256.hpp"
 #include "store/store.hpp"
 #include "tests/service/worker_process.hpp"
@@ -222,6 +223,10 @@ TEST_F(AgentsE2E, AgentsOfTwoKindsServeJobsThroughTheServerAndSurviveAKilledPeer
                    " AND environment->'device'->'pinned_cpus' = '[1]'"),
             scalar("SELECT count(*)" + search_m))
       << "each measurement carries the agent's environment";
+  EXPECT_EQ(scalar("SELECT count(*)" + search_m + " AND environment->'device'->'build'->>'simd' = '" +
+                   simd::kKernelIsa + "'"),
+            scalar("SELECT count(*)" + search_m))
+      << "and the instruction set of the kernels that measured it";
   EXPECT_EQ(s.at("summary").at("evaluations"), 4);
 
   // SIGTERM: a clean exit.
