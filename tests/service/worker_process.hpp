@@ -28,8 +28,8 @@ class ChildProcess {
       std::vector<char*> args;
       for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
       args.push_back(nullptr);
-      ::execv(args[0], args.data());
-      std::perror("execv");
+      ::execvp(args[0], args.data());  // a bare name (qemu-aarch64) is looked up in PATH
+      std::perror(("execvp " + argv[0]).c_str());
       ::_exit(127);
     }
     if (pid_ < 0) ADD_FAILURE() << "fork failed";
