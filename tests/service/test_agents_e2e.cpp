@@ -93,6 +93,14 @@ class AgentsE2E : public DbTest {
     agents_[name] = std::make_unique<ChildProcess>(program);
     return *agents_[name];
   }
+  // A search space of stories260K's pruned candidates.
+  static json stories_space() {
+    return {{"n_layers", {{"min", 2}, {"max", 5}, {"step", 1}}},
+            {"d_model", {{"min", 32}, {"max", 64}, {"step", 16}}},
+            {"d_ffn", {{"min", 64}, {"max", 172}, {"step", 36}}},
+            {"layer_kinds", {"full", "swa", "skip"}},
+            {"sliding_windows", {16, 32}}};
+  }
   json wait_for_job(int64_t id, std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     json job;
@@ -142,11 +150,7 @@ TEST_F(AgentsE2E, AgentsOfTwoKindsServeJobsThroughTheServerAndSurviveAKilledPeer
   const auto [a2, a2_token] = add_device("pin-a", "a2");
   const auto [b, b_token] = add_device("pin-b", "b1");
   const auto [c, c_token] = add_device("pin-a", "revoked");
-  const json space = {{"n_layers", {{"min", 2}, {"max", 5}, {"step", 1}}},
-                      {"d_model", {{"min", 32}, {"max", 64}, {"step", 16}}},
-                      {"d_ffn", {{"min", 64}, {"max", 172}, {"step", 36}}},
-                      {"layer_kinds", {"full", "swa", "skip"}},
-                      {"sliding_windows", {16, 32}}};
+  const json space = stories_space();
   // Many repeats per stage-1 point: a batch takes long enough to be caught mid-measurement.
   const json search = {{"kind", "search"}, {"name", "on pin-a"}, {"backbone", model}, {"calibration", calib},
                        {"eval", eval}, {"calib_tokens", 4096}, {"eval_tokens", 4096}, {"space", space},
@@ -254,11 +258,7 @@ TEST_F(AgentsE2E, TheAarch64BundleServesALatencyStudyUnderQemu) {
   }
   const int64_t model = upload("/v1/models?name=stories260K&format=gguf", "stories260K.gguf", "application/octet-stream");
   const auto [phone, phone_token] = add_device("arm-phone", "phone");
-  const json space = {{"n_layers", {{"min", 2}, {"max", 5}, {"step", 1}}},
-                      {"d_model", {{"min", 32}, {"max", 64}, {"step", 16}}},
-                      {"d_ffn", {{"min", 64}, {"max", 172}, {"step", 36}}},
-                      {"layer_kinds", {"full", "swa", "skip"}},
-                      {"sliding_windows", {16, 32}}};
+  const json space = stories_space();
   const json study = {{"kind", "latency_study"}, {"name", "on the phone"}, {"backbone", model}, {"space", space},
                       {"latency", {{"device_kind", "arm-phone"}, {"prompt_len", 32}, {"decode_tokens", 4}}},
                       {"stage1", {{"samples", 6}, {"holdout", 2}, {"repeats", 3}, {"batch", 4}}}};
