@@ -50,6 +50,8 @@ void pin_process(const std::vector<int>& cpus) {
 int run(int argc, char** argv) {
   const std::vector<FlagSpec> spec = {
       {"server", true, "flashnas-server URL, e.g. http://10.0.0.2:8080"},
+      {"ca-cert", true, "PEM file of the CA that signs an https server's certificate (default: the system's; "
+                        "Android has none that OpenSSL finds)"},
       {"token", true, "device token from POST /v1/devices (default $FLASHNAS_DEVICE_TOKEN)"},
       {"threads", true, "engine threads per measurement, overriding the job's (this device's cores)"},
       {"pin", true, "CPUs to run on, comma-separated (e.g. 4,5,6,7 for a phone's big cores)"},
@@ -71,6 +73,7 @@ int run(int argc, char** argv) {
                           "flashnas-agent");
   flashnas::agent::AgentOptions o;
   o.client.server = flags.require("server");
+  o.client.ca_cert = flags.get("ca-cert").value_or("");
   if (auto token = flags.get("token")) {
     o.client.key = *token;
   } else if (const char* env = std::getenv("FLASHNAS_DEVICE_TOKEN"); env && *env) {

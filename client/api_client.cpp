@@ -16,6 +16,17 @@ namespace {
 
 bool is_unanswered(int status) { return status == 502 || status == 503 || status == 504; }
 
+// An https server whose certificate this client does not trust is no network
+// failure that a retry could outlast: it fails at once, saying what to give.
+void check_trusted(const httplib::Result& res, const std::string& server) {
+  if (!res && res.error() == httplib::Error::SSLServerVerification) {
+    throw ClientError(ClientErrorKind::refused, 0,
+                      fmt::format("{}: the server's TLS certificate is not trusted here (give the certificate of the "
+                                  "CA that signed it with --ca-cert)",
+                                  server));
+  }
+}
+
 std::chrono::microseconds to_micros(double seconds) {
   return std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
 }
@@ -81,6 +92,12 @@ ApiClient::ApiClient(ClientOptions options) : options_(std::move(options)) {
   http_->set_read_timeout(to_micros(options_.request_timeout_seconds));
   http_->set_write_timeout(to_micros(options_.request_timeout_seconds));
   if (!options_.key.empty()) http_->set_bearer_token_auth(options_.key);
+  if (!options_.ca_cert.empty()) {
+    if (!std::ifstream(options_.ca_cert)) {
+      throw InvalidInput(fmt::format("--ca-cert: cannot read '{}'", options_.ca_cert), "--ca-cert");
+    }
+    http_->set_ca_cert_path(options_.ca_cert);
+  }
 }
 
 ApiClient::~ApiClient() = default;
@@ -119,6 +136,7 @@ ApiClient::Download ApiClient::download(const std::string& path, const std::stri
           return !write_failed;
         });
     if (write_failed) throw std::runtime_error("cannot write " + file);
+    check_trusted(res, options_.server);
     if (res && !is_unanswered(res->status)) {
       if (res->status >= 300) throw answer_error("GET", path, res->status, text);
       if (res->status == 200) {
@@ -148,6 +166,7 @@ Response ApiClient::send(const std::string& method, const std::string& path, con
   for (;;) {
     const httplib::Result res = method == "GET" ? http_->Get(path, headers)
                                                 : http_->Post(path, headers, payload, "application/json");
+    check_trusted(res, options_.server);
     std::string failure;
     if (!res) {
       failure = fmt::format("no answer from {} ({})", options_.server, httplib::to_string(res.error()));

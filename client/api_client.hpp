@@ -23,6 +23,10 @@ struct ClientOptions {
   std::string key;                      // API key, sent as "Authorization: Bearer <key>"
   double request_timeout_seconds = 30;  // one request's connect + read time
   double retry_seconds = 30;            // how long unanswered safe requests are retried
+  // PEM file of the CA certificate(s) an https server's certificate is checked
+  // against; empty: the system's store (OpenSSL's default paths, which a phone
+  // or a minimal image may not have).
+  std::string ca_cert;
 };
 
 enum class ClientErrorKind : uint8_t {
