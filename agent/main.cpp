@@ -65,10 +65,7 @@ int run(int argc, char** argv) {
       {"help", false, "show this help"},
   };
   const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
-  if (flags.has("help")) {
-    std::printf("usage: flashnas-agent --server URL --token TOKEN [flags]\n%s", Flags::usage(spec).c_str());
-    return 0;
-  }
+  if (print_help_if_asked(flags, spec, "flashnas-agent --server URL --token TOKEN [flags]")) return 0;
   flashnas::setup_logging(flags.get("log-format").value_or("text"), flags.get("log-level").value_or("info"),
                           "flashnas-agent");
   flashnas::agent::AgentOptions o;

@@ -37,11 +37,7 @@ extern "C" void on_signal(int) { g_stop.store(true); }
 
 int run(int argc, char** argv) {
   const flashnas::Flags flags(std::vector<std::string>(argv + 1, argv + argc), kFlags);
-  if (flags.has("help")) {
-    std::printf("usage: flashnas-server [flags]\n\n%s",
-                flashnas::Flags::usage(kFlags).c_str());
-    return 0;
-  }
+  if (flashnas::print_help_if_asked(flags, kFlags, "flashnas-server [flags]")) return 0;
   flashnas::setup_logging(flags.get("log-format").value_or("text"),
                                   flags.get("log-level").value_or("info"));
 

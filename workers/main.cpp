@@ -62,9 +62,8 @@ int run(int argc, char** argv) {
       {"help", false, "show this help"},
   };
   const Flags flags(std::vector<std::string>(argv + 1, argv + argc), spec);
-  if (flags.has("help")) {
-    std::printf("usage: flashnas-worker --roles evaluate,latency,search_step,fit_latency_model,export [flags]\n%s",
-                Flags::usage(spec).c_str());
+  if (print_help_if_asked(flags, spec,
+                          "flashnas-worker --roles evaluate,latency,search_step,fit_latency_model,export [flags]")) {
     return 0;
   }
   flashnas::setup_logging(flags.get("log-format").value_or("text"),

@@ -299,8 +299,7 @@ int main(int argc, char** argv) {
           HealOptions h = o;
           h.steps = steps;
           h.lr = lr;
-          h.seed = seed;
-          h.warmup_steps = std::max<int64_t>(1, steps / 20);
+          h.seed = seed;  // the warm-up stays HealOptions' default: steps / 20, at least 1
           const HealResult r = heal_model(teacher ? &*teacher : nullptr, m, windows, h, context);
           // Each step's training loss: with --data generated no window comes twice,
           // so this is a learning curve on unseen text.
